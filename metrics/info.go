@@ -1,0 +1,224 @@
+package metrics
+
+import (
+	"strconv"
+	"strings"
+)
+
+// info is a parsed INFO reply: field name to raw value, plus the
+// structured sections the collector needs.
+type info struct {
+	fields   map[string]string
+	keyspace map[string]keyspaceDB         // "db0" -> counts
+	commands map[string]*commandStat       // "get", "client|setname" -> stats
+	replicas []replicaLine                 // slaveN lines of a master
+	errors   map[string]float64            // errorstat_ERR -> count
+	latency  map[string]map[string]float64 // latencystats: cmd -> "p50" -> usec
+}
+
+type keyspaceDB struct {
+	keys, expires float64
+}
+
+type commandStat struct {
+	calls, usec, rejected, failed float64
+	// quantiles from latencystats in microseconds, keyed "0.5", "0.99", ...
+	quantiles map[float64]float64
+}
+
+type replicaLine struct {
+	addr   string
+	state  string
+	offset float64
+	lag    float64
+}
+
+// parseInfo parses the text of INFO ALL. Unknown lines are ignored, so a
+// newer or older server never breaks a scrape.
+func parseInfo(text string) info {
+	in := info{
+		fields:   map[string]string{},
+		keyspace: map[string]keyspaceDB{},
+		commands: map[string]*commandStat{},
+		errors:   map[string]float64{},
+	}
+	for line := range strings.SplitSeq(text, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(k, "cmdstat_"):
+			cs := in.command(k[len("cmdstat_"):])
+			kv := parseKV(v)
+			cs.calls = kv["calls"]
+			cs.usec = kv["usec"]
+			cs.rejected = kv["rejected_calls"]
+			cs.failed = kv["failed_calls"]
+		case strings.HasPrefix(k, "latency_percentiles_usec_"):
+			cs := in.command(k[len("latency_percentiles_usec_"):])
+			for name, val := range parseKV(v) {
+				// "p50", "p99", "p99.9"
+				if !strings.HasPrefix(name, "p") {
+					continue
+				}
+				p, err := strconv.ParseFloat(name[1:], 64)
+				if err != nil || p < 0 || p > 100 {
+					continue
+				}
+				if cs.quantiles == nil {
+					cs.quantiles = map[float64]float64{}
+				}
+				cs.quantiles[p/100] = val
+			}
+		case strings.HasPrefix(k, "errorstat_"):
+			in.errors[k[len("errorstat_"):]] = parseKV(v)["count"]
+		case strings.HasPrefix(k, "db") && isDigits(k[2:]):
+			kv := parseKV(v)
+			in.keyspace[k] = keyspaceDB{keys: kv["keys"], expires: kv["expires"]}
+		case strings.HasPrefix(k, "slave") && isDigits(k[5:]) && strings.Contains(v, "="):
+			in.replicas = append(in.replicas, parseReplica(v))
+		default:
+			in.fields[k] = v
+		}
+	}
+	return in
+}
+
+func (in *info) command(name string) *commandStat {
+	cs := in.commands[name]
+	if cs == nil {
+		cs = &commandStat{}
+		in.commands[name] = cs
+	}
+	return cs
+}
+
+// float returns a numeric field and whether it was present and numeric.
+func (in info) float(name string) (float64, bool) {
+	v, ok := in.fields[name]
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, false
+	}
+	return f, true
+}
+
+// parseKV parses "a=1,b=2.5,c=x" into the numeric pairs; non-numeric
+// values are dropped.
+func parseKV(s string) map[string]float64 {
+	out := map[string]float64{}
+	for part := range strings.SplitSeq(s, ",") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			continue
+		}
+		out[k] = f
+	}
+	return out
+}
+
+// parseReplica parses "ip=127.0.0.1,port=7001,state=online,offset=42,lag=0".
+func parseReplica(s string) replicaLine {
+	var r replicaLine
+	var ip, port string
+	for part := range strings.SplitSeq(s, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch k {
+		case "ip":
+			ip = v
+		case "port":
+			port = v
+		case "state":
+			r.state = v
+		case "offset":
+			r.offset, _ = strconv.ParseFloat(v, 64)
+		case "lag":
+			r.lag, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	if ip != "" || port != "" {
+		r.addr = ip + ":" + port
+	}
+	return r
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// clusterNode is one line of CLUSTER NODES, reduced to what discovery needs.
+type clusterNode struct {
+	addr   string
+	master bool
+	failed bool // fail or fail? flag
+	myself bool
+}
+
+// parseClusterNodes parses CLUSTER NODES output. Nodes without an address
+// (noaddr, handshake) are skipped.
+func parseClusterNodes(text string) []clusterNode {
+	var out []clusterNode
+	for line := range strings.SplitSeq(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		if i := strings.IndexByte(addr, ','); i >= 0 { // ip:port@cport,hostname
+			addr = addr[:i]
+		}
+		if addr == "" || strings.HasPrefix(addr, ":") {
+			continue
+		}
+		n := clusterNode{addr: addr}
+		skip := false
+		for flag := range strings.SplitSeq(f[2], ",") {
+			switch flag {
+			case "master":
+				n.master = true
+			case "fail", "fail?":
+				n.failed = true
+			case "myself":
+				n.myself = true
+			case "noaddr", "handshake":
+				skip = true
+			}
+		}
+		if !skip {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// parseClusterInfo parses CLUSTER INFO ("cluster_state:ok" lines).
+func parseClusterInfo(text string) map[string]string {
+	out := map[string]string{}
+	for line := range strings.SplitSeq(text, "\n") {
+		k, v, ok := strings.Cut(strings.TrimRight(line, "\r"), ":")
+		if ok {
+			out[k] = v
+		}
+	}
+	return out
+}
