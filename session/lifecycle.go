@@ -1,0 +1,165 @@
+package session
+
+import (
+	"context"
+	"time"
+)
+
+// Renew moves the session to a new token, keeping its data and deadlines,
+// and deletes the old token's session: call it on login and on any
+// privilege change (defeats session fixation). The new token is sent with
+// the response. Data written by other requests since this one loaded is
+// kept. On error the old token stays valid.
+func (s *Session) Renew(ctx context.Context) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if !s.stored {
+		// Not saved yet: its token (made at the first save) is already new.
+		return nil
+	}
+	m := s.m
+	oldID := s.id
+	start := time.Now()
+	res, err := m.client.HGetAll(ctx, m.keys.session(oldID)).Result()
+	m.observe(start, err)
+	if err != nil {
+		return storeErr("renew", err)
+	}
+	now := m.now()
+	abs, ok1 := fromMs(res[fAbs])
+	exp, ok2 := fromMs(res[fExp])
+	if !ok1 || !ok2 || !now.Before(abs) || !now.Before(exp) {
+		m.gone.Add(1)
+		s.fresh()
+		return ErrGone
+	}
+	fields := make(map[string][]byte, len(res)+len(s.sets))
+	for k, v := range res {
+		fields[k] = []byte(v)
+	}
+	for k, v := range s.sets {
+		fields[k] = v
+	}
+	for k := range s.dels {
+		delete(fields, k)
+	}
+	exp = minTime(now.Add(m.opts.IdleTimeout), abs)
+	fields[fExp] = []byte(formatMs(exp))
+	user := string(fields[fUser])
+
+	token := newToken()
+	id := storageID(token)
+	if user != "" {
+		if err := m.index(ctx, user, id, now); err != nil {
+			return err
+		}
+	}
+	if err := m.write(ctx, id, fields, now, exp); err != nil {
+		return err
+	}
+	start = time.Now()
+	err = m.client.Del(ctx, m.keys.session(oldID)).Err()
+	m.observe(start, err)
+	if err != nil {
+		// The old token must not outlive a renewal: undo, best effort.
+		start = time.Now()
+		uerr := m.client.Del(ctx, m.keys.session(id)).Err()
+		m.observe(start, uerr)
+		return storeErr("renew", err)
+	}
+	if user != "" {
+		m.unindex(ctx, user, oldID)
+	}
+	s.token, s.id = token, id
+	s.vals = make(map[string][]byte, len(fields))
+	s.size = 0
+	for k, v := range fields {
+		if !reserved(k) {
+			s.vals[k] = v
+			s.size += len(k) + len(v)
+		}
+	}
+	s.abs, s.exp, s.user = abs, exp, user
+	if c, ok := fromMs(string(fields[fCreated])); ok {
+		s.created = c
+	}
+	s.sets, s.dels, s.touch = nil, nil, false
+	s.issue, s.clear = true, false
+	m.renewed.Add(1)
+	m.markActive(ctx, id, now)
+	return nil
+}
+
+// Destroy deletes the session (logout) and tells the client to drop its
+// token. The Session starts over empty: setting data afterwards creates a
+// new session with a new token.
+func (s *Session) Destroy(ctx context.Context) error {
+	if s == nil {
+		return ErrNoSession
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token != "" && (!s.loaded || s.stored) {
+		if s.id == "" {
+			s.id = storageID(s.token)
+		}
+		if _, err := s.m.DestroyByID(ctx, s.id); err != nil {
+			return err
+		}
+	}
+	s.fresh()
+	s.issue = false
+	s.clear = s.sentToken
+	return nil
+}
+
+// SetUser ties the session to userID (call it after Renew at login), so
+// that ListForUser and DestroyAllForUser find it. The user's index is
+// written first, then the session: if the second step fails the index
+// holds an entry that ListForUser prunes, never a session it misses. A
+// new session is created.
+func (s *Session) SetUser(ctx context.Context, userID string) error {
+	if userID == "" {
+		return ErrEmptyUser
+	}
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	prev := s.user
+	if prev == userID && s.stored {
+		return nil
+	}
+	m := s.m
+	if !s.stored && s.token == "" {
+		s.token = newToken()
+		s.id = storageID(s.token)
+	}
+	if err := m.index(ctx, userID, s.id, m.now()); err != nil {
+		return err
+	}
+	s.user = userID
+	if s.stored {
+		if s.sets == nil {
+			s.sets = map[string][]byte{}
+		}
+		s.sets[fUser] = []byte(userID)
+	}
+	if err := s.flush(ctx, true); err != nil {
+		if s.stored {
+			s.user = prev
+			delete(s.sets, fUser)
+		}
+		return err
+	}
+	if prev != "" && prev != userID {
+		m.unindex(ctx, prev, s.id)
+	}
+	return nil
+}
+
+func formatMs(t time.Time) string {
+	return formatInt(ms(t))
+}

@@ -1,0 +1,194 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/rediskit/rediskit/internal/clock"
+)
+
+// Options configure a Manager. The zero value is usable: every field's
+// zero means the default stated in its comment.
+type Options struct {
+	// Prefix starts every key. Empty means "rediskit:session:". It must
+	// not contain '{' or '}'.
+	Prefix string
+	// IdleTimeout ends a session that saw no request for this long. Zero
+	// means 30 minutes. Set it to Lifetime or more to have no idle timeout.
+	IdleTimeout time.Duration
+	// Lifetime is the absolute limit from creation, kept across Renew.
+	// Zero means 24 hours.
+	Lifetime time.Duration
+	// TouchInterval is how long after the last refresh a request pushes the
+	// idle deadline forward again (one small write). Requests in between
+	// write nothing unless they change data, so a session may end up to
+	// TouchInterval before IdleTimeout after its last request. Zero means
+	// IdleTimeout/10.
+	TouchInterval time.Duration
+	// MaxSize limits the bytes of field names plus values of one session,
+	// as seen by the request that writes. Zero means 64 KiB.
+	MaxSize int
+	// Cookie configures the cookie that carries the token. Ignored when
+	// Header is set.
+	Cookie CookieOptions
+	// Header, when set, carries the token in this request header (a
+	// "Bearer " prefix is accepted) and returns new tokens in the same
+	// response header, instead of a cookie; for APIs. Empty means cookies.
+	Header string
+	// Codec encodes typed values for Get, Put and CompareAndSwap. Nil
+	// means JSON.
+	Codec Codec
+	// ErrorFunc answers a request whose session could not be saved. Nil
+	// means a plain 500 response.
+	ErrorFunc func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives store errors and dropped saves. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Clock tells the time for every deadline. Nil means the wall clock;
+	// tests inject a fake.
+	Clock clock.Clock
+}
+
+// CookieOptions configure the session cookie. The zero value is a cookie
+// named "session", Path "/", HttpOnly, Secure, SameSite=Lax, persistent
+// until the session's absolute deadline.
+type CookieOptions struct {
+	// Name of the cookie. Empty means "session".
+	Name string
+	// Domain attribute. Empty means none (host-only cookie).
+	Domain string
+	// Path attribute. Empty means "/".
+	Path string
+	// Insecure drops the Secure attribute (plain-HTTP development only).
+	// False means Secure is set.
+	Insecure bool
+	// ScriptReadable drops the HttpOnly attribute. False means HttpOnly.
+	ScriptReadable bool
+	// SameSite attribute. Zero means http.SameSiteLaxMode.
+	SameSite http.SameSite
+	// Partitioned sets the Partitioned attribute (CHIPS). False means not
+	// set.
+	Partitioned bool
+	// BrowserSession sends the cookie without Expires, so the browser
+	// drops it when it closes. False means it expires at the session's
+	// absolute deadline.
+	BrowserSession bool
+}
+
+// Codec turns typed values into field values and back. Implementations
+// must be safe for concurrent use and deterministic (CompareAndSwap
+// compares encoded bytes).
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default Codec.
+type JSON struct{}
+
+// Marshal is json.Marshal.
+func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal is json.Unmarshal.
+func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+var _ Codec = JSON{}
+
+// Errors.
+var (
+	// ErrTooLarge: a change would take the session past Options.MaxSize.
+	// Returned as *TooLargeError.
+	ErrTooLarge = errors.New("session: too large")
+	// ErrGone: the session was destroyed, renewed or expired by another
+	// request after this one loaded it; this request's changes were not
+	// applied (a session is never brought back).
+	ErrGone = errors.New("session: ended by another request")
+	// ErrReservedKey: keys starting with '$' are the package's metadata.
+	ErrReservedKey = errors.New("session: keys starting with '$' are reserved")
+	// ErrNoSession: the request did not pass through the Manager's
+	// middleware, or the Session is nil.
+	ErrNoSession = errors.New("session: no session in context (is the middleware installed?)")
+	// ErrEmptyUser: SetUser with an empty user id.
+	ErrEmptyUser = errors.New("session: empty user id")
+	// ErrNotInteger: Incr on a field that does not hold an integer.
+	ErrNotInteger = errors.New("session: field is not an integer")
+)
+
+// TooLargeError tells how far a change would take the session past the
+// limit. It wraps ErrTooLarge.
+type TooLargeError struct {
+	Key   string // the key being set
+	Size  int    // the session's size with the change
+	Limit int    // Options.MaxSize
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("session: setting %q makes the session %d bytes, over the %d-byte limit", e.Key, e.Size, e.Limit)
+}
+
+// Unwrap returns ErrTooLarge.
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
+
+// StoreError is a failed Redis call, with the operation that made it.
+type StoreError struct {
+	Op  string // "load", "save", "renew", ...
+	Err error
+}
+
+func (e *StoreError) Error() string { return "session: " + e.Op + ": " + e.Err.Error() }
+
+// Unwrap returns the Redis or context error.
+func (e *StoreError) Unwrap() error { return e.Err }
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Prefix == "" {
+		o.Prefix = "rediskit:session:"
+	}
+	if !validPrefix(o.Prefix) {
+		return o, fmt.Errorf("session: prefix %q contains a brace", o.Prefix)
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 30 * time.Minute
+	}
+	if o.Lifetime == 0 {
+		o.Lifetime = 24 * time.Hour
+	}
+	if o.IdleTimeout < 0 || o.Lifetime < 0 || o.TouchInterval < 0 || o.MaxSize < 0 {
+		return o, errors.New("session: negative option")
+	}
+	if o.IdleTimeout > o.Lifetime {
+		o.IdleTimeout = o.Lifetime
+	}
+	if o.TouchInterval == 0 {
+		o.TouchInterval = o.IdleTimeout / 10
+	}
+	if o.MaxSize == 0 {
+		o.MaxSize = 64 << 10
+	}
+	if o.Cookie.Name == "" {
+		o.Cookie.Name = "session"
+	}
+	if o.Cookie.Path == "" {
+		o.Cookie.Path = "/"
+	}
+	if o.Cookie.SameSite == 0 {
+		o.Cookie.SameSite = http.SameSiteLaxMode
+	}
+	if o.Codec == nil {
+		o.Codec = JSON{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Clock = clock.Or(o.Clock)
+	if o.ErrorFunc == nil {
+		o.ErrorFunc = func(w http.ResponseWriter, _ *http.Request, _ error) {
+			http.Error(w, "session store unavailable", http.StatusInternalServerError)
+		}
+	}
+	return o, nil
+}
