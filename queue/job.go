@@ -1,0 +1,173 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// State is where a job is.
+type State string
+
+// The job states BullMQ knows (v6 keeps paused jobs in wait).
+const (
+	StateWaiting     State = "waiting"
+	StateActive      State = "active"
+	StatePrioritized State = "prioritized"
+	StateDelayed     State = "delayed"
+	StateCompleted   State = "completed"
+	StateFailed      State = "failed"
+)
+
+// Job is one job as stored in its hash. A Job given to a handler is owned
+// by that handler's goroutine; its methods that do I/O are safe for
+// concurrent use.
+type Job struct {
+	ID   string
+	Name string
+	// Data is the job's JSON payload; see Decode.
+	Data json.RawMessage
+	Opts JobOptions
+	// RawOpts is the stored opts JSON as written by the producer.
+	RawOpts      string
+	Timestamp    time.Time
+	Delay        time.Duration
+	Priority     int
+	AttemptsMade int
+	// AttemptsStarted counts fetches (BullMQ "ats").
+	AttemptsStarted int
+	StalledCounter  int
+	ProcessedOn     time.Time
+	FinishedOn      time.Time
+	ProcessedBy     string
+	FailedReason    string
+	Stacktrace      []string
+	// ReturnValue is the stored returnvalue JSON.
+	ReturnValue json.RawMessage
+	// Progress is the stored progress JSON.
+	Progress json.RawMessage
+	// DeferredFailure, when set, makes the worker fail the job at once.
+	DeferredFailure string
+	// Fields holds every field of the hash, including ones this package
+	// does not interpret (parentKey, rjk, deid, ...).
+	Fields map[string]string
+
+	q     *Queue
+	token string
+}
+
+// Decode decodes the job's data into v.
+func (j *Job) Decode(v any) error {
+	if err := json.Unmarshal(j.Data, v); err != nil {
+		return fmt.Errorf("queue: job %s data: %w", j.ID, err)
+	}
+	return nil
+}
+
+// errCorrupt marks a job hash this package cannot use.
+var errCorrupt = errors.New("queue: corrupt job hash")
+
+// parseJob builds a Job from its hash fields. A missing or undecodable
+// required field returns an error wrapping errCorrupt, together with the
+// partially filled job (so the worker can fail it with the reason).
+func parseJob(q *Queue, id string, f map[string]string) (*Job, error) {
+	j := &Job{ID: id, Fields: f, q: q, Name: f["name"], RawOpts: f["opts"], FailedReason: f["failedReason"],
+		ProcessedBy: f["pb"], DeferredFailure: f["defa"]}
+	var bad []string
+	ms := func(k string) time.Time {
+		v, ok := f[k]
+		if !ok || v == "" {
+			return time.Time{}
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			bad = append(bad, k)
+			return time.Time{}
+		}
+		return time.UnixMilli(n)
+	}
+	num := func(k string) int64 {
+		v, ok := f[k]
+		if !ok || v == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			if fl, ferr := strconv.ParseFloat(v, 64); ferr == nil {
+				return int64(fl)
+			}
+			bad = append(bad, k)
+		}
+		return n
+	}
+	j.Timestamp = ms("timestamp")
+	j.ProcessedOn = ms("processedOn")
+	j.FinishedOn = ms("finishedOn")
+	j.Delay = time.Duration(num("delay")) * time.Millisecond
+	j.Priority = int(num("priority"))
+	j.AttemptsMade = int(num("atm"))
+	if v, ok := f["attemptsMade"]; ok && j.AttemptsMade == 0 {
+		n, _ := strconv.Atoi(v)
+		j.AttemptsMade = n
+	}
+	j.AttemptsStarted = int(num("ats"))
+	j.StalledCounter = int(num("stc"))
+	if v, ok := f["returnvalue"]; ok {
+		j.ReturnValue = json.RawMessage(v)
+	}
+	if v, ok := f["progress"]; ok {
+		j.Progress = json.RawMessage(v)
+	}
+	if v, ok := f["stacktrace"]; ok && v != "" {
+		if err := json.Unmarshal([]byte(v), &j.Stacktrace); err != nil {
+			bad = append(bad, "stacktrace")
+		}
+	}
+	o, err := decodeOpts(f["opts"])
+	if err != nil {
+		bad = append(bad, "opts")
+	}
+	j.Opts = o
+	data, ok := f["data"]
+	switch {
+	case !ok:
+		bad = append(bad, "data (missing)")
+	case !json.Valid([]byte(data)):
+		bad = append(bad, "data (not JSON)")
+	default:
+		j.Data = json.RawMessage(data)
+	}
+	if _, ok := f["name"]; !ok {
+		bad = append(bad, "name (missing)")
+	}
+	if len(bad) > 0 {
+		return j, fmt.Errorf("%w: job %s: bad fields %v", errCorrupt, id, bad)
+	}
+	return j, nil
+}
+
+// UpdateProgress stores progress (any JSON value) and emits "progress".
+func (j *Job) UpdateProgress(ctx context.Context, progress any) error {
+	b, err := json.Marshal(progress)
+	if err != nil {
+		return fmt.Errorf("queue: progress: %w", err)
+	}
+	k := j.q.k
+	_, err = progressScript.Run(ctx, j.q.rdb, []string{k.job(j.ID), k.events, k.meta}, j.ID, string(b)).Result()
+	if err != nil {
+		return fmt.Errorf("queue: job %s progress: %w", j.ID, progressScript.Err(err))
+	}
+	j.Progress = b
+	return nil
+}
+
+// Log appends a line to the job's log list (BullMQ "<id>:logs").
+func (j *Job) Log(ctx context.Context, line string) error {
+	if err := j.q.rdb.RPush(ctx, j.q.k.logs(j.ID), line).Err(); err != nil {
+		return fmt.Errorf("queue: job %s log: %w", j.ID, err)
+	}
+	return nil
+}

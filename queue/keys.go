@@ -1,0 +1,96 @@
+package queue
+
+import (
+	"fmt"
+	"strings"
+)
+
+// keys builds every Redis key of one queue. Every key is
+// "<prefix>:<name>:<suffix>" exactly as BullMQ builds it; on a cluster the
+// hash tag must sit in the prefix or the name (checkSlot) so that all of
+// them, job keys included, share one slot.
+type keys struct {
+	base string // "<prefix>:<name>:"
+
+	wait, active, paused, prioritized, pc, delayed string
+	completed, failed, stalled, stalledCheck, id    string
+	marker, meta, events, limiter, repeat           string
+}
+
+func newKeys(prefix, name string) keys {
+	b := prefix + ":" + name + ":"
+	return keys{
+		base:         b,
+		wait:         b + "wait",
+		active:       b + "active",
+		paused:       b + "paused",
+		prioritized:  b + "prioritized",
+		pc:           b + "pc",
+		delayed:      b + "delayed",
+		completed:    b + "completed",
+		failed:       b + "failed",
+		stalled:      b + "stalled",
+		stalledCheck: b + "stalled-check",
+		id:           b + "id",
+		marker:       b + "marker",
+		meta:         b + "meta",
+		events:       b + "events",
+		limiter:      b + "limiter",
+		repeat:       b + "repeat",
+	}
+}
+
+// job is the key of a job hash.
+func (k keys) job(id string) string { return k.base + id }
+
+// lock is the key of a job's lock.
+func (k keys) lock(id string) string { return k.base + id + ":lock" }
+
+// logs is the key of a job's log list.
+func (k keys) logs(id string) string { return k.base + id + ":logs" }
+
+// state returns the key that holds jobs of a state.
+func (k keys) state(s State) string {
+	switch s {
+	case StateWaiting:
+		return k.wait
+	case StateActive:
+		return k.active
+	case StatePrioritized:
+		return k.prioritized
+	case StateDelayed:
+		return k.delayed
+	case StateCompleted:
+		return k.completed
+	case StateFailed:
+		return k.failed
+	}
+	return ""
+}
+
+// checkName rejects queue names BullMQ cannot use.
+func checkName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty queue name", ErrInvalidName)
+	}
+	if strings.Contains(name, ":") {
+		return fmt.Errorf("%w: queue name %q contains ':'", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// checkSlot reports an error when the keys of queue name under prefix
+// would not all hash to one cluster slot: "<prefix>:<name>:" must contain
+// a complete, non-empty hash tag, because Redis hashes only the first
+// {...} of a key and the suffixes (job ids) are arbitrary.
+func checkSlot(prefix, name string) error {
+	base := prefix + ":" + name + ":"
+	s := strings.IndexByte(base, '{')
+	if s >= 0 {
+		if e := strings.IndexByte(base[s+1:], '}'); e > 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: keys %q... would spread over many slots; put a hash tag in the prefix (%q) or the name (%q)",
+		ErrCrossSlot, base, "{"+prefix+"}", "{"+name+"}")
+}

@@ -1,0 +1,181 @@
+-- common.lua: helpers prepended to every queue script (not run alone).
+-- Job keys are built as prefix .. id; the prefix ("<prefix>:<name>:") carries
+-- the queue's hash tag, so they share the slot of the KEYS.
+local rcall = redis.call
+
+-- maxEvents returns meta's opts.maxLenEvents, writing the default 10000
+-- (and our version tag) when the meta hash does not have it yet.
+local function maxEvents(metaKey)
+  local m = rcall("HGET", metaKey, "opts.maxLenEvents")
+  if not m then
+    m = 10000
+    rcall("HSET", metaKey, "opts.maxLenEvents", m)
+    rcall("HSETNX", metaKey, "version", "bullmq:6.7.0")
+  end
+  return m
+end
+
+-- blocked reports whether the queue is paused or at its global concurrency.
+local function blocked(metaKey, activeKey)
+  local m = rcall("HMGET", metaKey, "paused", "concurrency")
+  if m[1] then return true end
+  if m[2] then return rcall("LLEN", activeKey) >= tonumber(m[2]) end
+  return false
+end
+
+-- priorityScore is priority * 2^32 + (INCR pc mod 2^32): FIFO inside one priority.
+local function priorityScore(pcKey, priority)
+  return priority * 4294967296 + rcall("INCR", pcKey) % 4294967296
+end
+
+-- delayedScore is due * 4096 + n, n ordering jobs due in the same millisecond.
+local function delayedScore(delayedKey, due)
+  local lo = due * 4096
+  local hi = lo + 4095
+  local r = rcall("ZREVRANGEBYSCORE", delayedKey, hi, lo, "WITHSCORES", "LIMIT", 0, 1)
+  local top = tonumber(r[2])
+  if top then
+    if top >= hi then return hi end
+    return top + 1
+  end
+  return lo
+end
+
+-- nextDue is the due time (ms) of the earliest delayed job, or nil.
+local function nextDue(delayedKey)
+  local r = rcall("ZRANGE", delayedKey, 0, 0, "WITHSCORES")
+  local s = tonumber(r[2])
+  if s then return math.floor(s / 4096) end
+  return nil
+end
+
+local function delayMarker(markerKey, delayedKey)
+  local d = nextDue(delayedKey)
+  if d then rcall("ZADD", markerKey, d, "1") end
+end
+
+-- enqueue puts id back in wait (push is LPUSH or RPUSH) or prioritized.
+local function enqueue(prefix, waitKey, prioKey, pcKey, id, push)
+  local p = tonumber(rcall("HGET", prefix .. id, "priority")) or 0
+  if p == 0 then
+    rcall(push, waitKey, id)
+  else
+    rcall("ZADD", prioKey, priorityScore(pcKey, p), id)
+  end
+end
+
+-- promote moves up to 1000 due delayed jobs to wait/prioritized.
+local function promote(K, prefix, now, isBlocked)
+  local due = rcall("ZRANGEBYSCORE", K.delayed, 0, (now + 1) * 4096 - 1, "LIMIT", 0, 1000)
+  if #due == 0 then return end
+  rcall("ZREM", K.delayed, unpack(due))
+  for _, id in ipairs(due) do
+    enqueue(prefix, K.wait, K.prio, K.pc, id, "LPUSH")
+    rcall("XADD", K.events, "*", "event", "waiting", "jobId", id, "prev", "delayed")
+    rcall("HSET", prefix .. id, "delay", 0)
+  end
+  if not isBlocked then rcall("ZADD", K.marker, 0, "0") end
+end
+
+-- fetch moves up to n ready jobs to active and locks them.
+-- Returns {rateLimitTTL, nextDueMillis, id1, token1, fields1, id2, ...}.
+local function fetch(K, prefix, now, n, tokenBase, tokenStart, lockMs, worker, limMax, limDur)
+  local m = rcall("HMGET", K.meta, "paused", "concurrency", "max", "duration")
+  local conc = tonumber(m[2])
+  local nactive = 0
+  local isBlocked = m[1] and true or false
+  if not isBlocked and conc then
+    nactive = rcall("LLEN", K.active)
+    isBlocked = nactive >= conc
+  end
+  promote(K, prefix, now, isBlocked)
+  local out = {0, 0}
+  local max = tonumber(m[3]) or limMax
+  local dur = limDur or tonumber(m[4]) or 0
+  if max then
+    local cur = tonumber(rcall("GET", K.limiter) or 0)
+    if cur >= max then
+      local ttl = rcall("PTTL", K.limiter)
+      if ttl > 0 then
+        out[1] = ttl
+        return out
+      end
+      rcall("DEL", K.limiter)
+    end
+  end
+  if isBlocked or n <= 0 then return out end
+  local taken = 0
+  while taken < n do
+    if conc and nactive >= conc then break end
+    local id = rcall("RPOPLPUSH", K.wait, K.active)
+    while id and string.sub(id, 1, 2) == "0:" do
+      rcall("LREM", K.active, 1, id)
+      id = rcall("RPOPLPUSH", K.wait, K.active)
+    end
+    if not id then
+      local p = rcall("ZPOPMIN", K.prio)
+      if #p == 0 then
+        rcall("DEL", K.pc)
+        break
+      end
+      id = p[1]
+      rcall("LPUSH", K.active, id)
+    end
+    local jk = prefix .. id
+    local limited = false
+    if max then
+      if rcall("HEXISTS", jk, "defa") == 0 then
+        local c = rcall("INCR", K.limiter)
+        if c == 1 then rcall("PEXPIRE", K.limiter, math.floor(math.abs(dur))) end
+        limited = c >= max
+      end
+    end
+    local token = tokenBase .. (tokenStart + taken)
+    rcall("SET", jk .. ":lock", token, "PX", lockMs)
+    rcall("XADD", K.events, "*", "event", "active", "jobId", id, "prev", "waiting")
+    if worker ~= "" then
+      rcall("HSET", jk, "processedOn", now, "pb", worker)
+    else
+      rcall("HSET", jk, "processedOn", now)
+    end
+    rcall("HINCRBY", jk, "ats", 1)
+    out[#out + 1] = id
+    out[#out + 1] = token
+    out[#out + 1] = rcall("HGETALL", jk)
+    taken = taken + 1
+    nactive = nactive + 1
+    if limited then break end
+  end
+  if taken == 0 then
+    out[2] = nextDue(K.delayed) or 0
+  elseif rcall("LLEN", K.wait) > 0 or rcall("ZCARD", K.prio) > 0 then
+    -- more is ready: wake another blocked worker (Go or Node)
+    rcall("ZADD", K.marker, 0, "0")
+  end
+  return out
+end
+
+-- removeJobKeys deletes a job and its companion keys.
+local function removeJobKeys(jk)
+  rcall("DEL", jk, jk .. ":logs", jk .. ":lock", jk .. ":dependencies", jk .. ":processed",
+    jk .. ":failed", jk .. ":unsuccessful")
+end
+
+-- keepJobs applies removeOnComplete/removeOnFail {count, age(s), limit} to set.
+local function keepJobs(set, prefix, now, count, age, limit)
+  if age and age > 0 then
+    local cutoff = now - age * 1000
+    local ids = rcall("ZREVRANGEBYSCORE", set, cutoff, "-inf", "LIMIT", 0, limit)
+    for _, id in ipairs(ids) do
+      removeJobKeys(prefix .. id)
+      rcall("ZREM", set, id)
+    end
+  end
+  if count and count > 0 then
+    local ids = rcall("ZREVRANGE", set, count, -1)
+    for _, id in ipairs(ids) do
+      removeJobKeys(prefix .. id)
+    end
+    if #ids > 0 then rcall("ZREMRANGEBYRANK", set, 0, -(count + 1)) end
+  end
+end

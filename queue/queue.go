@@ -1,0 +1,367 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Options configure a Queue (and the queue part of a Worker).
+type Options struct {
+	// Prefix is the first part of every key; default "bull" (BullMQ's).
+	// On a cluster, put a hash tag in it ("{bull}") or in the queue name.
+	Prefix string
+}
+
+func (o Options) prefix() string {
+	if o.Prefix == "" {
+		return "bull"
+	}
+	return o.Prefix
+}
+
+// Queue adds jobs to a BullMQ queue and inspects it. Safe for concurrent use.
+type Queue struct {
+	rdb  redis.UniversalClient
+	name string
+	opts Options
+	k    keys
+	now  func() time.Time
+}
+
+// New returns the queue called name. It does no I/O. It fails with
+// ErrInvalidName for a name containing ':' and, on a cluster client, with
+// ErrCrossSlot when the keys would not share one hash slot.
+func New(rdb redis.UniversalClient, name string, opts Options) (*Queue, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if _, ok := rdb.(*redis.ClusterClient); ok {
+		if err := checkSlot(opts.prefix(), name); err != nil {
+			return nil, err
+		}
+	}
+	return &Queue{rdb: rdb, name: name, opts: opts, k: newKeys(opts.prefix(), name), now: time.Now}, nil
+}
+
+// Name is the queue name.
+func (q *Queue) Name() string { return q.name }
+
+// Backoff is a retry backoff (BullMQ's {type, delay, jitter}).
+type Backoff struct {
+	// Type is "fixed", "exponential", or a custom name handled by
+	// WorkerOptions.Backoff.
+	Type string `json:"type"`
+	// Delay is the base delay in milliseconds (fixed: every retry;
+	// exponential: 2^(attempt-1) * Delay).
+	Delay int64 `json:"delay,omitempty"`
+	// Jitter in [0,1] randomises the delay down by up to that fraction.
+	Jitter float64 `json:"jitter,omitempty"`
+}
+
+// Removal says which finished jobs to delete (BullMQ removeOnComplete /
+// removeOnFail). The zero value keeps every job.
+type Removal struct {
+	// Remove deletes the job as soon as it finishes (BullMQ `true`).
+	Remove bool
+	// Count keeps at most the newest Count jobs (0 = no count limit).
+	Count int
+	// Age deletes jobs finished more than Age ago (0 = no age limit).
+	Age time.Duration
+	// Limit bounds how many old jobs one finish deletes (default 1000).
+	Limit int
+}
+
+// MarshalJSON encodes r the way BullMQ stores it: true, a count, or
+// {count, age}.
+func (r Removal) MarshalJSON() ([]byte, error) {
+	switch {
+	case r.Remove:
+		return []byte("true"), nil
+	case r.Age == 0 && r.Limit == 0 && r.Count > 0:
+		return []byte(strconv.Itoa(r.Count)), nil
+	case r.Age == 0 && r.Count == 0:
+		return []byte("false"), nil
+	}
+	m := map[string]any{"age": int64(r.Age / time.Second)}
+	if r.Count > 0 {
+		m["count"] = r.Count
+	}
+	if r.Limit > 0 {
+		m["limit"] = r.Limit
+	}
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON decodes every form BullMQ accepts (bool, number, object).
+func (r *Removal) UnmarshalJSON(b []byte) error {
+	*r = Removal{}
+	s := strings.TrimSpace(string(b))
+	switch {
+	case s == "true":
+		r.Remove = true
+		return nil
+	case s == "false" || s == "null":
+		return nil
+	case strings.HasPrefix(s, "{"):
+		var o struct {
+			Count *float64 `json:"count"`
+			Age   *float64 `json:"age"`
+			Limit *float64 `json:"limit"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		if o.Count != nil {
+			r.Count = int(*o.Count)
+			if r.Count == 0 && o.Age == nil {
+				r.Remove = true
+			}
+		}
+		if o.Age != nil {
+			r.Age = time.Duration(*o.Age * float64(time.Second))
+		}
+		if o.Limit != nil {
+			r.Limit = int(*o.Limit)
+		}
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("queue: removal %s: %w", s, err)
+	}
+	if f <= 0 {
+		r.Remove = f == 0
+		return nil
+	}
+	r.Count = int(f)
+	return nil
+}
+
+// keep returns the script's (count, age seconds, limit): count -1 keeps all,
+// 0 removes at once.
+func (r *Removal) keep() (count int, age int64, limit int) {
+	if r == nil {
+		return -1, 0, 1000
+	}
+	limit = r.Limit
+	if limit <= 0 {
+		limit = 1000
+	}
+	if r.Remove {
+		return 0, 0, limit
+	}
+	count = r.Count
+	if count == 0 {
+		count = -1
+	}
+	return count, int64(r.Age / time.Second), limit
+}
+
+// JobOptions are the per-job options, stored in the job's `opts` JSON under
+// BullMQ's names so Node reads them.
+type JobOptions struct {
+	// JobID is a custom id: not an integer, no ':'. Adding an id that exists
+	// is a no-op (event "duplicated"). Default: the queue's counter.
+	JobID string `json:"jobId,omitempty"`
+	// Priority 1..2^21-1 runs before jobs without one; lower runs first.
+	Priority int `json:"priority,omitempty"`
+	// Delay postpones the job.
+	Delay time.Duration `json:"-"`
+	// LIFO puts the job at the front of the wait list.
+	LIFO bool `json:"lifo,omitempty"`
+	// Attempts is how many times the job may run (default 1).
+	Attempts int `json:"attempts"`
+	// Backoff spaces retries; nil retries at once.
+	Backoff *Backoff `json:"backoff,omitempty"`
+	// RemoveOnComplete and RemoveOnFail; nil keeps the jobs (or uses the
+	// worker's defaults).
+	RemoveOnComplete *Removal `json:"removeOnComplete,omitempty"`
+	RemoveOnFail     *Removal `json:"removeOnFail,omitempty"`
+	// StackTraceLimit bounds the stored stack traces (0 = unbounded).
+	StackTraceLimit int `json:"stackTraceLimit,omitempty"`
+}
+
+// wireOpts is JobOptions plus everything Node may have stored that we carry
+// through untouched.
+type wireOpts struct {
+	JobOptions
+	DelayMS int64 `json:"delay,omitempty"`
+}
+
+func (o JobOptions) encode() ([]byte, error) {
+	return json.Marshal(wireOpts{JobOptions: o, DelayMS: o.Delay.Milliseconds()})
+}
+
+func decodeOpts(s string) (JobOptions, error) {
+	var w wireOpts
+	if s == "" {
+		return JobOptions{}, nil
+	}
+	if err := json.Unmarshal([]byte(s), &w); err != nil {
+		return JobOptions{}, err
+	}
+	w.JobOptions.Delay = time.Duration(w.DelayMS) * time.Millisecond
+	return w.JobOptions, nil
+}
+
+func (o JobOptions) validate() error {
+	if id := o.JobID; id != "" {
+		if _, err := strconv.ParseInt(id, 10, 64); err == nil {
+			return fmt.Errorf("%w: custom job id %q is an integer", ErrInvalidOption, id)
+		}
+		if strings.Contains(id, ":") {
+			return fmt.Errorf("%w: custom job id %q contains ':'", ErrInvalidOption, id)
+		}
+	}
+	if o.Priority < 0 || o.Priority > 1<<21-1 {
+		return fmt.Errorf("%w: priority %d out of 0..2097151", ErrInvalidOption, o.Priority)
+	}
+	if o.Delay < 0 {
+		return fmt.Errorf("%w: negative delay %v", ErrInvalidOption, o.Delay)
+	}
+	if o.Attempts < 0 {
+		return fmt.Errorf("%w: negative attempts %d", ErrInvalidOption, o.Attempts)
+	}
+	return nil
+}
+
+// JobOption sets one per-call job option.
+type JobOption func(*JobOptions)
+
+// WithOptions sets all options at once.
+func WithOptions(o JobOptions) JobOption { return func(p *JobOptions) { *p = o } }
+
+// WithJobID sets a custom job id.
+func WithJobID(id string) JobOption { return func(o *JobOptions) { o.JobID = id } }
+
+// WithPriority sets the priority (1 is the most urgent).
+func WithPriority(p int) JobOption { return func(o *JobOptions) { o.Priority = p } }
+
+// WithDelay delays the job.
+func WithDelay(d time.Duration) JobOption { return func(o *JobOptions) { o.Delay = d } }
+
+// WithLIFO runs the job before the jobs already waiting.
+func WithLIFO() JobOption { return func(o *JobOptions) { o.LIFO = true } }
+
+// WithAttempts allows n runs in total.
+func WithAttempts(n int) JobOption { return func(o *JobOptions) { o.Attempts = n } }
+
+// WithBackoff sets the retry backoff.
+func WithBackoff(b Backoff) JobOption { return func(o *JobOptions) { o.Backoff = &b } }
+
+// WithRemoveOnComplete sets what happens to the job once completed.
+func WithRemoveOnComplete(r Removal) JobOption {
+	return func(o *JobOptions) { o.RemoveOnComplete = &r }
+}
+
+// WithRemoveOnFail sets what happens to the job once failed for good.
+func WithRemoveOnFail(r Removal) JobOption { return func(o *JobOptions) { o.RemoveOnFail = &r } }
+
+// BulkJob is one job of AddBulk.
+type BulkJob struct {
+	Name string
+	Data any
+	Opts JobOptions
+}
+
+// Added is the result of adding one job.
+type Added struct {
+	ID string
+	// Duplicated is true when a job with the custom id existed already;
+	// nothing was added.
+	Duplicated bool
+}
+
+// Add adds one job and returns its id. data is encoded with encoding/json
+// ([]byte and json.RawMessage are stored as given and must be JSON).
+func (q *Queue) Add(ctx context.Context, name string, data any, opts ...JobOption) (Added, error) {
+	var o JobOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	r, err := q.AddBulk(ctx, []BulkJob{{Name: name, Data: data, Opts: o}})
+	if err != nil {
+		return Added{}, err
+	}
+	return r[0], nil
+}
+
+// maxBulk bounds the jobs of one script call.
+const maxBulk = 1000
+
+// AddBulk adds jobs atomically per batch of up to 1000, one round trip per
+// batch (all keys of a queue are in one slot).
+func (q *Queue) AddBulk(ctx context.Context, jobs []BulkJob) ([]Added, error) {
+	out := make([]Added, 0, len(jobs))
+	for len(jobs) > 0 {
+		n := min(len(jobs), maxBulk)
+		r, err := q.addBatch(ctx, jobs[:n])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r...)
+		jobs = jobs[n:]
+	}
+	return out, nil
+}
+
+func (q *Queue) addBatch(ctx context.Context, jobs []BulkJob) ([]Added, error) {
+	args := make([]any, 0, 3+7*len(jobs))
+	args = append(args, q.k.base, q.now().UnixMilli(), len(jobs))
+	for i := range jobs {
+		j := &jobs[i]
+		if err := j.Opts.validate(); err != nil {
+			return nil, err
+		}
+		data, err := encodeData(j.Data)
+		if err != nil {
+			return nil, fmt.Errorf("queue: job %q data: %w", j.Name, err)
+		}
+		opts, err := j.Opts.encode()
+		if err != nil {
+			return nil, fmt.Errorf("queue: job %q options: %w", j.Name, err)
+		}
+		lifo := "0"
+		if j.Opts.LIFO {
+			lifo = "1"
+		}
+		args = append(args, j.Opts.JobID, j.Name, data, opts, j.Opts.Delay.Milliseconds(), j.Opts.Priority, lifo)
+	}
+	k := q.k
+	res, err := addScript.Run(ctx, q.rdb, []string{k.wait, k.meta, k.id, k.delayed, k.prioritized, k.pc, k.marker, k.events, k.active}, args...).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("queue: add: %w", addScript.Err(err))
+	}
+	out := make([]Added, 0, len(jobs))
+	for i := 0; i+1 < len(res); i += 2 {
+		id, _ := res[i].(string)
+		dup, _ := res[i+1].(int64)
+		out = append(out, Added{ID: id, Duplicated: dup == 1})
+	}
+	return out, nil
+}
+
+func encodeData(v any) (string, error) {
+	switch d := v.(type) {
+	case nil:
+		return "{}", nil
+	case json.RawMessage:
+		if !json.Valid(d) {
+			return "", fmt.Errorf("%w: data is not valid JSON", ErrInvalidOption)
+		}
+		return string(d), nil
+	case []byte:
+		if !json.Valid(d) {
+			return "", fmt.Errorf("%w: data is not valid JSON", ErrInvalidOption)
+		}
+		return string(d), nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}

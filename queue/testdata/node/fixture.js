@@ -1,0 +1,109 @@
+// fixture.js drives real BullMQ 6.7.0 for the Go interop tests.
+//
+//   node fixture.js <mode> <queue>
+//
+// Environment: REDIS_ADDRS (host:port[,host:port...]), CLUSTER=1 for a
+// Redis Cluster, PREFIX (default "bull"), ARGS (a JSON object, per mode).
+// Every result is one JSON line on stdout; "ready" lines announce that a
+// long-running mode is listening.
+'use strict';
+const { Queue, Worker, QueueEvents, UnrecoverableError } = require('bullmq');
+const IORedis = require('ioredis');
+
+const [mode, name] = process.argv.slice(2);
+const args = JSON.parse(process.env.ARGS || '{}');
+const prefix = process.env.PREFIX || 'bull';
+const addrs = (process.env.REDIS_ADDRS || '127.0.0.1:6379').split(',').map(a => {
+  const i = a.lastIndexOf(':');
+  return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
+});
+
+function connection() {
+  if (process.env.CLUSTER === '1') {
+    return new IORedis.Cluster(addrs, { redisOptions: { maxRetriesPerRequest: null } });
+  }
+  return new IORedis({ ...addrs[0], maxRetriesPerRequest: null });
+}
+
+const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+async function produce() {
+  const q = new Queue(name, { connection: connection(), prefix });
+  if (args.bulk) {
+    const jobs = await q.addBulk(args.jobs);
+    for (const j of jobs) out({ id: j.id, name: j.name });
+  } else {
+    for (const j of args.jobs) {
+      const job = await q.add(j.name, j.data, j.opts || {});
+      out({ id: job.id, name: job.name });
+    }
+  }
+  await q.close();
+}
+
+async function work() {
+  const seen = new Map();
+  const worker = new Worker(name, async job => {
+    const d = job.data || {};
+    out({ event: 'start', id: job.id, name: job.name, data: d, attemptsMade: job.attemptsMade, at: Date.now(), opts: job.opts });
+    if (d.sleep) await sleep(d.sleep);
+    if (d.unrecoverable) throw new UnrecoverableError(d.unrecoverable);
+    if (d.failTimes && job.attemptsMade < d.failTimes) throw new Error('fail ' + job.attemptsMade);
+    if (d.fail) throw new Error(d.fail);
+    return d.ret !== undefined ? d.ret : { by: 'node', id: job.id };
+  }, {
+    connection: connection(), prefix, concurrency: args.concurrency || 1, name: args.name,
+    limiter: args.limiter, lockDuration: args.lockDuration, stalledInterval: args.stalledInterval,
+    removeOnComplete: args.removeOnComplete, removeOnFail: args.removeOnFail, drainDelay: args.drainDelay || 1,
+  });
+  worker.on('completed', (job, rv) => out({ event: 'completed', id: job.id, rv }));
+  worker.on('failed', (job, err) => out({ event: 'failed', id: job && job.id, reason: err.message, attemptsMade: job && job.attemptsMade }));
+  worker.on('error', err => out({ event: 'error', error: String(err) }));
+  await worker.waitUntilReady();
+  out({ ready: true });
+  const stop = async () => { await worker.close(); process.exit(0); };
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop);
+  process.stdin.resume();
+}
+
+async function events() {
+  const qe = new QueueEvents(name, { connection: connection(), prefix, lastEventId: args.lastEventId || '$' });
+  for (const ev of ['added', 'waiting', 'active', 'completed', 'failed', 'delayed', 'progress', 'stalled', 'paused', 'resumed', 'drained', 'duplicated', 'retries-exhausted']) {
+    qe.on(ev, (a) => out({ event: ev, ...(typeof a === 'object' ? a : { value: a }) }));
+  }
+  await qe.waitUntilReady();
+  await sleep(200);
+  out({ ready: true });
+  const stop = async () => { await qe.close(); process.exit(0); };
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop);
+  process.stdin.resume();
+}
+
+async function inspect() {
+  const q = new Queue(name, { connection: connection(), prefix });
+  const r = {};
+  r.counts = await q.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized', 'paused');
+  if (args.ids) {
+    r.jobs = {};
+    for (const id of args.ids) {
+      const j = await q.getJob(id);
+      r.jobs[id] = j ? { ...j.asJSON(), data: j.data, returnvalue: j.returnvalue, stacktrace: j.stacktrace, opts: j.opts, state: await j.getState(), attemptsMade: j.attemptsMade, progress: j.progress } : null;
+    }
+  }
+  if (args.workers) r.workers = (await q.getWorkers()).map(w => w.name);
+  if (args.logs) r.logs = await q.getJobLogs(args.logs);
+  if (args.pause) await q.pause();
+  if (args.resume) await q.resume();
+  if (args.globalConcurrency) await q.setGlobalConcurrency(args.globalConcurrency);
+  if (args.globalRateLimit) await q.setGlobalRateLimit(args.globalRateLimit.max, args.globalRateLimit.duration);
+  r.isPaused = await q.isPaused();
+  out(r);
+  await q.close();
+}
+
+const modes = { produce, work, events, inspect };
+if (!modes[mode]) { console.error('unknown mode ' + mode); process.exit(2); }
+modes[mode]().catch(err => { console.error(err); process.exit(1); });
