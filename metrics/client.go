@@ -141,6 +141,10 @@ func (m *ClientMetrics) countErr(cmd string, err error) {
 	}
 }
 
+// connSetup are the commands go-redis pipelines when it opens a
+// connection.
+var connSetup = map[string]bool{"hello": true, "auth": true, "client": true, "select": true, "readonly": true}
+
 // clientHook measures commands on the client the caller uses.
 type clientHook struct {
 	m     *ClientMetrics
@@ -175,6 +179,9 @@ func (h *clientHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		start := time.Now()
 		err := next(ctx, cmds)
+		if len(cmds) > 0 && connSetup[cmds[0].Name()] {
+			return err // go-redis' own connection handshake, not the caller's
+		}
 		m.pipeLatency.Observe(time.Since(start).Seconds())
 		m.pipeSize.Observe(float64(len(cmds)))
 		for _, c := range cmds {
