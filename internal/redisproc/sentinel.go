@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -42,6 +43,7 @@ func StartSentinel(ctx context.Context, opts SentinelOptions) (*Sentinel, error)
 		opts.DownAfter = time.Second
 	}
 	st := &Sentinel{MasterName: opts.MasterName}
+	opts.Args = append([]string{"repl-diskless-sync-delay 0"}, opts.Args...)
 	master, err := StartServer(ctx, ServerOptions{Args: opts.Args})
 	if err != nil {
 		return nil, err
@@ -53,6 +55,15 @@ func StartSentinel(ctx context.Context, opts SentinelOptions) (*Sentinel, error)
 		return nil, err
 	}
 	st.Data = append(st.Data, replica)
+	if err := Poll(ctx, 30*time.Second, "replica sync", func(ctx context.Context) (bool, error) {
+		cl := replica.Client()
+		defer cl.Close()
+		info, err := cl.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up"), nil
+	}); err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	quorum := opts.Sentinels/2 + 1
 	for range opts.Sentinels {
 		conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\nsentinel down-after-milliseconds %s %d\nsentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n",
