@@ -20,8 +20,8 @@ func TestFromLookupValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name string
-		env  map[string]string
+		name  string
+		env   map[string]string
 		check func(t *testing.T, c Config)
 	}{
 		{"nodes", map[string]string{"REDIS_NODES": "10.0.0.1:7000, 10.0.0.2:7001", "REDIS_MODE": "cluster"}, func(t *testing.T, c Config) {

@@ -184,4 +184,3 @@ func (st *Sentinel) Close() error {
 	}
 	return errors.Join(errs...)
 }
-
