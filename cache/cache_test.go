@@ -1,0 +1,449 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+type item struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Ver  int    `json:"ver"`
+}
+
+func newCache(t *testing.T, client redis.UniversalClient, o Options) *Cache[item] {
+	t.Helper()
+	c, err := New[item](client, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// db is a tiny "database": a versioned row per key, with a load counter.
+type db struct {
+	mu    sync.Mutex
+	rows  map[string]item
+	loads atomic.Int64
+}
+
+func newDB() *db { return &db{rows: map[string]item{}} }
+
+func (d *db) load(key string) func(context.Context) (item, error) {
+	return func(context.Context) (item, error) {
+		d.loads.Add(1)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		r, ok := d.rows[key]
+		if !ok {
+			return item{}, ErrNotFound
+		}
+		return r, nil
+	}
+}
+
+func (d *db) set(key string, r item) {
+	d.mu.Lock()
+	d.rows[key] = r
+	d.mu.Unlock()
+}
+
+func TestCacheAside(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		for _, nearOn := range []bool{false, true} {
+			t.Run(fmt.Sprint("near=", nearOn), func(t *testing.T) {
+				o := Options{Namespace: redistest.Unique(t), TTL: time.Minute}
+				if nearOn {
+					o.NearEntries = 1000
+				}
+				c := newCache(t, tg.Client(t), o)
+				d := newDB()
+				d.set("a", item{ID: "a", Name: "alpha", Ver: 1})
+				for i := range 5 {
+					got, err := c.Get(ctx, "a", d.load("a"))
+					if err != nil || got.Name != "alpha" {
+						t.Fatalf("get %d = %+v, %v", i, got, err)
+					}
+				}
+				if n := d.loads.Load(); n != 1 {
+					t.Fatalf("loads = %d, want 1", n)
+				}
+				// Not found is cached too.
+				for range 3 {
+					if _, err := c.Get(ctx, "missing", d.load("missing")); !errors.Is(err, ErrNotFound) {
+						t.Fatalf("missing: err = %v, want ErrNotFound", err)
+					}
+				}
+				if n := d.loads.Load(); n != 2 {
+					t.Fatalf("loads = %d after negative gets, want 2", n)
+				}
+				// A load error is returned and not cached.
+				boom := errors.New("db down")
+				calls := 0
+				fail := func(context.Context) (item, error) { calls++; return item{}, boom }
+				for range 2 {
+					if _, err := c.Get(ctx, "err", fail); !errors.Is(err, boom) {
+						t.Fatalf("err = %v, want %v", err, boom)
+					}
+				}
+				if calls != 2 {
+					t.Fatalf("failing loader called %d times, want 2", calls)
+				}
+				st := c.Stats()
+				if st.Loads != 4 || st.LoadErrors != 2 || st.RedisHits+st.NearHits < 4 {
+					t.Fatalf("stats = %+v", st)
+				}
+				if nearOn {
+					redistest.Eventually(t, 2*time.Second, "a near hit", func() bool {
+						_, _ = c.Get(ctx, "a", d.load("a"))
+						return c.Stats().NearHits > 0
+					})
+				}
+				// Invalidate drops the value everywhere.
+				d.set("a", item{ID: "a", Name: "alpha2", Ver: 2})
+				if err := c.Invalidate(ctx, "a"); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := c.Get(ctx, "a", d.load("a")); err != nil || got.Ver != 2 {
+					t.Fatalf("after invalidate = %+v, %v", got, err)
+				}
+			})
+		}
+	})
+}
+
+func TestWriteThrough(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		client := tg.Client(t)
+		c := newCache(t, client, Options{Namespace: redistest.Unique(t), NearEntries: 100})
+		d := newDB()
+		d.set("k", item{ID: "k", Ver: 1})
+		if _, err := c.Get(ctx, "k", d.load("k")); err != nil {
+			t.Fatal(err)
+		}
+		// A successful write fills the cache with the committed value.
+		got, err := c.Write(ctx, "k", func(context.Context) (item, error) {
+			r := item{ID: "k", Ver: 2}
+			d.set("k", r)
+			return r, nil
+		})
+		if err != nil || got.Ver != 2 {
+			t.Fatalf("write = %+v, %v", got, err)
+		}
+		noLoad := func(context.Context) (item, error) { return item{}, errors.New("must not load") }
+		if got, err := c.Get(ctx, "k", noLoad); err != nil || got.Ver != 2 {
+			t.Fatalf("after write = %+v, %v", got, err)
+		}
+		// A failed write invalidates and returns the write's error.
+		boom := errors.New("constraint violated")
+		if _, err := c.Write(ctx, "k", func(context.Context) (item, error) { return item{}, boom }); !errors.Is(err, boom) {
+			t.Fatalf("failed write err = %v", err)
+		}
+		if n, _ := client.Exists(ctx, valueKey(c.c.ns, "k")).Result(); n != 0 {
+			t.Fatal("failed write left the value cached")
+		}
+		// Overlapping writes leave the entry empty (their commit order is
+		// unknown), and the next read loads the database's value.
+		inA, releaseA := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, _ = c.Write(ctx, "k", func(context.Context) (item, error) {
+				close(inA)
+				<-releaseA
+				d.set("k", item{ID: "k", Ver: 3})
+				return item{ID: "k", Ver: 3}, nil
+			})
+		})
+		<-inA
+		if _, err := c.Write(ctx, "k", func(context.Context) (item, error) {
+			d.set("k", item{ID: "k", Ver: 4})
+			return item{ID: "k", Ver: 4}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		close(releaseA) // A commits last: the database holds 3
+		wg.Wait()
+		if got, err := c.Get(ctx, "k", d.load("k")); err != nil || got.Ver != 3 {
+			t.Fatalf("after overlapping writes = %+v, %v; want ver 3 (the last commit)", got, err)
+		}
+	})
+}
+
+// A loader that read the database before a write must not store its old
+// value after the write's invalidation.
+func TestStaleSetRace(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		c := newCache(t, tg.Client(t), Options{Namespace: redistest.Unique(t), NearEntries: 100})
+		d := newDB()
+		d.set("k", item{ID: "k", Ver: 1})
+		readDone, release := make(chan struct{}), make(chan struct{})
+		slow := func(ctx context.Context) (item, error) {
+			r, err := d.load("k")(ctx) // reads version 1
+			close(readDone)
+			<-release // ... and is slow to come back
+			return r, err
+		}
+		var wg sync.WaitGroup
+		var slowGot item
+		wg.Go(func() { slowGot, _ = c.Get(ctx, "k", slow) })
+		<-readDone
+		if _, err := c.Write(ctx, "k", func(context.Context) (item, error) {
+			d.set("k", item{ID: "k", Ver: 2})
+			return item{ID: "k", Ver: 2}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		wg.Wait()
+		if slowGot.Ver != 1 {
+			t.Fatalf("slow reader got %+v", slowGot)
+		}
+		for range 3 {
+			if got, err := c.Get(ctx, "k", d.load("k")); err != nil || got.Ver != 2 {
+				t.Fatalf("after race = %+v, %v; the old value survived", got, err)
+			}
+		}
+		if n := c.Stats().StaleSetsRejected; n != 1 {
+			t.Fatalf("StaleSetsRejected = %d, want 1", n)
+		}
+		// Same with a plain invalidation instead of a Write.
+		readDone, release = make(chan struct{}), make(chan struct{})
+		wg.Go(func() { _, _ = c.Get(ctx, "j", slow2(d, "j", readDone, release)) })
+		d.set("j", item{ID: "j", Ver: 1})
+		<-readDone
+		d.set("j", item{ID: "j", Ver: 2})
+		if err := Invalidate(ctx, c.c.client, c.c.ns, "j"); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		wg.Wait()
+		if got, err := c.Get(ctx, "j", d.load("j")); err != nil || got.Ver != 2 {
+			t.Fatalf("after invalidation race = %+v, %v", got, err)
+		}
+	})
+}
+
+func slow2(d *db, key string, readDone, release chan struct{}) func(context.Context) (item, error) {
+	return func(ctx context.Context) (item, error) {
+		<-time.After(0)
+		d.set(key, item{ID: key, Ver: 1})
+		r, err := d.load(key)(ctx)
+		close(readDone)
+		<-release
+		return r, err
+	}
+}
+
+func TestStampedeAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		ns := redistest.Unique(t)
+		var loads atomic.Int64
+		load := func(context.Context) (item, error) {
+			loads.Add(1)
+			time.Sleep(50 * time.Millisecond) // a slow query
+			return item{ID: "hot", Ver: 1}, nil
+		}
+		var caches []*Cache[item]
+		for range 4 {
+			caches = append(caches, newCache(t, tg.Client(t), Options{Namespace: ns, NearEntries: 100}))
+		}
+		var wg sync.WaitGroup
+		var errs atomic.Int64
+		for i := range 200 {
+			wg.Go(func() {
+				if got, err := caches[i%4].Get(ctx, "hot", load); err != nil || got.Ver != 1 {
+					errs.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if errs.Load() != 0 || loads.Load() != 1 {
+			t.Fatalf("errors = %d, loads = %d; want 0 and 1", errs.Load(), loads.Load())
+		}
+	})
+}
+
+func TestCorruptValueReloads(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		client := tg.Client(t)
+		c := newCache(t, client, Options{Namespace: redistest.Unique(t)})
+		d := newDB()
+		d.set("k", item{ID: "k", Ver: 7})
+		bad := [][]byte{
+			[]byte("not an envelope"),
+			encodeEnvelope(envelope{expiryMS: time.Now().Add(time.Hour).UnixMilli(), payload: []byte("{broken json")}),
+			{1},
+		}
+		for i, b := range bad {
+			if err := client.Set(ctx, valueKey(c.c.ns, "k"), b, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.Get(ctx, "k", d.load("k"))
+			if err != nil || got.Ver != 7 {
+				t.Fatalf("corrupt %d: got %+v, %v", i, got, err)
+			}
+			if n := d.loads.Load(); n != int64(i+1) {
+				t.Fatalf("corrupt %d: loads = %d", i, n)
+			}
+		}
+		if st := c.Stats(); st.Corrupt != 3 {
+			t.Fatalf("Corrupt = %d, want 3", st.Corrupt)
+		}
+	})
+}
+
+func TestGetMany(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		c := newCache(t, tg.Client(t), Options{Namespace: redistest.Unique(t), NearEntries: 100})
+		d := newDB()
+		var keys []string
+		for i := range 20 {
+			k := fmt.Sprint("k", i)
+			keys = append(keys, k)
+			if i%5 != 0 {
+				d.set(k, item{ID: k, Ver: i})
+			}
+		}
+		var calls atomic.Int64
+		load := func(_ context.Context, missing []string) (map[string]item, error) {
+			calls.Add(1)
+			out := map[string]item{}
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			for _, k := range missing {
+				if r, ok := d.rows[k]; ok {
+					out[k] = r
+				}
+			}
+			return out, nil
+		}
+		// Warm a few through Get first.
+		if _, err := c.Get(ctx, "k1", d.load("k1")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.GetMany(ctx, keys, load)
+		if err != nil || len(got) != 16 || calls.Load() != 1 {
+			t.Fatalf("GetMany = %d values, %v, %d load calls; want 16, nil, 1", len(got), err, calls.Load())
+		}
+		for k, v := range got {
+			if v.ID != k {
+				t.Fatalf("%s = %+v", k, v)
+			}
+		}
+		got, err = c.GetMany(ctx, keys, load)
+		if err != nil || len(got) != 16 || calls.Load() != 1 {
+			t.Fatalf("second GetMany = %d, %v, %d calls", len(got), err, calls.Load())
+		}
+	})
+}
+
+func TestTags(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		c := newCache(t, tg.Client(t), Options{Namespace: redistest.Unique(t), NearEntries: 100})
+		c.Tagged(func(_ string, v item) []string { return []string{"name:" + v.Name} })
+		d := newDB()
+		for i := range 6 {
+			k := fmt.Sprint("p", i)
+			name := "even"
+			if i%2 == 1 {
+				name = "odd"
+			}
+			d.set(k, item{ID: k, Name: name, Ver: 1})
+			if _, err := c.Get(ctx, k, d.load(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := c.InvalidateTags(ctx, "name:odd")
+		if err != nil || n != 3 {
+			t.Fatalf("InvalidateTags = %d, %v; want 3", n, err)
+		}
+		before := d.loads.Load()
+		for i := range 6 {
+			k := fmt.Sprint("p", i)
+			if _, err := c.Get(ctx, k, d.load(k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := d.loads.Load() - before; got != 3 {
+			t.Fatalf("reloads after tag invalidation = %d, want 3", got)
+		}
+	})
+}
+
+func TestStaleWhileRevalidate(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		c := newCache(t, tg.Client(t), Options{Namespace: redistest.Unique(t), TTL: 150 * time.Millisecond, Jitter: -1, StaleWhileRevalidate: time.Minute, Beta: -1})
+		var ver atomic.Int64
+		load := func(context.Context) (item, error) { return item{Ver: int(ver.Add(1))}, nil }
+		if got, _ := c.Get(ctx, "k", load); got.Ver != 1 {
+			t.Fatalf("first = %+v", got)
+		}
+		start := time.Now()
+		// After expiry a reader gets the stale value at once while a
+		// background reload runs; later readers get the new one.
+		redistest.Eventually(t, 5*time.Second, "a reload after expiry", func() bool {
+			got, err := c.Get(ctx, "k", load)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Ver == 1 && time.Since(start) > 2*time.Second {
+				t.Fatal("still version 1 long after expiry")
+			}
+			return got.Ver == 2
+		})
+		if st := c.Stats(); st.StaleServed == 0 || st.EarlyRefreshes == 0 {
+			t.Fatalf("stats = %+v; want stale served and a refresh", st)
+		}
+	})
+}
+
+func TestXFetchRefreshesEarly(t *testing.T) {
+	ctx := context.Background()
+	tg := redistest.SingleTarget(t)
+	c := newCache(t, tg.Client(t), Options{Namespace: redistest.Unique(t), TTL: 400 * time.Millisecond, Jitter: -1})
+	var ver atomic.Int64
+	load := func(context.Context) (item, error) {
+		time.Sleep(100 * time.Millisecond) // delta = 100 ms: refreshes start well before expiry
+		return item{Ver: int(ver.Add(1))}, nil
+	}
+	if _, err := c.Get(ctx, "k", load); err != nil {
+		t.Fatal(err)
+	}
+	// Readers keep reading; the value never disappears, because XFetch
+	// reloads it before it expires.
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if _, err := c.Get(ctx, "k", load); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // reader pacing, not a wait for state
+	}
+	// Without early refresh every load would follow a miss.
+	if st := c.Stats(); st.Loads-st.Misses < 2 {
+		t.Fatalf("stats = %+v; want at least 2 loads that no miss caused", st)
+	}
+}

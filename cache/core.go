@@ -1,0 +1,548 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// loadFunc is the untyped loader: it returns the value (as any) or an
+// error; ErrNotFound means "does not exist".
+type loadFunc func(ctx context.Context) (any, error)
+
+// core is the []byte cache behind the typed Cache[T]: Redis access,
+// leases, fills, writes, tracking, near cache. enc/dec convert between
+// values and payload bytes.
+type core struct {
+	client redis.UniversalClient
+	rd     redis.Cmdable // GETs: the client's auto-pipeliner when it has one
+	o      Options
+	ns     string
+	prefix string
+	enc    func(any) ([]byte, error)
+	dec    func([]byte) (any, error)
+	tags   func(key string, v any) []string
+
+	near *near
+	trk  *tracking
+	now  atomic.Int64 // coarse clock, unix nanos, ticks every millisecond
+
+	waitMu  sync.Mutex
+	waiters map[string]chan struct{}
+
+	flightMu sync.Mutex
+	flights  map[string]*flight
+
+	refreshing sync.Map // key -> struct{}
+
+	stop    context.CancelFunc
+	done    chan struct{}
+	closed  atomic.Bool
+	bg      sync.WaitGroup
+	bgCtx   func() (context.Context, context.CancelFunc)
+	closeMu sync.RWMutex
+
+	st struct {
+		nearHits, redisHits, misses, loads, loadErrors, stale, early,
+		corrupt, staleSets, leaseWaits, leaseTimeouts, invals, flushes atomic.Int64
+	}
+}
+
+type flight struct {
+	done chan struct{}
+	v    any
+	err  error
+}
+
+func newCore(client redis.UniversalClient, o Options) (*core, error) {
+	if client == nil {
+		return nil, errors.New("cache: nil client")
+	}
+	if err := checkNamespace(o.Namespace); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	c := &core{
+		client: client, rd: client, o: o, ns: o.Namespace, prefix: trackPrefix(o.Namespace),
+		waiters: map[string]chan struct{}{}, flights: map[string]*flight{},
+		done: make(chan struct{}),
+	}
+	if ap, err := client.AutoPipeline(); err == nil && ap != nil {
+		c.rd = ap
+	}
+	if o.NearEntries > 0 {
+		c.near = newNear(o.NearEntries, o.NearBytes)
+	}
+	c.now.Store(time.Now().UnixNano())
+	ctx, cancel := context.WithCancel(context.Background())
+	c.stop = cancel
+	c.bgCtx = func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.LeaseTTL) }
+	c.trk = newTracking(client, c.prefix, o.TrackInterval, o.Logger, c.onKeys, c.onFlush)
+	c.bg.Go(func() { c.trk.run(ctx) })
+	c.bg.Go(func() {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				c.now.Store(now.UnixNano())
+			}
+		}
+	})
+	return c, nil
+}
+
+func (c *core) close() {
+	if c.closed.Swap(true) {
+		return
+	}
+	c.stop()
+	c.closeMu.Lock() // no background refresh starts after this
+	c.closeMu.Unlock()
+	c.bg.Wait()
+}
+
+func (c *core) check(key string) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if key == "" {
+		return ErrEmptyKey
+	}
+	return nil
+}
+
+// waitTracking blocks until every master is tracked or ctx is done.
+func (c *core) waitTracking(ctx context.Context) error {
+	for !c.trk.up.Load() {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cache: waiting for tracking: %w", ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// onKeys handles a tracking push.
+func (c *core) onKeys(keys []string) {
+	c.st.invals.Add(int64(len(keys)))
+	for _, rk := range keys {
+		k, ok := userKey(c.prefix, rk)
+		if !ok {
+			continue
+		}
+		if c.near != nil {
+			c.near.invalidate(k)
+		}
+		c.wakeKey(k)
+	}
+}
+
+func (c *core) onFlush() {
+	c.st.flushes.Add(1)
+	if c.near != nil {
+		c.near.flush()
+	}
+	c.waitMu.Lock()
+	for k, ch := range c.waiters {
+		close(ch)
+		delete(c.waiters, k)
+	}
+	c.waitMu.Unlock()
+}
+
+// addWaiter returns a channel closed when key changes in Redis, or nil
+// when changes cannot be observed (tracking down).
+func (c *core) addWaiter(key string) chan struct{} {
+	if !c.trk.up.Load() {
+		return nil
+	}
+	c.waitMu.Lock()
+	defer c.waitMu.Unlock()
+	ch := c.waiters[key]
+	if ch == nil {
+		ch = make(chan struct{})
+		c.waiters[key] = ch
+	}
+	return ch
+}
+
+func (c *core) wakeKey(key string) {
+	c.waitMu.Lock()
+	if ch := c.waiters[key]; ch != nil {
+		close(ch)
+		delete(c.waiters, key)
+	}
+	c.waitMu.Unlock()
+}
+
+// snapshot returns the near-cache epoch to store under, and whether a
+// store is allowed at all (near cache on and every master tracked).
+func (c *core) snapshot(key string) (uint64, bool) {
+	if c.near == nil || !c.trk.up.Load() {
+		return 0, false
+	}
+	return c.near.epoch(key), true
+}
+
+// nearGet returns a usable near entry. It does not allocate unless a
+// background refresh starts.
+func (c *core) nearGet(key string, load func() loadFunc) (*nearEntry, bool) {
+	if c.near == nil || !c.trk.up.Load() {
+		return nil, false
+	}
+	e := c.near.get(key)
+	if e == nil {
+		return nil, false
+	}
+	now := c.now.Load()
+	switch {
+	case now < e.expiry:
+		if now >= e.refreshAt {
+			c.refreshAsync(key, load())
+		}
+	case now < e.staleTill:
+		c.st.stale.Add(1)
+		c.refreshAsync(key, load())
+	default:
+		c.near.remove(e)
+		return nil, false
+	}
+	c.near.shard(key).hits.Add(1)
+	return e, true
+}
+
+func (c *core) jitter(d time.Duration) time.Duration {
+	if c.o.Jitter <= 0 {
+		return d
+	}
+	f := 1 + c.o.Jitter*(2*mrand.Float64()-1)
+	return time.Duration(float64(d) * f)
+}
+
+// xfetch reports whether a reader should refresh early (Vattani et al.):
+// now - delta*beta*ln(rand) >= expiry.
+func (c *core) xfetch(nowMS int64, env envelope) bool {
+	if c.o.Beta < 0 || env.neg {
+		return false
+	}
+	gap := float64(env.deltaMS) * c.o.Beta * -math.Log(1-mrand.Float64())
+	return float64(nowMS)+gap >= float64(env.expiryMS)
+}
+
+// storeNear keeps a decoded value in the near cache if allowed.
+func (c *core) storeNear(key string, ep uint64, ok bool, v any, env envelope, size int) {
+	if !ok {
+		return
+	}
+	exp := env.expiryMS * int64(time.Millisecond)
+	e := &nearEntry{key: key, val: v, neg: env.neg, expiry: exp, size: int64(size + len(key) + 64)}
+	e.staleTill = exp
+	if !env.neg {
+		e.staleTill = exp + int64(c.o.StaleWhileRevalidate)
+	}
+	e.refreshAt = exp
+	if c.o.Beta >= 0 && !env.neg {
+		// One XFetch sample per entry and process, drawn when stored, so
+		// that a near hit costs no random number and no logarithm.
+		e.refreshAt = exp - int64(float64(env.deltaMS)*float64(time.Millisecond)*c.o.Beta*-math.Log(1-mrand.Float64()))
+	}
+	c.near.put(e, ep)
+}
+
+// parse decodes a cached value; ok is false when it is corrupt.
+func (c *core) parse(b []byte) (any, envelope, bool) {
+	env, err := decodeEnvelope(b)
+	if err != nil {
+		return nil, env, false
+	}
+	if env.neg {
+		return nil, env, true
+	}
+	v, err := c.dec(env.payload)
+	if err != nil {
+		return nil, env, false
+	}
+	return v, env, true
+}
+
+func result(v any, env envelope) (any, error) {
+	if env.neg {
+		return nil, ErrNotFound
+	}
+	return v, nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return err
+}
+
+// get is the read path after a near-cache miss.
+func (c *core) get(ctx context.Context, key string, load loadFunc) (any, error) {
+	if err := c.check(key); err != nil {
+		return nil, err
+	}
+	ep, epOK := c.snapshot(key)
+	b, err := c.rd.Get(ctx, valueKey(c.ns, key)).Bytes()
+	force := false
+	switch {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return nil, ctxErr(ctx, fmt.Errorf("cache: get %q: %w", key, err))
+	default:
+		if v, env, ok := c.parse(b); ok {
+			c.st.redisHits.Add(1)
+			c.afterRedisHit(key, v, env, len(b), ep, epOK, load)
+			return result(v, env)
+		}
+		c.st.corrupt.Add(1)
+		c.o.Logger.Warn("cache: corrupt cached value, reloading", "namespace", c.ns, "key", key)
+		force = true
+	}
+	c.st.misses.Add(1)
+	return c.fetch(ctx, key, load, force, ep, epOK)
+}
+
+func (c *core) afterRedisHit(key string, v any, env envelope, size int, ep uint64, epOK bool, load loadFunc) {
+	now := time.Now()
+	nowMS := now.UnixMilli()
+	if nowMS >= env.expiryMS {
+		// Only reachable with StaleWhileRevalidate: Redis keeps the value
+		// past its logical expiry for that window.
+		c.st.stale.Add(1)
+		c.refreshAsync(key, load)
+		return
+	}
+	if c.xfetch(nowMS, env) {
+		c.refreshAsync(key, load)
+	}
+	c.storeNear(key, ep, epOK, v, env, size)
+}
+
+// fetch runs the lease protocol, once per key per process at a time.
+func (c *core) fetch(ctx context.Context, key string, load loadFunc, force bool, ep uint64, epOK bool) (any, error) {
+	c.flightMu.Lock()
+	if f := c.flights[key]; f != nil {
+		c.flightMu.Unlock()
+		select {
+		case <-f.done:
+			return f.v, f.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cache: get %q: %w", key, ctx.Err())
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.flightMu.Unlock()
+	defer func() {
+		c.flightMu.Lock()
+		delete(c.flights, key)
+		c.flightMu.Unlock()
+		close(f.done)
+	}()
+	f.v, f.err = c.leaseLoop(ctx, key, load, force, ep, epOK)
+	return f.v, f.err
+}
+
+func newToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force bool, ep uint64, epOK bool) (any, error) {
+	deadline := time.Now().Add(c.o.LeaseWait)
+	token := newToken()
+	keys := []string{valueKey(c.ns, key), leaseKey(c.ns, key)}
+	poll := 5 * time.Millisecond
+	for {
+		wake := c.addWaiter(key)
+		f := "0"
+		if force {
+			f = "1"
+		}
+		res, err := leaseScript.Run(ctx, c.client, keys, token, c.o.LeaseTTL.Milliseconds(), f).Slice()
+		if err != nil {
+			return nil, ctxErr(ctx, fmt.Errorf("cache: lease %q: %w", key, leaseScript.Err(err)))
+		}
+		code, _ := res[0].(int64)
+		switch code {
+		case 0:
+			s, _ := res[1].(string)
+			if v, env, ok := c.parse([]byte(s)); ok {
+				c.st.redisHits.Add(1)
+				c.afterRedisHit(key, v, env, len(s), ep, epOK, load)
+				return result(v, env)
+			}
+			c.st.corrupt.Add(1)
+			force = true
+			continue
+		case 1:
+			return c.loadAndFill(ctx, key, token, load, ep, epOK)
+		}
+		// Another process is loading: wait for its fill (a tracking push
+		// for the key) or poll when tracking is down.
+		c.st.leaseWaits.Add(1)
+		force = false
+		left := time.Until(deadline)
+		if left <= 0 {
+			c.st.leaseTimeouts.Add(1)
+			c.o.Logger.Warn("cache: lease wait timed out, loading without storing", "namespace", c.ns, "key", key)
+			c.st.loads.Add(1)
+			v, err := load(ctx)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				c.st.loadErrors.Add(1)
+			}
+			if errors.Is(err, ErrNotFound) {
+				return nil, ErrNotFound
+			}
+			return v, err
+		}
+		wait := left
+		if wake == nil {
+			wait = min(left, poll)
+			poll = min(poll*2, 100*time.Millisecond)
+		} else {
+			// A missed push (lease expiry is only noticed lazily by
+			// Redis) must not cost the whole wait.
+			wait = min(left, c.o.LeaseTTL/4+time.Millisecond)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("cache: get %q: %w", key, ctx.Err())
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// loadAndFill calls the loader while holding the lease and stores the
+// result if the lease is still ours.
+func (c *core) loadAndFill(ctx context.Context, key, token string, load loadFunc, ep uint64, epOK bool) (any, error) {
+	keys := []string{valueKey(c.ns, key), leaseKey(c.ns, key)}
+	start := time.Now()
+	c.st.loads.Add(1)
+	v, err := load(ctx)
+	delta := time.Since(start)
+	env := envelope{deltaMS: uint32(min(delta.Milliseconds()+1, math.MaxUint32))}
+	var px time.Duration
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if c.o.NegativeTTL < 0 {
+			c.release(key, token)
+			return nil, ErrNotFound
+		}
+		px = c.jitter(c.o.NegativeTTL)
+		env.neg = true
+		env.expiryMS = time.Now().Add(px).UnixMilli()
+	case err != nil:
+		c.st.loadErrors.Add(1)
+		c.release(key, token)
+		return nil, err
+	default:
+		ttl := c.jitter(c.o.TTL)
+		env.expiryMS = time.Now().Add(ttl).UnixMilli()
+		env.payload, err = c.enc(v)
+		if err != nil {
+			c.release(key, token)
+			return nil, fmt.Errorf("cache: encode %q: %w", key, err)
+		}
+		px = ttl + c.o.StaleWhileRevalidate
+		if err := c.addTags(ctx, key, v, px); err != nil {
+			c.release(key, token)
+			return v, nil // serve what we loaded; do not cache an untagged value
+		}
+	}
+	// The fill must happen even if the caller gave up meanwhile.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	raw := encodeEnvelope(env)
+	n, ferr := fillScript.Run(fctx, c.client, keys, token, raw, strconv.FormatInt(max(1, px.Milliseconds()), 10)).Int()
+	if ferr != nil {
+		c.o.Logger.Warn("cache: fill failed", "namespace", c.ns, "key", key, "err", ferr)
+	} else if n == 0 {
+		c.st.staleSets.Add(1)
+	} else {
+		c.storeNear(key, ep, epOK, v, env, len(raw))
+	}
+	if env.neg {
+		return nil, ErrNotFound
+	}
+	return v, nil
+}
+
+func (c *core) release(key, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = fillScript.Run(ctx, c.client, []string{valueKey(c.ns, key), leaseKey(c.ns, key)}, token, "", "0").Err()
+}
+
+// addTags records key in the tag sets of v, before the value is stored,
+// so a tag invalidation after the fill always finds it.
+func (c *core) addTags(ctx context.Context, key string, v any, px time.Duration) error {
+	if c.tags == nil {
+		return nil
+	}
+	tags := c.tags(key, v)
+	if len(tags) == 0 {
+		return nil
+	}
+	_, err := c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, t := range tags {
+			tk := tagKey(c.ns, t)
+			p.SAdd(ctx, tk, key)
+			p.PExpire(ctx, tk, px+time.Minute)
+		}
+		return nil
+	})
+	return err
+}
+
+// refreshAsync reloads key in the background (XFetch or stale), at most
+// once at a time per key and process, and across processes by the lease.
+func (c *core) refreshAsync(key string, load loadFunc) {
+	if _, busy := c.refreshing.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	c.closeMu.RLock()
+	defer c.closeMu.RUnlock()
+	if c.closed.Load() {
+		c.refreshing.Delete(key)
+		return
+	}
+	c.st.early.Add(1)
+	c.bg.Go(func() {
+		defer c.refreshing.Delete(key)
+		ctx, cancel := c.bgCtx()
+		defer cancel()
+		token := newToken()
+		keys := []string{valueKey(c.ns, key), leaseKey(c.ns, key)}
+		ep, epOK := c.snapshot(key)
+		res, err := leaseScript.Run(ctx, c.client, keys, token, c.o.LeaseTTL.Milliseconds(), "1").Slice()
+		if err != nil {
+			return
+		}
+		if code, _ := res[0].(int64); code == 1 {
+			_, _ = c.loadAndFill(ctx, key, token, load, ep, epOK)
+		}
+	})
+}

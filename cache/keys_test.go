@@ -1,0 +1,67 @@
+package cache
+
+import (
+	"testing"
+
+	"github.com/rediskit/rediskit/internal/slot"
+)
+
+func TestKeys(t *testing.T) {
+	tests := []struct {
+		name, got, want string
+	}{
+		{"value", valueKey("users", "42"), "rk:c:users:{42}"},
+		{"lease", leaseKey("users", "42"), "rk:c:users:{42}:l"},
+		{"pending", pendKey("users", "42"), "rk:c:users:{42}:p"},
+		{"dirty", dirtyKey("users", "42"), "rk:c:users:{42}:d"},
+		{"tag", tagKey("users", "team:7"), "rk:ct:users:{team:7}"},
+		{"prefix", trackPrefix("users"), "rk:c:users:"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s: (-want +got)\n-%s\n+%s", tt.name, tt.want, tt.got)
+		}
+	}
+}
+
+func TestKeysShareSlot(t *testing.T) {
+	for _, k := range []string{"42", "a:b", "with space", "ünï", "x}y"} {
+		s := slot.Of(valueKey("ns", k))
+		for _, other := range []string{leaseKey("ns", k), pendKey("ns", k), dirtyKey("ns", k)} {
+			if slot.Of(other) != s {
+				t.Errorf("key %q: %s in slot %d, value in %d", k, other, slot.Of(other), s)
+			}
+		}
+	}
+}
+
+func TestUserKey(t *testing.T) {
+	p := trackPrefix("ns")
+	tests := []struct {
+		in     string
+		want   string
+		wantOK bool
+	}{
+		{valueKey("ns", "42"), "42", true},
+		{leaseKey("ns", "42"), "42", true},
+		{valueKey("ns", "a}b"), "a}b", true},
+		{pendKey("ns", "42"), "", false},
+		{dirtyKey("ns", "42"), "", false},
+		{valueKey("other", "42"), "", false},
+		{"rk:c:ns:", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := userKey(p, tt.in)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("userKey(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestCheckNamespace(t *testing.T) {
+	for ns, ok := range map[string]bool{"users": true, "a-b_c.d": true, "": false, "a:b": false, "{x}": false} {
+		if err := checkNamespace(ns); (err == nil) != ok {
+			t.Errorf("checkNamespace(%q) = %v", ns, err)
+		}
+	}
+}
