@@ -1,9 +1,11 @@
 package session
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +18,16 @@ import (
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	redis.SetLogger(nopLogger{}) // failover tests make go-redis log every failed dial
+	redistest.Main(m)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(context.Context, string, ...any) {}
 
 // app is an httptest server running handlers over one Manager.
 type app struct {
@@ -33,6 +44,9 @@ func newApp(t testing.TB, rdb redis.UniversalClient, opts Options) *app {
 		opts.Prefix = redistest.Unique(t) + ":"
 	}
 	opts.Cookie.Insecure = true
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
 	m, err := New(rdb, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -224,4 +238,11 @@ func atoi(t testing.TB, s string) int {
 		t.Fatalf("not a number: %q", s)
 	}
 	return n
+}
+
+func newTestServer(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
