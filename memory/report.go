@@ -155,13 +155,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "%d keys scanned, %d sampled (ratio %.3g), ~%s in %s, %d commands (%.0f ops/s)\n\n",
 		r.Keys, r.Sampled, r.SampleRatio, human(r.Bytes), r.Duration.Round(time.Millisecond), r.Commands, r.OpsPerSecond)
-	fmt.Fprintln(tw, "BYTES\t±95%\tKEYS\tAVG\tNO TTL\tENCODINGS\tPATTERN\t")
+	fmt.Fprintln(tw, "BYTES\t±95%\tKEYS\tAVG\tNO TTL\tENCODINGS\t  PATTERN")
 	for _, p := range r.Patterns {
 		avg := int64(0)
 		if p.Keys > 0 {
 			avg = p.Bytes / p.Keys
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f%%\t%s\t%s\t\n", human(p.Bytes), p.Confidence, p.Keys, avg, 100*p.NoTTL, encodings(p.Encodings), p.Pattern)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f%%\t%s\t  %s\n", human(p.Bytes), p.Confidence, p.Keys, avg, 100*p.NoTTL, encodings(p.Encodings), p.Pattern)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
