@@ -44,55 +44,101 @@ func (s *shard) slots() string {
 	return strings.Join(parts, ",")
 }
 
-// shards returns the shards of a cluster from CLUSTER SLOTS, one per
-// master, ordered by first slot.
-func clusterShards(ctx context.Context, cc *redis.ClusterClient) ([]*shard, error) {
-	slotsInfo, err := cc.ClusterSlots(ctx).Result()
+// clusterNode is one line of CLUSTER NODES.
+type clusterNode struct {
+	id, addr, master string
+	isMaster, failed bool
+	ranges           [][2]int
+}
+
+// clusterNodes parses CLUSTER NODES as seen by some node. (CLUSTER SLOTS
+// is not used: Redis 7.0 leaves out replicas that have not gossiped a
+// replication offset yet.)
+func clusterNodes(ctx context.Context, cc *redis.ClusterClient) ([]clusterNode, error) {
+	txt, err := cc.ClusterNodes(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("memory: cluster slots: %w", err)
+		return nil, fmt.Errorf("memory: cluster nodes: %w", err)
 	}
-	byID := map[string]*shard{}
-	var out []*shard
-	for _, cs := range slotsInfo {
-		if len(cs.Nodes) == 0 {
+	var out []clusterNode
+	for _, line := range strings.Split(txt, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
 			continue
 		}
-		m := cs.Nodes[0]
-		id := m.ID
-		if id == "" {
-			id = m.Addr
-		}
-		sh := byID[id]
-		if sh == nil {
-			sh = &shard{id: id, master: m.Addr}
-			for _, r := range cs.Nodes[1:] {
-				sh.replicas = append(sh.replicas, r.Addr)
+		addr, _, _ := strings.Cut(f[1], "@")
+		addr, _, _ = strings.Cut(addr, ",")
+		flags := "," + f[2] + ","
+		n := clusterNode{id: f[0], addr: addr, master: f[3],
+			isMaster: strings.Contains(flags, ",master,"),
+			failed:   strings.Contains(flags, ",fail,") || strings.Contains(flags, ",fail?,") || strings.Contains(flags, ",noaddr,") || strings.Contains(flags, ",handshake,")}
+		for _, sl := range f[8:] {
+			if strings.HasPrefix(sl, "[") {
+				continue // migrating or importing marker
 			}
-			byID[id] = sh
-			out = append(out, sh)
+			lo, hi, found := strings.Cut(sl, "-")
+			a, err1 := strconv.Atoi(lo)
+			b := a
+			var err2 error
+			if found {
+				b, err2 = strconv.Atoi(hi)
+			}
+			if err1 == nil && err2 == nil {
+				n.ranges = append(n.ranges, [2]int{a, b})
+			}
 		}
-		sh.ranges = append(sh.ranges, [2]int{int(cs.Start), int(cs.End)})
+		out = append(out, n)
 	}
-	for _, sh := range out {
+	return out, nil
+}
+
+// clusterShards returns the shards of a cluster, one per master that
+// serves slots, ordered by first slot.
+func clusterShards(ctx context.Context, cc *redis.ClusterClient) ([]*shard, error) {
+	nodes, err := clusterNodes(ctx, cc)
+	if err != nil {
+		return nil, err
+	}
+	var out []*shard
+	for _, n := range nodes {
+		if !n.isMaster || n.failed || len(n.ranges) == 0 {
+			continue
+		}
+		sh := &shard{id: n.id, master: n.addr, ranges: n.ranges, replicas: replicasOf(nodes, n.id)}
 		slices.SortFunc(sh.ranges, func(a, b [2]int) int { return a[0] - b[0] })
+		out = append(out, sh)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("memory: cluster nodes: no master serves slots")
 	}
 	slices.SortFunc(out, func(a, b *shard) int { return a.ranges[0][0] - b.ranges[0][0] })
 	return out, nil
 }
 
+func replicasOf(nodes []clusterNode, id string) []string {
+	var out []string
+	for _, r := range nodes {
+		if !r.isMaster && !r.failed && r.master == id {
+			out = append(out, r.addr)
+		}
+	}
+	return out
+}
+
 // servedBy returns the master and replicas that serve slot now,
-// according to CLUSTER SLOTS.
+// according to CLUSTER NODES of some node.
 func servedBy(ctx context.Context, cc *redis.ClusterClient, slot int) (master string, replicas []string, err error) {
-	slotsInfo, err := cc.ClusterSlots(ctx).Result()
+	nodes, err := clusterNodes(ctx, cc)
 	if err != nil {
 		return "", nil, err
 	}
-	for _, cs := range slotsInfo {
-		if int(cs.Start) <= slot && slot <= int(cs.End) && len(cs.Nodes) > 0 {
-			for _, r := range cs.Nodes[1:] {
-				replicas = append(replicas, r.Addr)
+	for _, n := range nodes {
+		if !n.isMaster || n.failed {
+			continue
+		}
+		for _, r := range n.ranges {
+			if r[0] <= slot && slot <= r[1] {
+				return n.addr, replicasOf(nodes, n.id), nil
 			}
-			return cs.Nodes[0].Addr, replicas, nil
 		}
 	}
 	return "", nil, fmt.Errorf("memory: no node serves slot %d", slot)
