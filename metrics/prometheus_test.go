@@ -1,0 +1,225 @@
+package metrics_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rediskit/rediskit/internal/redisproc"
+	"github.com/rediskit/rediskit/internal/redistest"
+	"github.com/rediskit/rediskit/metrics"
+)
+
+// promServer is a real prometheus process on loopback.
+type promServer struct {
+	base string
+}
+
+// startPrometheus runs prometheus with the rediskit rules, scraping
+// target (host:port) every second as job "redis". It is killed when tb
+// ends.
+func startPrometheus(tb testing.TB, target string) *promServer {
+	tb.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		tb.Skip("prometheus not found: install the Debian package prometheus (apt-get install -y prometheus)")
+	}
+	dir := tb.TempDir()
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return a
+	}
+	conf := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+  - %q
+scrape_configs:
+  - job_name: redis
+    basic_auth:
+      username: prom
+      password: secret
+    static_configs:
+      - targets: [%q]
+`, abs(filepath.Join(rulesDir, "rules.yml")), abs(filepath.Join(rulesDir, "alerts.yml")), target)
+	confPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	port, err := redisproc.FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config.file="+confPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = logf.Close()
+		if tb.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			tb.Logf("prometheus log:\n%s", b)
+		}
+	})
+	p := &promServer{base: "http://" + addr}
+	redistest.Eventually(tb, 30*time.Second, "prometheus ready", func() bool {
+		resp, err := http.Get(p.base + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return p
+}
+
+type promSample struct {
+	Metric map[string]string `json:"metric"`
+	Value  [2]any            `json:"value"`
+}
+
+func (s promSample) float() float64 {
+	v, _ := s.Value[1].(string)
+	f, _ := strconv.ParseFloat(v, 64)
+	return f
+}
+
+// query runs an instant query through the HTTP API.
+func (p *promServer) query(tb testing.TB, q string) []promSample {
+	tb.Helper()
+	resp, err := http.Get(p.base + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		tb.Fatalf("query %s: %v", q, err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []promSample `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		tb.Fatalf("query %s: %v", q, err)
+	}
+	if out.Status != "success" {
+		tb.Fatalf("query %s: %s", q, out.Error)
+	}
+	return out.Data.Result
+}
+
+// A real Prometheus scrapes the exporter for a private cluster (through
+// basic auth), a master is killed, and the node-down and
+// master-without-replica alert expressions fire.
+func TestPrometheusAlertsFireWhenMasterDies(t *testing.T) {
+	if _, err := exec.LookPath("prometheus"); err != nil {
+		t.Skip("prometheus not found: install the Debian package prometheus (apt-get install -y prometheus)")
+	}
+	ctx := context.Background()
+	cl := redistest.NewCluster(t, redisproc.ClusterOptions{})
+	client := cl.Client()
+	t.Cleanup(func() { _ = client.Close() })
+	exp, err := metrics.ExporterHandler(client, metrics.ExporterOptions{
+		Server:   metrics.ServerOptions{NodeTimeout: 300 * time.Millisecond, ScrapeTimeout: 800 * time.Millisecond},
+		Username: "prom", Password: "secret",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exp.Close() })
+	srv := httptest.NewServer(exp)
+	t.Cleanup(srv.Close)
+	prom := startPrometheus(t, strings.TrimPrefix(srv.URL, "http://"))
+
+	redistest.Eventually(t, 30*time.Second, "prometheus to see 6 nodes up", func() bool {
+		r := prom.query(t, `count(rediskit_redis_up{job="redis"} == 1)`)
+		return len(r) == 1 && r[0].float() == 6
+	})
+	if r := prom.query(t, `ALERTS{alertname=~"RedisNodeDown|RedisMasterWithoutReplica|RedisClusterStateFail"}`); len(r) != 0 {
+		t.Fatalf("alerts before the fault: %v", r)
+	}
+	masters, err := cl.Masters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := masters[0]
+	promoted, err := cl.KillMaster(ctx, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed master %s, %s took over", victim.Addr(), promoted.Addr())
+
+	// The exporter keeps reporting the dead node (CLUSTER NODES still
+	// lists it as a failed master) and the promoted replica runs alone.
+	redistest.Eventually(t, 30*time.Second, "RedisNodeDown pending or firing for "+victim.Addr(), func() bool {
+		r := prom.query(t, fmt.Sprintf(`ALERTS{alertname="RedisNodeDown",addr=%q}`, victim.Addr()))
+		return len(r) == 1 && r[0].Metric["role"] == "master"
+	})
+	redistest.Eventually(t, 30*time.Second, "RedisMasterWithoutReplica pending or firing for "+promoted.Addr(), func() bool {
+		r := prom.query(t, fmt.Sprintf(`ALERTS{alertname="RedisMasterWithoutReplica",addr=%q}`, promoted.Addr()))
+		return len(r) == 1
+	})
+	if r := prom.query(t, `count(rediskit_redis_up{job="redis"} == 1)`); len(r) != 1 || r[0].float() != 5 {
+		t.Errorf("nodes up after the kill = %v, want 5", r)
+	}
+	// Scrapes stayed bounded although a node is dead.
+	if r := prom.query(t, `max_over_time(scrape_duration_seconds{job="redis"}[1m])`); len(r) != 1 || r[0].float() > 1 {
+		t.Errorf("scrape duration = %v, want under the 1 s scrape timeout", r)
+	}
+}
+
+func TestExporterBasicAuth(t *testing.T) {
+	c := redistest.SingleTarget(t).Client(t)
+	exp, err := metrics.ExporterHandler(c, metrics.ExporterOptions{Username: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = exp.Close() })
+	for _, tt := range []struct {
+		user, pw string
+		set      bool
+		want     int
+	}{
+		{"", "", false, http.StatusUnauthorized},
+		{"u", "wrong", true, http.StatusUnauthorized},
+		{"x", "p", true, http.StatusUnauthorized},
+		{"u", "p", true, http.StatusOK},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		if tt.set {
+			req.SetBasicAuth(tt.user, tt.pw)
+		}
+		exp.ServeHTTP(rec, req)
+		if rec.Code != tt.want {
+			t.Errorf("auth %q/%q: status %d, want %d", tt.user, tt.pw, rec.Code, tt.want)
+		}
+		if tt.want == http.StatusOK && !strings.Contains(rec.Body.String(), "rediskit_redis_up{") {
+			t.Errorf("authorized scrape has no rediskit_redis_up")
+		}
+	}
+}
