@@ -1,0 +1,276 @@
+package pgcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/cache"
+)
+
+// RelayOptions configure a Relay. The zero value of every field means its
+// default.
+type RelayOptions struct {
+	// Batch is how many outbox rows one transaction takes. Default 500.
+	Batch int
+	// PollInterval is how often the outbox is read when no notification
+	// arrives (notifications are lost while a relay is away; the rows are
+	// not). Default 1 s.
+	PollInterval time.Duration
+	// Logger receives warnings. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Relay drains the outbox into Redis: it deletes the rows' keys and tags
+// of their namespace (which invalidates every near cache through
+// tracking) and then the rows. Several relays may run at once (rows are
+// taken with FOR UPDATE SKIP LOCKED); a relay that starts after downtime
+// catches up on every row committed meanwhile. A row is deleted only after
+// Redis accepted its invalidation, so it is relayed at least once. Safe
+// for concurrent use.
+type Relay struct {
+	db     *pgxpool.Pool
+	client redis.UniversalClient
+	o      RelayOptions
+
+	relayed, batches, errs atomic.Int64
+	lastLag, maxLag      atomic.Int64
+	lagMu                sync.Mutex
+	lags                 []time.Duration // recent lags, ring
+	lagNext              int
+}
+
+// RelayStats are a relay's counters since it was created.
+type RelayStats struct {
+	// Relayed counts outbox rows invalidated in Redis and deleted.
+	Relayed int64
+	// Batches counts committed drain transactions; Errors failed ones.
+	Batches, Errors int64
+	// LastLag and MaxLag are the invalidation lag (from the row's insert in
+	// the writer's transaction to its keys' deletion in Redis) of the last
+	// row relayed and the largest seen. P50Lag and P99Lag cover the last
+	// 1,024 rows.
+	LastLag, MaxLag, P50Lag, P99Lag time.Duration
+}
+
+// NewRelay returns a relay from the outbox of db to client.
+func NewRelay(db *pgxpool.Pool, client redis.UniversalClient, o RelayOptions) *Relay {
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Relay{db: db, client: client, o: o, lags: make([]time.Duration, 0, 1024)}
+}
+
+// Run relays until ctx is done, then returns ctx's error (wrapped). It
+// listens on Channel for wake-ups and polls every PollInterval; errors of
+// one pass (database or Redis down) are logged and retried.
+func (r *Relay) Run(ctx context.Context) error {
+	var listen *pgxpool.Conn
+	defer func() {
+		if listen != nil {
+			listen.Release()
+		}
+	}()
+	backoff := 50 * time.Millisecond
+	for {
+		if ctx.Err() != nil {
+			return fmt.Errorf("pgcache: relay: %w", ctx.Err())
+		}
+		if listen == nil {
+			if c, err := r.db.Acquire(ctx); err == nil {
+				if _, err := c.Exec(ctx, "LISTEN "+Channel); err == nil {
+					listen = c
+				} else {
+					c.Release()
+				}
+			}
+		}
+		if _, err := r.Drain(ctx); err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			r.o.Logger.Warn("pgcache: relay pass failed", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, r.o.PollInterval)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		if listen == nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(r.o.PollInterval):
+			}
+			continue
+		}
+		wctx, cancel := context.WithTimeout(ctx, r.o.PollInterval)
+		_, err := listen.Conn().WaitForNotification(wctx)
+		cancel()
+		if err != nil && wctx.Err() == nil {
+			// The listening connection broke: drop it and open another.
+			listen.Conn().Close(context.Background())
+			listen.Release()
+			listen = nil
+		}
+	}
+}
+
+// Drain relays outbox rows until none is left (rows locked by another
+// relay are skipped) and returns how many it relayed.
+func (r *Relay) Drain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := r.pass(ctx)
+		total += n
+		if err != nil {
+			r.errs.Add(1)
+			return total, err
+		}
+		if n < r.o.Batch {
+			return total, nil
+		}
+	}
+}
+
+func (r *Relay) pass(ctx context.Context) (int, error) {
+	tx, err := r.db.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("pgcache: relay: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	rows, err := tx.Query(ctx, `SELECT id, namespace, keys, tags,
+		extract(epoch FROM clock_timestamp() - created_at)::float8
+		FROM `+Table+` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.o.Batch)
+	if err != nil {
+		return 0, fmt.Errorf("pgcache: relay: select: %w", err)
+	}
+	type group struct{ keys, tags []string }
+	groups := map[string]*group{}
+	var ids []int64
+	var ages []float64
+	for rows.Next() {
+		var (
+			id        int64
+			ns        string
+			keys, tgs []string
+			age       float64
+		)
+		if err := rows.Scan(&id, &ns, &keys, &tgs, &age); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("pgcache: relay: scan: %w", err)
+		}
+		g := groups[ns]
+		if g == nil {
+			g = &group{}
+			groups[ns] = g
+		}
+		g.keys = append(g.keys, keys...)
+		g.tags = append(g.tags, tgs...)
+		ids = append(ids, id)
+		ages = append(ages, age)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("pgcache: relay: select: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	read := time.Now()
+	for ns, g := range groups {
+		if err := cache.Invalidate(ctx, r.client, ns, dedupe(g.keys)...); err != nil {
+			return 0, fmt.Errorf("pgcache: relay: namespace %s: %w", ns, err)
+		}
+		if len(g.tags) > 0 {
+			if _, err := cache.InvalidateTags(ctx, r.client, ns, dedupe(g.tags)...); err != nil {
+				return 0, fmt.Errorf("pgcache: relay: namespace %s: %w", ns, err)
+			}
+		}
+	}
+	done := time.Since(read)
+	if _, err := tx.Exec(ctx, "DELETE FROM "+Table+" WHERE id = ANY($1)", ids); err != nil {
+		return 0, fmt.Errorf("pgcache: relay: delete: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		if errors.Is(err, pgx.ErrTxClosed) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("pgcache: relay: commit: %w", err)
+	}
+	r.batches.Add(1)
+	r.relayed.Add(int64(len(ids)))
+	r.recordLags(ages, done)
+	return len(ids), nil
+}
+
+func (r *Relay) recordLags(ages []float64, extra time.Duration) {
+	r.lagMu.Lock()
+	defer r.lagMu.Unlock()
+	for _, a := range ages {
+		l := time.Duration(a*float64(time.Second)) + extra
+		r.lastLag.Store(int64(l))
+		if int64(l) > r.maxLag.Load() {
+			r.maxLag.Store(int64(l))
+		}
+		if len(r.lags) < cap(r.lags) {
+			r.lags = append(r.lags, l)
+		} else {
+			r.lags[r.lagNext] = l
+			r.lagNext = (r.lagNext + 1) % len(r.lags)
+		}
+	}
+}
+
+// Stats returns the relay's counters.
+func (r *Relay) Stats() RelayStats {
+	s := RelayStats{
+		Relayed: r.relayed.Load(), Batches: r.batches.Load(), Errors: r.errs.Load(),
+		LastLag: time.Duration(r.lastLag.Load()), MaxLag: time.Duration(r.maxLag.Load()),
+	}
+	r.lagMu.Lock()
+	ls := append([]time.Duration(nil), r.lags...)
+	r.lagMu.Unlock()
+	if len(ls) > 0 {
+		sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
+		s.P50Lag = ls[(len(ls)-1)*50/100]
+		s.P99Lag = ls[(len(ls)-1)*99/100]
+	}
+	return s
+}
+
+// Backlog returns how many outbox rows wait to be relayed.
+func Backlog(ctx context.Context, db *pgxpool.Pool) (int64, error) {
+	var n int64
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM "+Table).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pgcache: backlog: %w", err)
+	}
+	return n, nil
+}
+
+func dedupe(s []string) []string {
+	seen := make(map[string]bool, len(s))
+	out := s[:0]
+	for _, x := range s {
+		if x != "" && !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
