@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rediskit/rediskit/metrics"
+	"github.com/rediskit/rediskit/redisconn"
+)
+
+func init() {
+	register("exporter", "serve Prometheus /metrics for every node of a deployment", runExporter)
+}
+
+// runExporter serves /metrics for the deployment given by the
+// environment (redisconn: REDIS_NODES, REDIS_URL, REDIS_SENTINEL_*,
+// REDIS_TLS*, REDIS_USERNAME/PASSWORD) or -redis. One scrape covers every
+// node. METRICS_USERNAME and METRICS_PASSWORD turn on basic auth for
+// /metrics. It returns when ctx is cancelled.
+func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("exporter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", ":9121", "listen address for /metrics")
+	nodes := fs.String("redis", "", "comma-separated Redis addresses (default: REDIS_NODES and the rest of the redisconn environment)")
+	dir := fs.String("dir", ".rediskit", "local cluster directory used when no deployment is given")
+	nodeTimeout := fs.Duration("node-timeout", 2*time.Second, "timeout per node and scrape")
+	scrapeTimeout := fs.Duration("scrape-timeout", 0, "bound on one whole scrape (0: 2*node-timeout+1s)")
+	slowlog := fs.Int("slowlog-entries", 32, "recent SLOWLOG entries summarized per node (negative: none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *nodes != "" {
+		os.Setenv("REDIS_NODES", *nodes)
+	}
+	cfg, err := configFromEnv(*dir)
+	if err != nil {
+		return err
+	}
+	mode := cfg.Mode
+	if mode == "" || mode == redisconn.ModeAuto {
+		if mode, err = redisconn.Detect(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	// No Connect: the exporter must start, and report, while the
+	// deployment is unhealthy.
+	conn, err := redisconn.NewClient(cfg, mode)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	user, pw := os.Getenv("METRICS_USERNAME"), os.Getenv("METRICS_PASSWORD")
+	if (user == "") != (pw == "") {
+		return errors.New("exporter: set both METRICS_USERNAME and METRICS_PASSWORD, or neither")
+	}
+	exp, err := metrics.ExporterHandler(conn.Client, metrics.ExporterOptions{
+		Server:   metrics.ServerOptions{NodeTimeout: *nodeTimeout, ScrapeTimeout: *scrapeTimeout, SlowlogEntries: *slowlog},
+		Username: user, Password: pw,
+	})
+	if err != nil {
+		return err
+	}
+	defer exp.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("exporter: %w", err)
+	}
+	srv := &http.Server{Handler: exp, ReadHeaderTimeout: 10 * time.Second}
+	auth := "off"
+	if user != "" {
+		auth = "basic"
+	}
+	fmt.Fprintf(stdout, "rediskit exporter: %s deployment %s, serving http://%s/metrics (auth %s)\n",
+		mode, strings.Join(cfg.Nodes, ","), ln.Addr(), auth)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("exporter: %w", err)
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("exporter: shutdown: %w", err)
+	}
+	<-errc
+	return nil
+}
