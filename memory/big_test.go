@@ -40,7 +40,9 @@ func TestAnalyzeMillion(t *testing.T) {
 		cmd  func(p redis.Pipeliner, k string, rng *rand.Rand)
 	}{
 		{"user:*:name", 500_000, func(i int) string { return fmt.Sprintf("user:%d:name", i) },
-			func(p redis.Pipeliner, k string, rng *rand.Rand) { p.Set(ctx, k, strings.Repeat("n", 3+rng.IntN(20)), 0) }},
+			func(p redis.Pipeliner, k string, rng *rand.Rand) {
+				p.Set(ctx, k, strings.Repeat("n", 3+rng.IntN(20)), 0)
+			}},
 		{"page:*", 250_000, func(i int) string { return fmt.Sprintf("page:%016x", uint64(i)*0x9e3779b97f4a7c15) },
 			func(p redis.Pipeliner, k string, rng *rand.Rand) {
 				p.Set(ctx, k, strings.Repeat("h", 50+rng.IntN(400)), time.Hour)
