@@ -42,10 +42,10 @@ type Relay struct {
 	o      RelayOptions
 
 	relayed, batches, errs atomic.Int64
-	lastLag, maxLag      atomic.Int64
-	lagMu                sync.Mutex
-	lags                 []time.Duration // recent lags, ring
-	lagNext              int
+	lastLag, maxLag        atomic.Int64
+	lagMu                  sync.Mutex
+	lags                   []time.Duration // recent lags, ring
+	lagNext                int
 }
 
 // RelayStats are a relay's counters since it was created.
