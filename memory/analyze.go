@@ -227,6 +227,12 @@ func (a *analyzer) scanShard(ctx context.Context, sh *shard) shardResult {
 			}
 			if a.cc == nil {
 				nr.Addr = "(client)"
+				if rc, ok := a.single.(*redis.Client); ok {
+					nr.Addr = rc.Options().Addr
+				}
+				if r, err := role(ctx, cl); err == nil && r == "slave" {
+					nr.Role = "replica"
+				}
 			}
 			nodeFacts(ctx, cl, &nr)
 			a.mu.Lock()
