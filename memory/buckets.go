@@ -302,9 +302,16 @@ func (b *Buckets) SetMany(ctx context.Context, items map[string][]byte) error {
 	if _, err := pipe.Exec(ctx); err != nil && ctx.Err() != nil {
 		return fmt.Errorf("memory: set: %w", ctx.Err())
 	}
+	loaded := false
 	for _, c := range calls {
 		err := c.cmd.Err()
 		if script.IsNoScript(err) {
+			if !loaded { // first use on some node: load everywhere once
+				loaded = true
+				if lerr := setScript.Load(ctx, b.c); lerr != nil {
+					return fmt.Errorf("memory: load script: %w", lerr)
+				}
+			}
 			err = setScript.Run(ctx, b.c, []string{c.key}, c.args...).Err()
 		}
 		if err = setScript.Err(err); err != nil {
