@@ -125,6 +125,8 @@ func NewClient(cfg Config, mode Mode) (*Conn, error) {
 		return nil, err
 	}
 	conn := &Conn{Mode: mode, stats: &retryStats{}}
+	// go-redis retries each failed dial 5 times by default; the retry hook
+	// owns retries (and re-checks the topology between them) instead.
 	hook := retryHook{max: cfg.MaxRetries, backoff: cfg.RetryBackoff, stats: conn.stats, recheck: 100 * time.Millisecond}
 	for i := 1; i <= cfg.MaxRetries; i++ {
 		hook.budget += cfg.RetryBackoff(i)
@@ -135,7 +137,7 @@ func NewClient(cfg Config, mode Mode) (*Conn, error) {
 			Addrs: cfg.Nodes, Username: cfg.Username, Password: cfg.Password, TLSConfig: tlsConf,
 			ClientName: cfg.ClientName, DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout,
 			WriteTimeout: cfg.WriteTimeout, PoolSize: cfg.PoolSize, ReadOnly: cfg.ReadFromReplicas,
-			RouteRandomly: cfg.ReadFromReplicas, MaxRetries: -1, MinRetryBackoff: -1, MaxRetryBackoff: -1,
+			RouteRandomly: cfg.ReadFromReplicas, MaxRetries: -1, MinRetryBackoff: -1, MaxRetryBackoff: -1, DialerRetries: 1,
 			ClusterStateReloadInterval: cfg.TopologyRefresh,
 		})
 		hook.reload = func() { cc.ReloadState(context.Background()) }
@@ -147,7 +149,7 @@ func NewClient(cfg Config, mode Mode) (*Conn, error) {
 			Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLSConfig: tlsConf,
 			ClientName: cfg.ClientName, DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout,
 			WriteTimeout: cfg.WriteTimeout, PoolSize: cfg.PoolSize, MaxRetries: -1,
-			MinRetryBackoff: -1, MaxRetryBackoff: -1,
+			MinRetryBackoff: -1, MaxRetryBackoff: -1, DialerRetries: 1,
 		}
 		if cfg.ReadFromReplicas {
 			fo.RouteRandomly = true
@@ -160,7 +162,7 @@ func NewClient(cfg Config, mode Mode) (*Conn, error) {
 			Addr: cfg.Nodes[0], Username: cfg.Username, Password: cfg.Password, DB: cfg.DB, TLSConfig: tlsConf,
 			ClientName: cfg.ClientName, DialTimeout: cfg.DialTimeout, ReadTimeout: cfg.ReadTimeout,
 			WriteTimeout: cfg.WriteTimeout, PoolSize: cfg.PoolSize, MaxRetries: -1,
-			MinRetryBackoff: -1, MaxRetryBackoff: -1,
+			MinRetryBackoff: -1, MaxRetryBackoff: -1, DialerRetries: 1,
 		})
 	default:
 		return nil, &ConfigError{Var: "REDIS_MODE", Value: string(mode), Want: "cluster, sentinel or single"}
