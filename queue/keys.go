@@ -13,8 +13,8 @@ type keys struct {
 	base string // "<prefix>:<name>:"
 
 	wait, active, paused, prioritized, pc, delayed string
-	completed, failed, stalled, stalledCheck, id    string
-	marker, meta, events, limiter, repeat           string
+	completed, failed, stalled, stalledCheck, id   string
+	marker, meta, events, limiter, repeat          string
 }
 
 func newKeys(prefix, name string) keys {

@@ -33,3 +33,11 @@ var (
 )
 
 var progressScript = load("progress-3.lua")
+
+var (
+	removeScript     = load("remove-9.lua")
+	retryScript      = load("retry-8.lua")
+	cleanScript      = load("clean-3.lua")
+	drainScript      = load("drain-6.lua")
+	obliterateScript = load("obliterate-2.lua")
+)

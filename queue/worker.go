@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Handler processes one job. Its ctx is cancelled (cause ErrLockLost) when
@@ -187,10 +188,12 @@ func (w *Worker) blockingClient() redis.UniversalClient {
 	case *redis.ClusterClient:
 		o := *c.Options()
 		o.ClientName, o.ReadTimeout, o.PoolSize, o.MinIdleConns = w.ClientName(), rt, 2, 0
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		return redis.NewClusterClient(&o)
 	case *redis.Client:
 		o := *c.Options()
 		o.ClientName, o.ReadTimeout, o.PoolSize, o.MinIdleConns = w.ClientName(), rt, 2, 0
+		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 		return redis.NewClient(&o)
 	}
 	return nil

@@ -26,6 +26,7 @@ function connection() {
 }
 
 const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
+const clean = o => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
 async function produce() {
@@ -52,11 +53,11 @@ async function work() {
     if (d.failTimes && job.attemptsMade < d.failTimes) throw new Error('fail ' + job.attemptsMade);
     if (d.fail) throw new Error(d.fail);
     return d.ret !== undefined ? d.ret : { by: 'node', id: job.id };
-  }, {
+  }, clean({
     connection: connection(), prefix, concurrency: args.concurrency || 1, name: args.name,
     limiter: args.limiter, lockDuration: args.lockDuration, stalledInterval: args.stalledInterval,
     removeOnComplete: args.removeOnComplete, removeOnFail: args.removeOnFail, drainDelay: args.drainDelay || 1,
-  });
+  }));
   worker.on('completed', (job, rv) => out({ event: 'completed', id: job.id, rv }));
   worker.on('failed', (job, err) => out({ event: 'failed', id: job && job.id, reason: err.message, attemptsMade: job && job.attemptsMade }));
   worker.on('error', err => out({ event: 'error', error: String(err) }));
@@ -90,7 +91,7 @@ async function inspect() {
     r.jobs = {};
     for (const id of args.ids) {
       const j = await q.getJob(id);
-      r.jobs[id] = j ? { ...j.asJSON(), data: j.data, returnvalue: j.returnvalue, stacktrace: j.stacktrace, opts: j.opts, state: await j.getState(), attemptsMade: j.attemptsMade, progress: j.progress } : null;
+      r.jobs[id] = j ? { ...j.asJSON(), data: j.data, returnvalue: j.returnvalue, stacktrace: j.stacktrace, opts: j.opts, state: await j.getState(), failedReason: j.failedReason, attemptsMade: j.attemptsMade, progress: j.progress } : null;
     }
   }
   if (args.workers) r.workers = (await q.getWorkers()).map(w => w.name);
@@ -106,4 +107,4 @@ async function inspect() {
 
 const modes = { produce, work, events, inspect };
 if (!modes[mode]) { console.error('unknown mode ' + mode); process.exit(2); }
-modes[mode]().catch(err => { console.error(err); process.exit(1); });
+modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });
