@@ -76,15 +76,45 @@ func typed[T any](v any, err error) (T, error) {
 // StaleWhileRevalidate an expired value is returned while one process
 // reloads it.
 func (c *Cache[T]) Get(ctx context.Context, key string, load func(ctx context.Context) (T, error)) (T, error) {
-	if e, ok := c.c.nearGet(key, func() loadFunc { return wrapLoad(load) }); ok {
-		var zero T
-		if e.neg {
+	var zero T
+	if c.c.near != nil {
+		if e, refresh, ok := c.c.nearGet(key); ok {
+			if refresh {
+				c.c.refreshAsync(key, wrapLoad(load))
+			}
+			if e.neg {
+				return zero, ErrNotFound
+			}
+			v, _ := e.val.(T)
+			return v, nil
+		}
+	}
+	h, found, err := c.c.lookup(ctx, key)
+	if err != nil {
+		return zero, err
+	}
+	if found {
+		if h.env.neg {
+			if _, keep := c.c.redisHit(h.env); keep {
+				c.c.storeNear(key, h.ep, h.epOK, nil, h.env, h.size)
+			}
 			return zero, ErrNotFound
 		}
-		v, _ := e.val.(T)
-		return v, nil
+		var v T
+		if err := c.c.o.Codec.Unmarshal(h.env.payload, &v); err == nil {
+			refresh, keep := c.c.redisHit(h.env)
+			if refresh {
+				c.c.refreshAsync(key, wrapLoad(load))
+			}
+			if keep && h.epOK {
+				c.c.storeNear(key, h.ep, true, v, h.env, h.size)
+			}
+			return v, nil
+		}
+		c.c.corruptValue(key)
+		h.force = true
 	}
-	return typed[T](c.c.get(ctx, key, wrapLoad(load)))
+	return typed[T](c.c.fetch(ctx, key, wrapLoad(load), h.force, h.ep, h.epOK))
 }
 
 func wrapLoad[T any](load func(ctx context.Context) (T, error)) loadFunc {
@@ -204,7 +234,10 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 			continue
 		}
 		seen[k] = true
-		if e, ok := c.nearGet(k, func() loadFunc { return single(load, k) }); ok {
+		if e, refresh, ok := c.nearGet(k); ok {
+			if refresh {
+				c.refreshAsync(k, single(load, k))
+			}
 			if !e.neg {
 				out[k] = e.val
 			}
@@ -238,16 +271,16 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 		b, err := cmds[i].Bytes()
 		if err == nil {
 			if v, env, ok := c.parse(b); ok {
-				c.st.redisHits.Add(1)
 				c.afterRedisHit(k, v, env, len(b), snaps[i].ep, snaps[i].ok, single(load, k))
 				if !env.neg {
 					out[k] = v
 				}
 				continue
 			}
-			c.st.corrupt.Add(1)
+			c.corruptValue(k)
+		} else {
+			c.st.misses.Add(1)
 		}
-		c.st.misses.Add(1)
 		missing = append(missing, i)
 	}
 	if len(missing) == 0 {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -198,31 +199,30 @@ func (c *core) snapshot(key string) (uint64, bool) {
 	return c.near.epoch(key), true
 }
 
-// nearGet returns a usable near entry. It does not allocate unless a
-// background refresh starts.
-func (c *core) nearGet(key string, load func() loadFunc) (*nearEntry, bool) {
+// nearGet returns a usable near entry, and whether the caller should
+// start a background refresh (XFetch sample reached, or stale). It does
+// not allocate.
+func (c *core) nearGet(key string) (e *nearEntry, refresh, ok bool) {
 	if c.near == nil || !c.trk.up.Load() {
-		return nil, false
+		return nil, false, false
 	}
-	e := c.near.get(key)
+	e = c.near.get(key)
 	if e == nil {
-		return nil, false
+		return nil, false, false
 	}
 	now := c.now.Load()
 	switch {
 	case now < e.expiry:
-		if now >= e.refreshAt {
-			c.refreshAsync(key, load())
-		}
+		refresh = now >= e.refreshAt
 	case now < e.staleTill:
 		c.st.stale.Add(1)
-		c.refreshAsync(key, load())
+		refresh = true
 	default:
 		c.near.remove(e)
-		return nil, false
+		return nil, false, false
 	}
 	c.near.shard(key).hits.Add(1)
-	return e, true
+	return e, refresh, true
 }
 
 func (c *core) jitter(d time.Duration) time.Duration {
@@ -293,46 +293,90 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// get is the read path after a near-cache miss.
-func (c *core) get(ctx context.Context, key string, load loadFunc) (any, error) {
-	if err := c.check(key); err != nil {
-		return nil, err
-	}
-	ep, epOK := c.snapshot(key)
-	b, err := c.rd.Get(ctx, valueKey(c.ns, key)).Bytes()
-	force := false
-	switch {
-	case errors.Is(err, redis.Nil):
-	case err != nil:
-		return nil, ctxErr(ctx, fmt.Errorf("cache: get %q: %w", key, err))
-	default:
-		if v, env, ok := c.parse(b); ok {
-			c.st.redisHits.Add(1)
-			c.afterRedisHit(key, v, env, len(b), ep, epOK, load)
-			return result(v, env)
-		}
-		c.st.corrupt.Add(1)
-		c.o.Logger.Warn("cache: corrupt cached value, reloading", "namespace", c.ns, "key", key)
-		force = true
-	}
-	c.st.misses.Add(1)
-	return c.fetch(ctx, key, load, force, ep, epOK)
+// hit is what lookup found in Redis.
+type hit struct {
+	env   envelope
+	size  int
+	ep    uint64 // near-cache epoch snapshot taken before the read
+	epOK  bool
+	force bool // a corrupt value is there: lease past it
 }
 
-func (c *core) afterRedisHit(key string, v any, env envelope, size int, ep uint64, epOK bool, load loadFunc) {
-	now := time.Now()
-	nowMS := now.UnixMilli()
+// lookup reads key's value from Redis (through the auto-pipeliner) after
+// a near-cache miss. found is false on a miss or a corrupt envelope.
+// env.payload aliases a string and must not be modified.
+func (c *core) lookup(ctx context.Context, key string) (h hit, found bool, err error) {
+	if err := c.check(key); err != nil {
+		return h, false, err
+	}
+	h.ep, h.epOK = c.snapshot(key)
+	s, err := c.rd.Get(ctx, valueKey(c.ns, key)).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		c.st.misses.Add(1)
+		return h, false, nil
+	case err != nil:
+		return h, false, ctxErr(ctx, fmt.Errorf("cache: get %q: %w", key, err))
+	}
+	h.size = len(s)
+	h.env, err = decodeEnvelope(unsafe.Slice(unsafe.StringData(s), len(s)))
+	if err != nil {
+		c.corruptValue(key)
+		h.force = true
+		return h, false, nil
+	}
+	return h, true, nil
+}
+
+func (c *core) corruptValue(key string) {
+	c.st.corrupt.Add(1)
+	c.st.misses.Add(1)
+	c.o.Logger.Warn("cache: corrupt cached value, reloading", "namespace", c.ns, "key", key)
+}
+
+// redisHit records a usable Redis hit and reports whether to refresh in
+// the background and whether the value may go to the near cache.
+func (c *core) redisHit(env envelope) (refresh, keep bool) {
+	c.st.redisHits.Add(1)
+	nowMS := time.Now().UnixMilli()
 	if nowMS >= env.expiryMS {
 		// Only reachable with StaleWhileRevalidate: Redis keeps the value
 		// past its logical expiry for that window.
 		c.st.stale.Add(1)
-		c.refreshAsync(key, load)
-		return
+		return true, false
 	}
-	if c.xfetch(nowMS, env) {
+	return c.xfetch(nowMS, env), true
+}
+
+// get is the untyped read path after a near-cache miss (GetMany, waits).
+func (c *core) get(ctx context.Context, key string, load loadFunc) (any, error) {
+	h, found, err := c.lookup(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if found {
+		var v any
+		if !h.env.neg {
+			v, err = c.dec(h.env.payload)
+		}
+		if err == nil {
+			c.afterRedisHit(key, v, h.env, h.size, h.ep, h.epOK, load)
+			return result(v, h.env)
+		}
+		c.corruptValue(key)
+		h.force = true
+	}
+	return c.fetch(ctx, key, load, h.force, h.ep, h.epOK)
+}
+
+func (c *core) afterRedisHit(key string, v any, env envelope, size int, ep uint64, epOK bool, load loadFunc) {
+	refresh, keep := c.redisHit(env)
+	if refresh {
 		c.refreshAsync(key, load)
 	}
-	c.storeNear(key, ep, epOK, v, env, size)
+	if keep {
+		c.storeNear(key, ep, epOK, v, env, size)
+	}
 }
 
 // fetch runs the lease protocol, once per key per process at a time.
@@ -386,7 +430,6 @@ func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force b
 		case 0:
 			s, _ := res[1].(string)
 			if v, env, ok := c.parse([]byte(s)); ok {
-				c.st.redisHits.Add(1)
 				c.afterRedisHit(key, v, env, len(s), ep, epOK, load)
 				return result(v, env)
 			}
