@@ -57,8 +57,10 @@ func keysInGo(name string, src []byte) ([]string, error) {
 				hit(n.Args[1], `"KEYS" as a command`)
 			}
 			if sel, ok := n.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Keys" {
-				// go-redis: c.Keys(ctx, pattern)
-				if len(n.Args) >= 2 && isCtx(n.Args[0]) {
+				// go-redis: c.Keys(ctx, pattern); exactly two arguments, so
+				// SCAN helpers like internal/scan.Keys(ctx, c, pattern,
+				// opts, fn) are not mistaken for it.
+				if len(n.Args) == 2 && isCtx(n.Args[0]) {
 					hit(n, ".Keys(ctx, ...) call")
 				}
 				// rueidis: c.B().Keys()
@@ -163,6 +165,7 @@ func TestKeysDetector(t *testing.T) {
 		"maps":    `package x; func f() { _ = maps.Keys(m); _ = r.Keys() }`,
 		"field":   `package x; func f() { _ = script.Run(ctx, c, keys); s := "the keys of a bucket"; _ = s }`,
 		"scan":    `package x; func f() { c.Scan(ctx, 0, "keys:*", 100) }`,
+		"helper":  `package x; func f() { _ = scan.Keys(ctx, c, "{o}:*", scan.Options{}, fn) }`,
 		"names":   `package x; var known = []string{"get", "keys", "scan"}; var d = []string{"keys", "flushall"}`,
 		"metric":  `package x; var k = name("keys")`,
 		"allowed": "package x\nfunc f() {\n\t// rediskit:allow-keys tests the alert\n\tc.Do(ctx, \"KEYS\", \"*\")\n}",
