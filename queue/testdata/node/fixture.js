@@ -11,7 +11,7 @@ const { Queue, Worker, QueueEvents, UnrecoverableError } = require('bullmq');
 const IORedis = require('ioredis');
 
 const [mode, name] = process.argv.slice(2);
-const args = JSON.parse(process.env.ARGS || '{}');
+const args = JSON.parse(process.env.ARGS || '{}') || {};
 const prefix = process.env.PREFIX || 'bull';
 const addrs = (process.env.REDIS_ADDRS || '127.0.0.1:6379').split(',').map(a => {
   const i = a.lastIndexOf(':');
@@ -91,7 +91,7 @@ async function inspect() {
     r.jobs = {};
     for (const id of args.ids) {
       const j = await q.getJob(id);
-      r.jobs[id] = j ? { ...j.asJSON(), data: j.data, returnvalue: j.returnvalue, stacktrace: j.stacktrace, opts: j.opts, state: await j.getState(), failedReason: j.failedReason, attemptsMade: j.attemptsMade, progress: j.progress } : null;
+      r.jobs[id] = j ? { ...j.asJSON(), data: j.data, returnvalue: j.returnvalue, stacktrace: j.stacktrace, opts: j.opts, state: await j.getState(), failedReason: j.failedReason, processedBy: j.processedBy, attemptsMade: j.attemptsMade, progress: j.progress } : null;
     }
   }
   if (args.workers) r.workers = (await q.getWorkers()).map(w => w.name);
