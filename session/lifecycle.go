@@ -35,10 +35,7 @@ func (s *Session) Renew(ctx context.Context) error {
 		s.fresh()
 		return ErrGone
 	}
-	fields := make(map[string][]byte, len(res)+len(s.sets))
-	for k, v := range res {
-		fields[k] = []byte(v)
-	}
+	fields := res
 	for k, v := range s.sets {
 		fields[k] = v
 	}
@@ -46,8 +43,8 @@ func (s *Session) Renew(ctx context.Context) error {
 		delete(fields, k)
 	}
 	exp = minTime(now.Add(m.opts.IdleTimeout), abs)
-	fields[fExp] = []byte(formatMs(exp))
-	user := string(fields[fUser])
+	fields[fExp] = formatMs(exp)
+	user := fields[fUser]
 
 	token := newToken()
 	id := storageID(token)
@@ -73,7 +70,7 @@ func (s *Session) Renew(ctx context.Context) error {
 		m.unindex(ctx, user, oldID)
 	}
 	s.token, s.id = token, id
-	s.vals = make(map[string][]byte, len(fields))
+	s.vals = make(map[string]string, len(fields))
 	s.size = 0
 	for k, v := range fields {
 		if !reserved(k) {
@@ -82,7 +79,7 @@ func (s *Session) Renew(ctx context.Context) error {
 		}
 	}
 	s.abs, s.exp, s.user = abs, exp, user
-	if c, ok := fromMs(string(fields[fCreated])); ok {
+	if c, ok := fromMs(fields[fCreated]); ok {
 		s.created = c
 	}
 	s.sets, s.dels, s.touch = nil, nil, false
@@ -143,9 +140,9 @@ func (s *Session) SetUser(ctx context.Context, userID string) error {
 	s.user = userID
 	if s.stored {
 		if s.sets == nil {
-			s.sets = map[string][]byte{}
+			s.sets = map[string]string{}
 		}
-		s.sets[fUser] = []byte(userID)
+		s.sets[fUser] = userID
 	}
 	if err := s.flush(ctx, true); err != nil {
 		if s.stored {

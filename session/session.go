@@ -31,14 +31,14 @@ type Session struct {
 
 	loaded  bool
 	stored  bool // the hash exists in Redis, as far as this request knows
-	vals    map[string][]byte
+	vals    map[string]string // user fields (loaded, then changed locally)
 	size    int
 	created time.Time
 	abs     time.Time
 	exp     time.Time
 	user    string
 
-	sets  map[string][]byte // pending HSETs (user fields and metadata)
+	sets  map[string]string // pending HSETs (user fields and metadata)
 	dels  map[string]struct{}
 	touch bool // the idle deadline is due to move at the next save
 
@@ -53,7 +53,7 @@ func reserved(key string) bool { return strings.HasPrefix(key, "$") }
 func (s *Session) fresh() {
 	s.token, s.id = "", ""
 	s.loaded, s.stored = true, false
-	s.vals = map[string][]byte{}
+	s.vals = map[string]string{}
 	s.size = 0
 	s.created, s.abs, s.exp = time.Time{}, time.Time{}, time.Time{}
 	s.user = ""
@@ -98,16 +98,17 @@ func (s *Session) load(ctx context.Context) error {
 		s.fresh()
 		return nil
 	}
-	s.vals = make(map[string][]byte, len(res))
+	s.created, s.abs, s.exp, s.user = created, abs, exp, res[fUser]
+	// Keep go-redis's map: drop the metadata, count the rest.
 	s.size = 0
 	for k, v := range res {
 		if reserved(k) {
+			delete(res, k)
 			continue
 		}
-		s.vals[k] = []byte(v)
 		s.size += len(k) + len(v)
 	}
-	s.created, s.abs, s.exp, s.user = created, abs, exp, res[fUser]
+	s.vals = res
 	s.loaded, s.stored = true, true
 	lastTouch := exp.Add(-m.opts.IdleTimeout)
 	s.touch = exp.Before(abs) && now.Sub(lastTouch) >= m.opts.TouchInterval
@@ -134,7 +135,10 @@ func (s *Session) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	}
 	defer s.mu.Unlock()
 	v, ok := s.vals[key]
-	return slices.Clone(v), ok, nil
+	if !ok {
+		return nil, false, nil
+	}
+	return []byte(v), true, nil
 }
 
 // Keys returns the keys that are set, sorted.
@@ -161,11 +165,12 @@ func (s *Session) Set(ctx context.Context, key string, value []byte) error {
 	if err := s.fits(key, value); err != nil {
 		return err
 	}
-	s.setLocal(key, slices.Clone(value))
+	v := string(value)
+	s.setLocal(key, v)
 	if s.sets == nil {
-		s.sets = map[string][]byte{}
+		s.sets = map[string]string{}
 	}
-	s.sets[key] = s.vals[key]
+	s.sets[key] = v
 	delete(s.dels, key)
 	return nil
 }
@@ -183,7 +188,7 @@ func (s *Session) fits(key string, value []byte) error {
 }
 
 // setLocal updates the local view and its size.
-func (s *Session) setLocal(key string, value []byte) {
+func (s *Session) setLocal(key, value string) {
 	if old, ok := s.vals[key]; ok {
 		s.size -= len(key) + len(old)
 	}
@@ -274,9 +279,9 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 	if touched {
 		exp := minTime(now.Add(m.opts.IdleTimeout), s.abs)
 		if s.sets == nil {
-			s.sets = map[string][]byte{}
+			s.sets = map[string]string{}
 		}
-		s.sets[fExp] = []byte(formatMs(exp))
+		s.sets[fExp] = formatMs(exp)
 		ttl = max(ms(exp)-ms(now), 1)
 	}
 	args := make([]any, 0, 4+2*len(s.sets)+len(s.dels))
@@ -301,7 +306,7 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 	}
 	m.saves.Add(1)
 	if touched {
-		if v, ok := fromMs(string(s.sets[fExp])); ok {
+		if v, ok := fromMs(s.sets[fExp]); ok {
 			s.exp = v
 		}
 		s.touch = false
@@ -336,13 +341,13 @@ func (s *Session) create(ctx context.Context, now time.Time) error {
 	s.created = now
 	s.abs = now.Add(m.opts.Lifetime)
 	s.exp = minTime(now.Add(m.opts.IdleTimeout), s.abs)
-	fields := map[string][]byte{
-		fCreated: []byte(formatMs(s.created)),
-		fAbs:     []byte(formatMs(s.abs)),
-		fExp:     []byte(formatMs(s.exp)),
+	fields := map[string]string{
+		fCreated: formatMs(s.created),
+		fAbs:     formatMs(s.abs),
+		fExp:     formatMs(s.exp),
 	}
 	if s.user != "" {
-		fields[fUser] = []byte(s.user)
+		fields[fUser] = s.user
 	}
 	maps.Copy(fields, s.vals)
 	if err := m.write(ctx, s.id, fields, now, s.exp); err != nil {
@@ -357,7 +362,7 @@ func (s *Session) create(ctx context.Context, now time.Time) error {
 
 // write creates the hash of id with fields (metadata included), expiring
 // at exp.
-func (m *Manager) write(ctx context.Context, id string, fields map[string][]byte, now, exp time.Time) error {
+func (m *Manager) write(ctx context.Context, id string, fields map[string]string, now, exp time.Time) error {
 	args := make([]any, 0, 4+2*len(fields))
 	args = append(args, "c", ms(now), max(ms(exp)-ms(now), 1), len(fields))
 	for k, v := range fields {
@@ -402,7 +407,7 @@ func (s *Session) Incr(ctx context.Context, key string, delta int64) (int64, err
 	case err != nil:
 		return 0, storeErr("incr", err)
 	}
-	s.setLocal(key, []byte(strconv.FormatInt(n, 10)))
+	s.setLocal(key, strconv.FormatInt(n, 10))
 	return n, nil
 }
 
@@ -451,13 +456,13 @@ func (s *Session) CompareAndSet(ctx context.Context, key string, old, next []byt
 		if next == nil {
 			s.deleteLocal(key)
 		} else {
-			s.setLocal(key, slices.Clone(next))
+			s.setLocal(key, string(next))
 		}
 		return true, nil
 	}
 	if len(res) > 1 {
 		if cur, ok := res[1].(string); ok {
-			s.setLocal(key, []byte(cur))
+			s.setLocal(key, cur)
 			return false, nil
 		}
 	}
