@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"strconv"
 	"strings"
 )
@@ -67,13 +68,13 @@ func parseInfo(text string) info {
 					continue
 				}
 				p, err := strconv.ParseFloat(name[1:], 64)
-				if err != nil || p < 0 || p > 100 {
+				if err != nil || !(p >= 0 && p <= 100) { // also drops NaN
 					continue
 				}
 				if cs.quantiles == nil {
 					cs.quantiles = map[float64]float64{}
 				}
-				cs.quantiles[p/100] = val
+				cs.quantiles[math.Round(p*1000)/100000] = val // 99.9 -> 0.999 exactly
 			}
 		case strings.HasPrefix(k, "errorstat_"):
 			in.errors[k[len("errorstat_"):]] = parseKV(v)["count"]

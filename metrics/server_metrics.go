@@ -114,10 +114,10 @@ func (s *ServerCollector) emit(ch chan<- prometheus.Metric, p *probe) {
 	d := &s.descs
 	lv := []string{p.addr, p.role}
 	gauge := func(desc *prometheus.Desc, v float64, extra ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, append(lv[:2:2], extra...)...)
+		send(ch, desc, prometheus.GaugeValue, v, append(lv[:2:2], extra...)...)
 	}
 	counter := func(desc *prometheus.Desc, v float64, extra ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v, append(lv[:2:2], extra...)...)
+		send(ch, desc, prometheus.CounterValue, v, append(lv[:2:2], extra...)...)
 	}
 	gauge(d.nodeScrape, p.took.Seconds())
 	if p.err != nil {
@@ -128,7 +128,7 @@ func (s *ServerCollector) emit(ch chan<- prometheus.Metric, p *probe) {
 	in := p.info
 	for i, f := range infoFields {
 		if v, ok := in.float(f.field); ok {
-			ch <- prometheus.MustNewConstMetric(d.fields[i], f.typ, v*f.scale, lv...)
+			send(ch, d.fields[i], f.typ, v*f.scale, lv...)
 		}
 	}
 	hits, _ := in.float("keyspace_hits")
@@ -155,7 +155,9 @@ func (s *ServerCollector) emit(ch chan<- prometheus.Metric, p *probe) {
 		for k, v := range cs.quantiles {
 			q[k] = v / 1e6
 		}
-		ch <- prometheus.MustNewConstSummary(d.cmdDuration, uint64(cs.calls), cs.usec/1e6, q, p.addr, p.role, cmd)
+		if m, err := prometheus.NewConstSummary(d.cmdDuration, uint64(cs.calls), cs.usec/1e6, q, p.addr, p.role, cmd); err == nil {
+			ch <- m
+		}
 		counter(d.cmdFailed, cs.failed, cmd)
 		counter(d.cmdRejected, cs.rejected, cmd)
 		if s.dangerous[cmd] {
@@ -222,8 +224,17 @@ func emitReplicationLag(ch chan<- prometheus.Metric, d *serverDescs, probes []*p
 				continue
 			}
 			seen[r.addr] = true
-			ch <- prometheus.MustNewConstMetric(d.replicaLagBytes, prometheus.GaugeValue, max(0, off-r.offset), p.addr, p.role, r.addr)
-			ch <- prometheus.MustNewConstMetric(d.replicaLagSeconds, prometheus.GaugeValue, r.lag, p.addr, p.role, r.addr)
+			send(ch, d.replicaLagBytes, prometheus.GaugeValue, max(0, off-r.offset), p.addr, p.role, r.addr)
+			send(ch, d.replicaLagSeconds, prometheus.GaugeValue, r.lag, p.addr, p.role, r.addr)
 		}
+	}
+}
+
+// send emits one const metric; a value the client library rejects (a
+// label that is not valid UTF-8 in a server reply) is dropped rather
+// than panicking inside a scrape.
+func send(ch chan<- prometheus.Metric, d *prometheus.Desc, typ prometheus.ValueType, v float64, labels ...string) {
+	if m, err := prometheus.NewConstMetric(d, typ, v, labels...); err == nil {
+		ch <- m
 	}
 }
