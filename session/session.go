@@ -30,7 +30,7 @@ type Session struct {
 	sentToken bool   // the request carried a token (even a malformed one)
 
 	loaded  bool
-	stored  bool // the hash exists in Redis, as far as this request knows
+	stored  bool              // the hash exists in Redis, as far as this request knows
 	vals    map[string]string // user fields (loaded, then changed locally)
 	size    int
 	created time.Time
