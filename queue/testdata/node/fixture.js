@@ -31,7 +31,15 @@ const sleep = ms => new Promise(r => setTimeout(r, ms));
 
 async function produce() {
   const q = new Queue(name, { connection: connection(), prefix });
-  if (args.bulk) {
+  if (args.generate) {
+    const { n, batch = 500 } = args.generate;
+    for (let i = 0; i < n; i += batch) {
+      const jobs = [];
+      for (let k = i; k < Math.min(n, i + batch); k++) jobs.push({ name: 'gen', data: { k } });
+      await q.addBulk(jobs);
+    }
+    out({ added: n });
+  } else if (args.bulk) {
     const jobs = await q.addBulk(args.jobs);
     for (const j of jobs) out({ id: j.id, name: j.name });
   } else {
