@@ -268,6 +268,12 @@ type Node struct {
 	Err error
 }
 
+// servesData reports whether n is a master that clients need: any
+// master outside a cluster, a master with slots inside one.
+func (n Node) servesData(m Mode) bool {
+	return n.Role == "master" && (n.Slots > 0 || m != ModeCluster)
+}
+
 // Topology is what a deployment looks like.
 type Topology struct {
 	Mode Mode
@@ -284,7 +290,7 @@ func (t Topology) Warnings() []string {
 	var w []string
 	for _, n := range t.Nodes {
 		switch {
-		case n.Err != nil && !(n.Role == "master" && (n.Slots > 0 || t.Mode != ModeCluster)):
+		case n.Err != nil && !n.servesData(t.Mode):
 			w = append(w, fmt.Sprintf("%s %s does not answer: %v", n.Role, n.Addr, n.Err))
 		case n.Err == nil && n.Role == "replica" && !n.LinkUp:
 			w = append(w, fmt.Sprintf("replica %s has no link to its master %s", n.Addr, n.MasterAddr))
@@ -311,7 +317,7 @@ func (t Topology) Masters() []Node {
 func (t Topology) Healthy() error {
 	var probs []string
 	for _, n := range t.Nodes {
-		if n.Err != nil && n.Role == "master" && (n.Slots > 0 || t.Mode != ModeCluster) {
+		if n.Err != nil && n.servesData(t.Mode) {
 			probs = append(probs, fmt.Sprintf("master %s does not answer: %v", n.Addr, n.Err))
 		}
 	}

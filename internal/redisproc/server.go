@@ -61,7 +61,6 @@ type ServerOptions struct {
 type Server struct {
 	opts    ServerOptions
 	port    int
-	busPort int
 	dir     string
 	tempDir bool
 
