@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/clock"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
@@ -36,7 +37,21 @@ func TestSession(t *testing.T) {
 	})
 }
 
-func testLazy(t *testing.T, tg redistest.Target) {
+// TestAutoPipeline runs the concurrency-heavy cases over a go-redis
+// AutoPipeline client (the fast way to run the Manager, see doc.go).
+func TestAutoPipeline(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		tg2 := apTarget{tg}
+		t.Run("SetGet", func(t *testing.T) { testSetGet(t, tg2) })
+		t.Run("Renew", func(t *testing.T) { testRenew(t, tg2) })
+		t.Run("ParallelFields", func(t *testing.T) { testParallelFields(t, tg2) })
+		t.Run("ParallelIncr", func(t *testing.T) { testParallelIncr(t, tg2) })
+		t.Run("LogoutEverywhere", func(t *testing.T) { testLogoutEverywhere(t, tg2) })
+		t.Run("Gone", func(t *testing.T) { testGone(t, tg2) })
+	})
+}
+
+func testLazy(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("x", "1")), 200)
@@ -60,7 +75,7 @@ func testLazy(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testSetGet(t *testing.T, tg redistest.Target) {
+func testSetGet(t *testing.T, tg target) {
 	rdb := tg.Client(t)
 	a := newApp(t, rdb, Options{})
 	var b browser
@@ -94,7 +109,7 @@ func testSetGet(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testFixation(t *testing.T, tg redistest.Target) {
+func testFixation(t *testing.T, tg target) {
 	rdb := tg.Client(t)
 	a := newApp(t, rdb, Options{})
 	chosen := newToken() // well formed, but never issued by the server
@@ -125,7 +140,7 @@ func testFixation(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testRenew(t *testing.T, tg redistest.Target) {
+func testRenew(t *testing.T, tg target) {
 	rdb := tg.Client(t)
 	a := newApp(t, rdb, Options{})
 	var b browser
@@ -151,7 +166,7 @@ func testRenew(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testParallelFields(t *testing.T, tg redistest.Target) {
+func testParallelFields(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("start", "1")), 200)
@@ -185,7 +200,7 @@ func testParallelFields(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testParallelIncr(t *testing.T, tg redistest.Target) {
+func testParallelIncr(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	var b browser
 	if r := b.do(t, a, "/incr", kv("k", "n")); r.body != "1" {
@@ -205,7 +220,7 @@ func testParallelIncr(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testCompareAndSet(t *testing.T, tg redistest.Target) {
+func testCompareAndSet(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	ctx := context.Background()
 	var b browser
@@ -250,13 +265,13 @@ func (m *Manager) load(t testing.TB, token string) *Session {
 	return s
 }
 
-func fakeApp(t *testing.T, tg redistest.Target, opts Options) (*app, *clock.Fake) {
+func fakeApp(t *testing.T, tg target, opts Options) (*app, *clock.Fake) {
 	fc := clock.NewFake(time.Now())
 	opts.Clock = fc
 	return newApp(t, tg.Client(t), opts), fc
 }
 
-func testIdleExpiry(t *testing.T, tg redistest.Target) {
+func testIdleExpiry(t *testing.T, tg target) {
 	a, fc := fakeApp(t, tg, Options{IdleTimeout: 10 * time.Minute, Lifetime: time.Hour})
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("x", "1")), 200)
@@ -298,7 +313,7 @@ func testIdleExpiry(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testAbsoluteExpiry(t *testing.T, tg redistest.Target) {
+func testAbsoluteExpiry(t *testing.T, tg target) {
 	a, fc := fakeApp(t, tg, Options{IdleTimeout: 20 * time.Minute, Lifetime: 30 * time.Minute})
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("x", "1")), 200)
@@ -318,7 +333,7 @@ func testAbsoluteExpiry(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testLogoutEverywhere(t *testing.T, tg redistest.Target) {
+func testLogoutEverywhere(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	a2 := a.sameStore(t, tg.Client(t)) // another instance, own client
 	ctx := context.Background()
@@ -373,7 +388,7 @@ func testLogoutEverywhere(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testDestroy(t *testing.T, tg redistest.Target) {
+func testDestroy(t *testing.T, tg target) {
 	rdb := tg.Client(t)
 	a := newApp(t, rdb, Options{})
 	var b browser
@@ -393,7 +408,7 @@ func testDestroy(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testTampered(t *testing.T, tg redistest.Target) {
+func testTampered(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	var good browser
 	mustCode(t, good.do(t, a, "/set", kv("x", "1")), 200)
@@ -438,7 +453,7 @@ func testTampered(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testSizeLimit(t *testing.T, tg redistest.Target) {
+func testSizeLimit(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{MaxSize: 100})
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("a", strings.Repeat("x", 50))), 200)
@@ -459,7 +474,7 @@ func testSizeLimit(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testGone(t *testing.T, tg redistest.Target) {
+func testGone(t *testing.T, tg target) {
 	rdb := tg.Client(t)
 	a := newApp(t, rdb, Options{})
 	ctx := context.Background()
@@ -490,7 +505,7 @@ func testGone(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testHeaderMode(t *testing.T, tg redistest.Target) {
+func testHeaderMode(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{Header: "X-Session-Token"})
 	c := a.srv.Client()
 	req, _ := http.NewRequest("GET", a.srv.URL+"/set?x=1", nil)
@@ -515,7 +530,7 @@ func testHeaderMode(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testTyped(t *testing.T, tg redistest.Target) {
+func testTyped(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	ctx := context.Background()
 	type cart struct {
@@ -550,7 +565,7 @@ func testTyped(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testActive(t *testing.T, tg redistest.Target) {
+func testActive(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	for range 5 {
 		var b browser
@@ -564,4 +579,28 @@ func testActive(t *testing.T, tg redistest.Target) {
 	if st.Created != 5 || st.StoreCalls == 0 || st.StoreTime <= 0 {
 		t.Fatalf("stats = %+v", st)
 	}
+}
+
+// target gives a suite its clients.
+type target interface {
+	Client(tb testing.TB) redis.UniversalClient
+}
+
+// apTarget hands out auto-pipelined clients.
+type apTarget struct{ redistest.Target }
+
+func (a apTarget) Client(tb testing.TB) redis.UniversalClient {
+	tb.Helper()
+	c, ok := a.Target.Client(tb).(interface {
+		AutoPipeline() (*redis.AutoPipeliner, error)
+	})
+	if !ok {
+		tb.Fatal("client has no AutoPipeline")
+	}
+	ap, err := c.AutoPipeline()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = ap.Close() })
+	return ap
 }
