@@ -264,3 +264,27 @@ func TestFailoverUnderLoad(t *testing.T) {
 		t.Fatalf("operations failed for %v after the kill, want < 5s", stall)
 	}
 }
+
+// A TLS cluster: nodes announce IP addresses, so the certificate name is
+// checked against REDIS_TLS_SERVER_NAME on every node the client reaches.
+func TestConnectTLSCluster(t *testing.T) {
+	files, err := redisproc.GenerateTLS(t.TempDir(), "redis.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := redistest.NewCluster(t, redisproc.ClusterOptions{TLS: files})
+	c := connect(t, redisconn.Config{Nodes: cl.Addrs()[:1], TLS: true, TLSCA: files.CA, TLSServerName: "redis.test"})
+	if c.Mode != redisconn.ModeCluster || len(c.Topology.Nodes) != 6 {
+		t.Fatalf("mode %s, %d nodes", c.Mode, len(c.Topology.Nodes))
+	}
+	ctx := context.Background()
+	for i := range 50 { // keys on every master
+		if err := c.Client.Set(ctx, "tls:"+string(rune('a'+i%26))+string(rune('a'+i/26)), i, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = redisconn.Connect(ctx, redisconn.Config{Nodes: cl.Addrs()[:1], TLS: true, TLSCA: files.CA, TLSServerName: "evil.test", MaxRetries: -1})
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("wrong server name: %v", err)
+	}
+}

@@ -33,6 +33,9 @@ type ClusterOptions struct {
 	Args []string
 	// Detach leaves the nodes running after this program exits.
 	Detach bool
+	// TLS, when set, serves TLS only on every node, including the cluster
+	// bus and replication links.
+	TLS *TLSFiles
 }
 
 func (o ClusterOptions) withDefaults() ClusterOptions {
@@ -97,7 +100,10 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 			"repl-diskless-sync-delay 0",
 			"appendonly no",
 		}, opts.Args...)
-		s, err := NewServer(ServerOptions{Dir: filepath.Join(dir, strconv.Itoa(port)), Port: port, Args: args, Detach: opts.Detach})
+		if opts.TLS != nil {
+			args = append(args, "tls-cluster yes", "tls-replication yes")
+		}
+		s, err := NewServer(ServerOptions{Dir: filepath.Join(dir, strconv.Itoa(port)), Port: port, Args: args, Detach: opts.Detach, TLS: opts.TLS})
 		if err != nil {
 			_ = c.Close()
 			return nil, err
@@ -195,7 +201,11 @@ func (c *Cluster) Addrs() []string {
 
 // Client returns a new cluster client over all nodes; the caller closes it.
 func (c *Cluster) Client() *redis.ClusterClient {
-	return redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), Protocol: 2, DisableIdentity: true})
+	o := &redis.ClusterOptions{Addrs: c.Addrs(), Protocol: 2, DisableIdentity: true}
+	if c.opts.TLS != nil {
+		o.TLSConfig, _ = c.opts.TLS.ClientConfig()
+	}
+	return redis.NewClusterClient(o)
 }
 
 // Close kills every node and removes a temporary directory.

@@ -88,6 +88,9 @@ func GenerateTLS(dir, serverName string) (*TLSFiles, error) {
 			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		}
 		if usage == x509.ExtKeyUsageServerAuth {
+			// Nodes present this certificate as clients too (cluster bus,
+			// replication links).
+			tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
 			tmpl.DNSNames = []string{serverName}
 			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
 		}
