@@ -1,0 +1,24 @@
+-- acquire-2.lua: take a lock and draw its fencing token.
+--
+-- KEYS[1]  the lock key (holds "<owner>:<token>:<holder>")
+-- KEYS[2]  the fence counter of the lock (same hash tag, never expires)
+-- ARGV[1]  owner: a random id of this acquisition (no ':')
+-- ARGV[2]  ttl in milliseconds
+-- ARGV[3]  holder description (free text, may contain ':')
+--
+-- Returns {1, token} when the lock is now held by owner. The script is
+-- idempotent: when the lock already carries owner (a retransmitted call), it
+-- returns the token drawn the first time instead of drawing another.
+-- Returns {0, value, pttl} when another owner holds it.
+local v = redis.call('GET', KEYS[1])
+if v then
+  local mine = ARGV[1] .. ':'
+  if string.sub(v, 1, #mine) == mine then
+    local token = string.match(string.sub(v, #mine + 1), '^(%d+)')
+    return {1, tonumber(token)}
+  end
+  return {0, v, redis.call('PTTL', KEYS[1])}
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. token .. ':' .. ARGV[3], 'PX', ARGV[2])
+return {1, token}

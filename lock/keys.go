@@ -1,0 +1,31 @@
+package lock
+
+import (
+	"fmt"
+	"strings"
+)
+
+// DefaultPrefix starts every key the package writes.
+const DefaultPrefix = "rediskit:lock:"
+
+// keys are the Redis names of one lock. All of them carry the hash tag
+// {name}, so the scripts that touch several of them, and the sharded
+// release channel, live in one cluster slot.
+type keys struct {
+	lock    string // "<prefix>{<name>}": "<owner>:<token>:<holder>", PX ttl
+	fence   string // "<prefix>{<name>}:fence": INCR counter, never expires
+	channel string // "<prefix>{<name>}:released": SPUBLISH on release
+}
+
+// keysFor builds the keys of lock name. The name must be non-empty and must
+// not contain braces, which would change the hash tag.
+func keysFor(prefix, name string) (keys, error) {
+	if name == "" {
+		return keys{}, fmt.Errorf("%w: empty name", ErrInvalidName)
+	}
+	if strings.ContainsAny(name, "{}") {
+		return keys{}, fmt.Errorf("%w: %q contains a brace", ErrInvalidName, name)
+	}
+	base := prefix + "{" + name + "}"
+	return keys{lock: base, fence: base + ":fence", channel: base + ":released"}, nil
+}

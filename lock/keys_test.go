@@ -1,0 +1,62 @@
+package lock
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/rediskit/rediskit/internal/slot"
+)
+
+func TestKeysFor(t *testing.T) {
+	tests := []struct {
+		prefix, name string
+		want         keys
+		err          error
+	}{
+		{DefaultPrefix, "orders:42", keys{
+			lock:    "rediskit:lock:{orders:42}",
+			fence:   "rediskit:lock:{orders:42}:fence",
+			channel: "rediskit:lock:{orders:42}:released",
+		}, nil},
+		{"app:", "x", keys{lock: "app:{x}", fence: "app:{x}:fence", channel: "app:{x}:released"}, nil},
+		// A prefix with its own tag still keeps every key in one slot.
+		{"{app}:", "y", keys{lock: "{app}:{y}", fence: "{app}:{y}:fence", channel: "{app}:{y}:released"}, nil},
+		{DefaultPrefix, "", keys{}, ErrInvalidName},
+		{DefaultPrefix, "a{b", keys{}, ErrInvalidName},
+		{DefaultPrefix, "}a", keys{}, ErrInvalidName},
+	}
+	for _, tt := range tests {
+		got, err := keysFor(tt.prefix, tt.name)
+		if !errors.Is(err, tt.err) {
+			t.Errorf("keysFor(%q, %q) error = %v, want %v", tt.prefix, tt.name, err, tt.err)
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("keysFor(%q, %q) (-want +got):\n- %+v\n+ %+v", tt.prefix, tt.name, tt.want, got)
+		}
+		if err == nil {
+			s := slot.Of(got.lock)
+			if slot.Of(got.fence) != s || slot.Of(got.channel) != s {
+				t.Errorf("keysFor(%q, %q): keys in different slots: %d %d %d", tt.prefix, tt.name, s, slot.Of(got.fence), slot.Of(got.channel))
+			}
+		}
+	}
+}
+
+func TestParseValue(t *testing.T) {
+	tests := []struct {
+		in     string
+		holder string
+		token  int64
+	}{
+		{"abc:12:host:99", "host:99", 12},
+		{"abc:7:", "", 7},
+		{"garbage", "garbage", 0},
+	}
+	for _, tt := range tests {
+		h, tok := parseValue(tt.in)
+		if h != tt.holder || tok != tt.token {
+			t.Errorf("parseValue(%q) = %q, %d; want %q, %d", tt.in, h, tok, tt.holder, tt.token)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package lock
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/script"
+)
+
+var (
+	//go:embed acquire-2.lua
+	acquireSrc string
+	//go:embed extend-1.lua
+	extendSrc string
+	//go:embed release-1.lua
+	releaseSrc string
+	//go:embed fence-1.lua
+	fenceSrc string
+
+	acquireScript = script.New("acquire-2.lua", acquireSrc)
+	extendScript  = script.New("extend-1.lua", extendSrc)
+	releaseScript = script.New("release-1.lua", releaseSrc)
+	fenceScript   = script.New("fence-1.lua", fenceSrc)
+)
+
+// node is one independent deployment: the only one for New, one of the
+// quorum for NewRedlock.
+type node struct {
+	client redis.UniversalClient
+	// run sends the scripts: the client's shared auto-pipeliner when it has
+	// one (many concurrent lock calls then share round trips), else the
+	// client itself.
+	run      script.Scripter
+	notifier *notifier
+}
+
+func newNode(c redis.UniversalClient, opts *Options, l *Locker) *node {
+	n := &node{client: c, run: c}
+	if !opts.DisableAutoPipeline {
+		if ap, ok := c.(interface {
+			AutoPipeline() (*redis.AutoPipeliner, error)
+		}); ok {
+			if p, err := ap.AutoPipeline(); err == nil {
+				n.run = p
+			}
+		}
+	}
+	n.notifier = newNotifier(c, l)
+	return n
+}
+
+// acquireResult is one node's answer to acquire-2.lua.
+type acquireResult struct {
+	ok     bool
+	token  int64
+	holder string // when taken
+	htoken int64  // holder's token when taken
+	pttl   time.Duration
+	err    error
+}
+
+func (n *node) acquire(ctx context.Context, k keys, owner, holder string, ttl time.Duration, replicas int, replicaTimeout time.Duration) acquireResult {
+	args := []any{owner, ttl.Milliseconds(), holder}
+	var res []any
+	var err error
+	if replicas > 0 {
+		var acked int
+		res, acked, err = n.runWait(ctx, acquireScript, k.lock, []string{k.lock, k.fence}, args, replicas, replicaTimeout)
+		if err == nil && len(res) > 0 && toInt(res[0]) == 1 && acked < replicas {
+			return acquireResult{token: toInt(res[1]), err: &NotReplicatedError{Acked: acked, Want: replicas}, ok: false}
+		}
+	} else {
+		res, err = acquireScript.Run(ctx, n.run, []string{k.lock, k.fence}, args...).Slice()
+	}
+	if err != nil {
+		return acquireResult{err: acquireScript.Err(err)}
+	}
+	if len(res) < 2 {
+		return acquireResult{err: fmt.Errorf("lock: acquire: unexpected reply %v", res)}
+	}
+	if toInt(res[0]) == 1 {
+		return acquireResult{ok: true, token: toInt(res[1])}
+	}
+	r := acquireResult{}
+	if v, ok := res[1].(string); ok {
+		r.holder, r.htoken = parseValue(v)
+	}
+	if len(res) > 2 {
+		r.pttl = time.Duration(toInt(res[2])) * time.Millisecond
+	}
+	return r
+}
+
+// extend returns (true, nil) when extended, (false, nil) when the lock is
+// no longer ours there.
+func (n *node) extend(ctx context.Context, k keys, owner string, ttl time.Duration, replicas int, replicaTimeout time.Duration) (bool, error) {
+	args := []any{owner, ttl.Milliseconds()}
+	if replicas > 0 {
+		res, acked, err := n.runWait(ctx, extendScript, k.lock, []string{k.lock}, args, replicas, replicaTimeout)
+		if err != nil {
+			return false, extendScript.Err(err)
+		}
+		if len(res) == 1 && toInt(res[0]) == 1 && acked < replicas {
+			return true, &NotReplicatedError{Acked: acked, Want: replicas}
+		}
+		return len(res) == 1 && toInt(res[0]) == 1, nil
+	}
+	v, err := extendScript.Run(ctx, n.run, []string{k.lock}, args...).Int64()
+	if err != nil {
+		return false, extendScript.Err(err)
+	}
+	return v == 1, nil
+}
+
+// release returns true when this call deleted the lock.
+func (n *node) release(ctx context.Context, k keys, owner string) (bool, error) {
+	v, err := releaseScript.Run(ctx, n.run, []string{k.lock}, owner, k.channel).Int64()
+	if err != nil {
+		return false, releaseScript.Err(err)
+	}
+	return v == 1, nil
+}
+
+// raiseFence makes the node's fence counter at least token.
+func (n *node) raiseFence(ctx context.Context, k keys, token int64) error {
+	err := fenceScript.Run(ctx, n.run, []string{k.fence}, token).Err()
+	return fenceScript.Err(err)
+}
+
+// runWait runs a script and WAIT on one connection of the master that owns
+// key (WAIT counts the writes of its own connection), loading the script
+// there if the node does not know it. The script's reply comes back as a
+// slice (a single integer reply becomes a one-element slice).
+func (n *node) runWait(ctx context.Context, s *script.Script, key string, keys []string, args []any, replicas int, timeout time.Duration) ([]any, int, error) {
+	var c *redis.Client
+	switch cl := n.client.(type) {
+	case *redis.ClusterClient:
+		m, err := cl.MasterForKey(ctx, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		c = m
+	case *redis.Client:
+		c = cl
+	default:
+		return nil, 0, fmt.Errorf("lock: Options.Replicas needs a *redis.Client or *redis.ClusterClient, have %T", n.client)
+	}
+	for attempt := 0; ; attempt++ {
+		var ev *redis.Cmd
+		var wait *redis.Cmd
+		_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			ev = p.EvalSha(ctx, s.Hash(), keys, args...)
+			wait = p.Do(ctx, "WAIT", replicas, timeout.Milliseconds())
+			return nil
+		})
+		if err != nil && script.IsNoScript(ev.Err()) && attempt == 0 {
+			if err := c.ScriptLoad(ctx, s.Source()).Err(); err != nil {
+				return nil, 0, err
+			}
+			continue
+		}
+		if err := ev.Err(); err != nil {
+			return nil, 0, err
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		acked64, err := wait.Int64()
+		if err != nil {
+			return nil, 0, err
+		}
+		acked := int(acked64)
+		switch v := ev.Val().(type) {
+		case []any:
+			return v, acked, nil
+		default:
+			return []any{v}, acked, nil
+		}
+	}
+}
+
+func toInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case string:
+		n, _ := strconv.ParseInt(x, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// isTransient reports errors worth retrying while waiting for a lock.
+func isTransient(err error) bool {
+	return err != nil && !errors.Is(err, ErrInvalidName) && !errors.Is(err, ErrClosed)
+}
