@@ -36,6 +36,7 @@ type core struct {
 
 	near *near
 	trk  *tracking
+	gets *getter // nil: GETs go through rd
 	now  atomic.Int64 // coarse clock, unix nanos, ticks every millisecond
 
 	waitMu  sync.Mutex
@@ -90,6 +91,13 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	c.bgCtx = func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.LeaseTTL) }
 	c.trk = newTracking(client, c.prefix, o.TrackInterval, o.Logger, c.onKeys, c.onFlush)
 	c.bg.Go(func() { c.trk.run(ctx) })
+	switch client.(type) {
+	case *redis.Client, *redis.ClusterClient:
+		if !o.NoPipelining {
+			c.gets = newGetter(client, o.Logger)
+			c.bg.Go(func() { c.gets.run(ctx, o.TrackInterval) })
+		}
+	}
 	c.bg.Go(func() {
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
@@ -310,7 +318,7 @@ func (c *core) lookup(ctx context.Context, key string) (h hit, found bool, err e
 		return h, false, err
 	}
 	h.ep, h.epOK = c.snapshot(key)
-	s, err := c.rd.Get(ctx, valueKey(c.ns, key)).Result()
+	s, err := c.redisGet(ctx, valueKey(c.ns, key))
 	switch {
 	case errors.Is(err, redis.Nil):
 		c.st.misses.Add(1)
@@ -326,6 +334,19 @@ func (c *core) lookup(ctx context.Context, key string) (h hit, found bool, err e
 		return h, false, nil
 	}
 	return h, true, nil
+}
+
+// redisGet reads one value through the pipelined fast path, falling back
+// to the go-redis client on any error of that path.
+func (c *core) redisGet(ctx context.Context, rk string) (string, error) {
+	if c.gets != nil {
+		s, err := c.gets.get(ctx, rk)
+		if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
+			return s, err
+		}
+		c.gets.wake()
+	}
+	return c.rd.Get(ctx, rk).Result()
 }
 
 func (c *core) corruptValue(key string) {

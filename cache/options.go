@@ -113,6 +113,11 @@ type Options struct {
 	// master and the masters are re-discovered (a failover is seen at once
 	// through the dropped connection). Default 1 s.
 	TrackInterval time.Duration
+	// NoPipelining sends each Get's GET through the client (its
+	// auto-pipeliner) instead of the cache's own per-master pipelined
+	// connections. Default false: concurrent Gets share one connection per
+	// master and one write per batch.
+	NoPipelining bool
 	// Codec encodes values. Default JSON{}.
 	Codec Codec
 	// Logger receives debug and warning logs. Default slog.Default().
