@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/rediskit/rediskit/redisconn"
+)
+
+// config is the service's configuration, read from the environment only.
+type config struct {
+	Redis         redisconn.Config
+	DatabaseURL   string        // DATABASE_URL (required)
+	Addr          string        // PAYMENTS_ADDR, default ":8080"
+	Instance      string        // PAYMENTS_INSTANCE, default hostname:pid
+	LockTTL       time.Duration // PAYMENTS_LOCK_TTL, default 5s
+	ProviderDelay time.Duration // PAYMENTS_PROVIDER_DELAY, default 20ms
+	QueuePrefix   string        // PAYMENTS_QUEUE_PREFIX, default "{payments}"
+	JobLock       time.Duration // PAYMENTS_JOB_LOCK, default 30s
+	Shutdown      time.Duration // PAYMENTS_SHUTDOWN_TIMEOUT, default 15s
+	Seed          bool          // PAYMENTS_SEED=1 seeds the demo catalogue and accounts
+	SeedProducts  int           // PAYMENTS_SEED_PRODUCTS, default 200
+	SeedAccounts  int           // PAYMENTS_SEED_ACCOUNTS, default 100
+	LogLevel      string        // PAYMENTS_LOG_LEVEL: debug, info (default), warn, error
+}
+
+const envHelp = `Environment:
+  REDIS_NODES, REDIS_URL, REDIS_MODE, REDIS_*   the Redis deployment (see redisconn)
+  DATABASE_URL                 PostgreSQL DSN (required)
+  PAYMENTS_ADDR                listen address (default :8080)
+  PAYMENTS_INSTANCE            instance name in charges and logs (default hostname:pid)
+  PAYMENTS_LOCK_TTL            order lock lease (default 5s)
+  PAYMENTS_PROVIDER_DELAY      simulated payment provider latency (default 20ms; -1ms: none)
+  PAYMENTS_QUEUE_PREFIX        BullMQ prefix of the payments queue (default {payments})
+  PAYMENTS_JOB_LOCK            job lock of the payments worker (default 30s)
+  PAYMENTS_SHUTDOWN_TIMEOUT    graceful shutdown bound (default 15s)
+  PAYMENTS_SEED=1              seed products and accounts user<N>@example.com / "demo"
+  PAYMENTS_SEED_PRODUCTS, PAYMENTS_SEED_ACCOUNTS   how many (default 200, 100)
+  PAYMENTS_LOG_LEVEL           debug, info, warn, error (default info)
+`
+
+func configFromEnv(lookup func(string) (string, bool)) (config, error) {
+	rc, err := redisconn.FromLookup(lookup)
+	if err != nil {
+		return config{}, err
+	}
+	c := config{Redis: rc, Addr: ":8080", QueuePrefix: "{payments}", Shutdown: 15 * time.Second,
+		SeedProducts: 200, SeedAccounts: 100, LogLevel: "info"}
+	get := func(k string) string { v, _ := lookup(k); return v }
+	c.DatabaseURL = get("DATABASE_URL")
+	if c.DatabaseURL == "" {
+		return c, fmt.Errorf("DATABASE_URL is required (a PostgreSQL DSN)")
+	}
+	if v := get("PAYMENTS_ADDR"); v != "" {
+		c.Addr = v
+	}
+	c.Instance = get("PAYMENTS_INSTANCE")
+	if v := get("PAYMENTS_QUEUE_PREFIX"); v != "" {
+		c.QueuePrefix = v
+	}
+	if v := get("PAYMENTS_LOG_LEVEL"); v != "" {
+		c.LogLevel = v
+	}
+	durs := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{"PAYMENTS_LOCK_TTL", &c.LockTTL}, {"PAYMENTS_PROVIDER_DELAY", &c.ProviderDelay},
+		{"PAYMENTS_JOB_LOCK", &c.JobLock}, {"PAYMENTS_SHUTDOWN_TIMEOUT", &c.Shutdown},
+	}
+	for _, d := range durs {
+		if v := get(d.name); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil {
+				return c, fmt.Errorf("%s: %w", d.name, err)
+			}
+			*d.dst = x
+		}
+	}
+	ints := []struct {
+		name string
+		dst  *int
+	}{{"PAYMENTS_SEED_PRODUCTS", &c.SeedProducts}, {"PAYMENTS_SEED_ACCOUNTS", &c.SeedAccounts}}
+	for _, d := range ints {
+		if v := get(d.name); v != "" {
+			x, err := strconv.Atoi(v)
+			if err != nil || x < 0 {
+				return c, fmt.Errorf("%s: want a count, got %q", d.name, v)
+			}
+			*d.dst = x
+		}
+	}
+	switch get("PAYMENTS_SEED") {
+	case "", "0", "false":
+	case "1", "true":
+		c.Seed = true
+	default:
+		return c, fmt.Errorf("PAYMENTS_SEED: want 1 or 0")
+	}
+	return c, nil
+}
+
+func osLookup(k string) (string, bool) { return os.LookupEnv(k) }
