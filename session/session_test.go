@@ -604,3 +604,36 @@ func (a apTarget) Client(tb testing.TB) redis.UniversalClient {
 	tb.Cleanup(func() { _ = ap.Close() })
 	return ap
 }
+
+// The user index stays correct as sessions expire: expired sessions drop
+// out of ListForUser and out of the index itself.
+func TestIndexExpiry(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		a, fc := fakeApp(t, tg, Options{IdleTimeout: 10 * time.Minute, Lifetime: time.Hour})
+		ctx := context.Background()
+		user := "u-idx-" + redistest.Unique(t)
+		var b1, b2 browser
+		mustCode(t, b1.do(t, a, "/login", kv("user", user)), 200)
+		mustCode(t, b2.do(t, a, "/login", kv("user", user)), 200)
+		fc.Advance(6 * time.Minute)
+		mustCode(t, b2.do(t, a, "/get", kv("k", "x")), 404) // b2 stays active (touch)
+		fc.Advance(6 * time.Minute)                         // b1 idle-expired
+		list, err := a.m.ListForUser(ctx, user)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("ListForUser = %d, %v; want 1 live session", len(list), err)
+		}
+		if id := storageID(b2.tok()); list[0].ID != id {
+			t.Fatalf("listed %s, want b2 %s", list[0].ID, id)
+		}
+		if n := a.rdb.ZCard(ctx, a.m.keys.user(user)).Val(); n != 1 {
+			t.Fatalf("index holds %d entries after pruning, want 1", n)
+		}
+		if ttl := a.rdb.PTTL(ctx, a.m.keys.user(user)).Val(); ttl <= 0 {
+			t.Fatalf("index TTL = %v, want one (it must not outlive its sessions)", ttl)
+		}
+		fc.Advance(11 * time.Minute)
+		if list, err := a.m.ListForUser(ctx, user); err != nil || len(list) != 0 {
+			t.Fatalf("ListForUser after all expired = %v, %v", list, err)
+		}
+	})
+}
