@@ -27,10 +27,12 @@ type AnalyzeOptions struct {
 	// deployment); 1 inspects every key. The first key of each pattern
 	// on each shard is always inspected so that rare patterns get a size.
 	SampleRatio float64
-	// KeysPerSecond limits how many keys SCAN may return per second,
-	// summed over all shards; the commands that inspect samples come on
-	// top (about 3 per sampled key, pipelined). Zero means 100,000; a
-	// negative value means no limit.
+	// KeysPerSecond limits how many keys SCAN may examine per second,
+	// summed over all shards: each SCAN call is charged ScanCount keys
+	// (or the number it returned, if more), whether MATCH keeps them or
+	// not. The commands that inspect samples come on top (3-4 per sampled
+	// key, pipelined). Zero means 100,000; a negative value means no
+	// limit.
 	KeysPerSecond int
 	// ScanCount is the COUNT hint of each SCAN. Zero means 1000.
 	ScanCount int
@@ -311,7 +313,9 @@ func (a *analyzer) scanNode(ctx context.Context, cl node) (map[string]*acc, int6
 			return accs, keys, nil
 		}
 		cursor = next
-		if err := a.lim.take(ctx, len(batch)); err != nil {
+		// Charge what SCAN examined (about COUNT entries), not what MATCH
+		// let through: that is the work Redis did.
+		if err := a.lim.take(ctx, max(len(batch), a.opts.ScanCount)); err != nil {
 			return nil, keys, err
 		}
 	}

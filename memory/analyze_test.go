@@ -8,8 +8,10 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
@@ -210,5 +212,39 @@ func TestAnalyzeCancel(t *testing.T) {
 	}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestAnalyzeRateLimit checks that KeysPerSecond spaces out the SCANs.
+func TestAnalyzeRateLimit(t *testing.T) {
+	s := redistest.NewSingle(t, redisproc.ServerOptions{})
+	c := s.Client()
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	pipe := c.Pipeline()
+	for i := range 10000 {
+		pipe.Set(ctx, fmt.Sprintf("k:%d", i), "v", 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// 10 SCANs of COUNT 1000 at 20,000 keys/s: 9 waits of 50 ms.
+	slow, err := Analyze(ctx, c, AnalyzeOptions{KeysPerSecond: 20000, SampleRatio: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := Analyze(ctx, c, AnalyzeOptions{KeysPerSecond: -1, SampleRatio: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("limited %v, unlimited %v", slow.Duration, fast.Duration)
+	if slow.Duration < 400*time.Millisecond || slow.Duration > 10*time.Second {
+		t.Errorf("10,000 keys at 20,000 keys/s took %v, want 0.4-10 s", slow.Duration)
+	}
+	if fast.Duration >= slow.Duration {
+		t.Errorf("unlimited %v not faster than limited %v", fast.Duration, slow.Duration)
+	}
+	if slow.Keys != 10000 || fast.Keys != 10000 {
+		t.Errorf("keys %d, %d; want 10000", slow.Keys, fast.Keys)
 	}
 }

@@ -51,7 +51,12 @@ type PatternReport struct {
 	Sampled int64 `json:"sampled"`
 	// Bytes is the estimate: mean MEMORY USAGE of the sampled keys times
 	// Keys. BytesLow and BytesHigh bound it at 95% confidence (normal
-	// approximation with finite population correction).
+	// approximation with finite population correction). For aggregates
+	// in big encodings (hashtable, quicklist, skiplist) MEMORY USAGE
+	// itself extrapolates from AnalyzeOptions.MemorySamples elements; for
+	// strings and listpacks it is exact. MEMORY USAGE leaves out each
+	// key's slot in the keyspace table (8-16 bytes), so used_memory is a
+	// little higher than the sum.
 	Bytes     int64 `json:"bytes"`
 	BytesLow  int64 `json:"bytes_low"`
 	BytesHigh int64 `json:"bytes_high"`
@@ -179,7 +184,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 				p.WhatIf.Buckets, human(p.WhatIf.Saving), 100*float64(p.WhatIf.Saving)/float64(max(p.Bytes, 1)))
 		}
 	}
-	fmt.Fprintln(w, "\nBiggest keys:")
+	fmt.Fprintln(w, "\nBiggest sampled keys:")
 	for _, p := range r.Patterns[:min(len(r.Patterns), 10)] {
 		for _, k := range p.Biggest[:min(len(p.Biggest), 3)] {
 			fmt.Fprintf(w, "  %10s  %-10s %s\n", human(k.Bytes), k.Encoding, k.Key)
