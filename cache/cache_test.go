@@ -4,16 +4,47 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
-func TestMain(m *testing.M) { redistest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	exampleMu.Lock()
+	if exampleServer != nil {
+		_ = exampleServer.Close()
+	}
+	exampleMu.Unlock()
+	redistest.Shutdown()
+	os.Exit(code)
+}
+
+var (
+	exampleMu     sync.Mutex
+	exampleServer *redisproc.Server
+)
+
+// TestingClient returns a client of a private Redis node for the
+// Examples (which have no *testing.T); the node stops after the tests.
+func TestingClient() redis.UniversalClient {
+	exampleMu.Lock()
+	defer exampleMu.Unlock()
+	if exampleServer == nil {
+		s, err := redisproc.StartServer(context.Background(), redisproc.ServerOptions{})
+		if err != nil {
+			panic(err)
+		}
+		exampleServer = s
+	}
+	return redis.NewClient(&redis.Options{Addr: exampleServer.Addr()})
+}
 
 type item struct {
 	ID   string `json:"id"`
@@ -445,5 +476,32 @@ func TestXFetchRefreshesEarly(t *testing.T) {
 	// Without early refresh every load would follow a miss.
 	if st := c.Stats(); st.Loads-st.Misses < 2 {
 		t.Fatalf("stats = %+v; want at least 2 loads that no miss caused", st)
+	}
+}
+
+// The database write succeeded but Redis went away: Write returns the
+// value with ErrNotInvalidated, so the caller knows the cache may be stale.
+func TestWriteCacheStepFails(t *testing.T) {
+	ctx := context.Background()
+	s := redistest.NewSingle(t, redisproc.ServerOptions{})
+	client := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = client.Close() })
+	c := newCache(t, client, Options{Namespace: "w"})
+	committed := false
+	got, err := c.Write(ctx, "k", func(context.Context) (item, error) {
+		committed = true
+		if err := s.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		return item{Ver: 9}, nil
+	})
+	if !committed || got.Ver != 9 || !errors.Is(err, ErrNotInvalidated) {
+		t.Fatalf("Write = %+v, %v; want the value and ErrNotInvalidated", got, err)
+	}
+	// And a cancelled context is reported as such.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Get(cctx, "k", func(context.Context) (item, error) { return item{}, nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Get with cancelled ctx = %v, want context.Canceled", err)
 	}
 }

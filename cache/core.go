@@ -36,7 +36,7 @@ type core struct {
 
 	near *near
 	trk  *tracking
-	gets *getter // nil: GETs go through rd
+	gets *getter      // nil: GETs go through rd
 	now  atomic.Int64 // coarse clock, unix nanos, ticks every millisecond
 
 	waitMu  sync.Mutex

@@ -1,0 +1,68 @@
+// Package cache is a typed read-through cache over Redis (single node or
+// Cluster) with a cluster-wide near cache, stampede protection across
+// processes and database-driven invalidation (see cache/pgcache).
+//
+// A tour:
+//
+//	users, err := cache.New[User](client, cache.Options{
+//		Namespace:   "users",
+//		TTL:         10 * time.Minute,
+//		NearEntries: 100_000, // in-process L1, invalidated by Redis
+//	})
+//	defer users.Close()
+//
+//	// Cache-aside: near cache, else Redis, else one load across all
+//	// processes (the others wait for it), then stored.
+//	u, err := users.Get(ctx, "42", func(ctx context.Context) (User, error) {
+//		return db.LoadUser(ctx, 42) // return cache.ErrNotFound for "no such user"
+//	})
+//
+//	// Write-through: the database write first, then invalidate-and-fill.
+//	u, err = users.Write(ctx, "42", func(ctx context.Context) (User, error) {
+//		return db.RenameUser(ctx, 42, "Ada") // commits before it returns
+//	})
+//
+// How it works:
+//
+//   - Values are stored as an envelope (logical expiry, measured load
+//     time, negative flag) plus the codec's bytes (JSON by default, Raw for
+//     []byte and string) under rk:c:<ns>:{<key>}; the load lease, the
+//     writer counter and the overlap marker share the key's hash tag, so
+//     the Lua scripts work on a cluster while a namespace spreads over all
+//     slots.
+//   - Stampedes: one process per key takes a lease (SET NX PX in
+//     lease-2.lua, atomically with the value check); the others wait for
+//     the tracking push that the fill causes (bounded by LeaseWait, then
+//     they load without storing). Within a process, one goroutine per key
+//     asks Redis.
+//   - Stale sets: a fill (fill-2.lua) is stored only if its lease is
+//     still there; every write and invalidation deletes the lease, so a
+//     loader that read the database before a write cannot store the old
+//     row. Overlapping Writes leave the entry empty instead of guessing
+//     which commit was last (wbegin-2.lua, wend-4.lua).
+//   - Early refresh: XFetch (beta = Options.Beta, delta = measured load
+//     time) reloads in the background before expiry;
+//     StaleWhileRevalidate serves an expired value while one process
+//     reloads it; negative answers are cached for NegativeTTL; every TTL
+//     gets Jitter.
+//   - Tags: Tagged names a value's tags; InvalidateTags reads and deletes
+//     the tag sets atomically (no SCAN) and deletes their keys.
+//   - Near cache: decoded values in a sharded map bounded by entries and
+//     bytes with CLOCK eviction (recently read keys survive). One RESP3
+//     connection per master runs CLIENT TRACKING on BCAST PREFIX
+//     rk:c:<ns>:, so a change by anyone (even redis-cli SET) invalidates
+//     every process's copy. Masters are re-discovered every TrackInterval
+//     and at once when a tracking connection drops; while any master is
+//     untracked the near cache is bypassed, and a drop flushes it. A reply
+//     that raced with an invalidation is never stored (per-shard epochs).
+//   - Redis reads: concurrent Gets share one pipelined connection per
+//     master with one batch in flight (falling back to the go-redis client
+//     on MOVED, errors or timeouts); GetMany pipelines per node.
+//
+// Failure semantics: Get returns Redis errors (it does not silently
+// bypass the cache); a load error is returned and not cached; corrupt
+// cached bytes are a miss and are reloaded. Write: see Cache.Write.
+//
+// Everything in this package is safe for concurrent use. Only cache/pgcache
+// imports a PostgreSQL driver.
+package cache
