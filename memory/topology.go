@@ -177,6 +177,7 @@ func (n *nodeClients) get(addr string, replica bool) *redis.Client {
 		DisableIdentity:            o.DisableIdentity,
 		MaxRetries:                 -1, // a dead node must fail fast: the analyser recovers itself
 		PoolSize:                   2,
+		DialerRetries:              1, // and fail fast when it is down
 	}
 	if replica {
 		onConnect := o.OnConnect
