@@ -46,6 +46,15 @@ type Relay struct {
 	lagMu                  sync.Mutex
 	lags                   []time.Duration // recent lags, ring
 	lagNext                int
+	perNS                  map[string]*NamespaceStats
+}
+
+// NamespaceStats are a relay's counters for one cache namespace.
+type NamespaceStats struct {
+	// Relayed counts outbox rows of the namespace.
+	Relayed int64
+	// LastLag and MaxLag are its invalidation lags (see RelayStats).
+	LastLag, MaxLag time.Duration
 }
 
 // RelayStats are a relay's counters since it was created.
@@ -59,6 +68,8 @@ type RelayStats struct {
 	// row relayed and the largest seen. P50Lag and P99Lag cover the last
 	// 1,024 rows.
 	LastLag, MaxLag, P50Lag, P99Lag time.Duration
+	// Namespaces breaks Relayed and the lags down per cache namespace.
+	Namespaces map[string]NamespaceStats
 }
 
 // NewRelay returns a relay from the outbox of db to client.
@@ -72,7 +83,7 @@ func NewRelay(db *pgxpool.Pool, client redis.UniversalClient, o RelayOptions) *R
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Relay{db: db, client: client, o: o, lags: make([]time.Duration, 0, 1024)}
+	return &Relay{db: db, client: client, o: o, lags: make([]time.Duration, 0, 1024), perNS: map[string]*NamespaceStats{}}
 }
 
 // Run relays until ctx is done, then returns ctx's error (wrapped). It
@@ -164,6 +175,7 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 	groups := map[string]*group{}
 	var ids []int64
 	var ages []float64
+	var nss []string
 	for rows.Next() {
 		var (
 			id        int64
@@ -184,6 +196,7 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 		g.tags = append(g.tags, tgs...)
 		ids = append(ids, id)
 		ages = append(ages, age)
+		nss = append(nss, ns)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -215,15 +228,23 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 	}
 	r.batches.Add(1)
 	r.relayed.Add(int64(len(ids)))
-	r.recordLags(ages, done)
+	r.recordLags(nss, ages, done)
 	return len(ids), nil
 }
 
-func (r *Relay) recordLags(ages []float64, extra time.Duration) {
+func (r *Relay) recordLags(nss []string, ages []float64, extra time.Duration) {
 	r.lagMu.Lock()
 	defer r.lagMu.Unlock()
-	for _, a := range ages {
+	for i, a := range ages {
 		l := time.Duration(a*float64(time.Second)) + extra
+		ns := r.perNS[nss[i]]
+		if ns == nil {
+			ns = &NamespaceStats{}
+			r.perNS[nss[i]] = ns
+		}
+		ns.Relayed++
+		ns.LastLag = l
+		ns.MaxLag = max(ns.MaxLag, l)
 		r.lastLag.Store(int64(l))
 		if int64(l) > r.maxLag.Load() {
 			r.maxLag.Store(int64(l))
@@ -245,6 +266,10 @@ func (r *Relay) Stats() RelayStats {
 	}
 	r.lagMu.Lock()
 	ls := append([]time.Duration(nil), r.lags...)
+	s.Namespaces = make(map[string]NamespaceStats, len(r.perNS))
+	for k, v := range r.perNS {
+		s.Namespaces[k] = *v
+	}
 	r.lagMu.Unlock()
 	if len(ls) > 0 {
 		sort.Slice(ls, func(i, j int) bool { return ls[i] < ls[j] })
