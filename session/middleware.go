@@ -1,8 +1,10 @@
 package session
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -167,6 +169,19 @@ func (w *writer) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Hijack saves the session, then hands over the connection (websockets).
+func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.commit()
+	if w.failed != nil {
+		return nil, nil, w.failed
+	}
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	return h.Hijack()
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.

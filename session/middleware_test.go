@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,5 +139,35 @@ func TestFlushSaves(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if !rec.Flushed || rec.Body.String() != "streamed" {
 		t.Fatalf("flushed %v body %q", rec.Flushed, rec.Body)
+	}
+}
+
+// Hijacking (websockets) saves the session first.
+func TestHijackSaves(t *testing.T) {
+	m, err := New(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hijacked atomic.Bool
+	srv := httptest.NewServer(m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		hijacked.Store(true)
+		buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+		buf.Flush()
+		conn.Close()
+	})))
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !hijacked.Load() || string(body) != "hi" {
+		t.Fatalf("hijacked %v body %q", hijacked.Load(), body)
 	}
 }
