@@ -557,7 +557,7 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	}
 	w.mu.Unlock()
 
-	args := make([]any, 0, 10+11*len(batch))
+	args := make([]any, 0, 10+12*len(batch))
 	base, start := w.tokenRange(max(n, 1))
 	lm, ld := w.limiter()
 	now := time.Now()
@@ -619,7 +619,7 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	w.release(n - f.n)
 }
 
-// entry builds the 11 script arguments of one finished job, deciding
+// entry builds the 12 script arguments of one finished job, deciding
 // between completion, retry and failure as BullMQ's worker does.
 func (w *Worker) entry(r result, draining bool) []any {
 	j := r.job
@@ -636,7 +636,7 @@ func (w *Worker) entry(r result, draining bool) []any {
 	}
 	mk := func(kind, value, stack string, delay int64, keep *Removal) []any {
 		c, a, l := keep.keep()
-		return []any{kind, j.ID, r.token, value, stack, delay, c, a, l, j.Opts.Attempts, lifo}
+		return []any{kind, j.ID, r.token, value, stack, delay, c, a, l, j.Opts.Attempts, lifo, j.AttemptsMade}
 	}
 	if r.err == nil {
 		b, err := json.Marshal(r.val)

@@ -133,15 +133,29 @@ local function fetch(K, prefix, now, n, tokenBase, tokenStart, lockMs, worker, l
     local token = tokenBase .. (tokenStart + taken)
     rcall("SET", jk .. ":lock", token, "PX", lockMs)
     rcall("XADD", K.events, "*", "event", "active", "jobId", id, "prev", "waiting")
-    if worker ~= "" then
-      rcall("HSET", jk, "processedOn", now, "pb", worker)
-    else
-      rcall("HSET", jk, "processedOn", now)
+    local f = rcall("HGETALL", jk)
+    local ats = 1
+    for i = 1, #f, 2 do
+      if f[i] == "ats" then
+        ats = (tonumber(f[i + 1]) or 0) + 1
+        break
+      end
     end
-    rcall("HINCRBY", jk, "ats", 1)
+    if worker ~= "" then
+      rcall("HSET", jk, "processedOn", now, "pb", worker, "ats", ats)
+      f[#f + 1] = "pb"
+      f[#f + 1] = worker
+    else
+      rcall("HSET", jk, "processedOn", now, "ats", ats)
+    end
+    -- later pairs win when the worker builds its map
+    f[#f + 1] = "processedOn"
+    f[#f + 1] = tostring(now)
+    f[#f + 1] = "ats"
+    f[#f + 1] = tostring(ats)
     out[#out + 1] = id
     out[#out + 1] = token
-    out[#out + 1] = rcall("HGETALL", jk)
+    out[#out + 1] = f
     taken = taken + 1
     nactive = nactive + 1
     if limited then break end

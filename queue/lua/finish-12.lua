@@ -8,8 +8,9 @@
 -- ARGV[4] jobs to fetch  ARGV[5] token base  ARGV[6] first token counter
 -- ARGV[7] lock duration (ms)  ARGV[8] worker name  ARGV[9] limiter max (0 = none)
 -- ARGV[10] limiter duration (ms, 0 = none)
--- then 11 per entry: kind, id, token, value, stacktrace, delay (ms), keep count
---   (-1 = all, 0 = none), keep age (s, 0 = any), keep limit, attempts, lifo
+-- then 12 per entry: kind, id, token, value, stacktrace, delay (ms), keep count
+--   (-1 = all, 0 = none), keep age (s, 0 = any), keep limit, attempts, lifo,
+--   attempts made before this one (atm as the worker read it at fetch)
 --   kind: "c" completed (value = returnvalue JSON), "f" failed (value = reason),
 --   "d" retry after delay, "w" retry now, "r" return unfinished to wait (shutdown)
 -- Returns {{code1, code2, ...}, fetched} with codes 0 ok, -1 job missing,
@@ -26,49 +27,51 @@ rcall("XTRIM", K.events, "MAXLEN", "~", maxEv)
 local codes = {}
 local finished, delayed, requeued = false, false, false
 for i = 0, n - 1 do
-  local b = 11 + i * 11
+  local b = 11 + i * 12
   local kind, id, token, value, stack = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
   local jk = prefix .. id
   local code = 0
-  if rcall("EXISTS", jk) == 0 then
+  local lk = jk .. ":lock"
+  local cur = rcall("GET", lk)
+  if cur == token then
+    rcall("DEL", lk)
+    rcall("SREM", K.stalled, id)
+    if rcall("LREM", K.active, -1, id) < 1 then code = -3 end
+  elseif cur then
+    code = -6
+  elseif rcall("EXISTS", jk) == 0 then
     code = -1
     rcall("LREM", K.active, -1, id)
   else
-    local lk = jk .. ":lock"
-    local cur = rcall("GET", lk)
-    if cur ~= token then
-      if cur then code = -6 else code = -2 end
-    else
-      rcall("DEL", lk)
-      rcall("SREM", K.stalled, id)
-      if rcall("LREM", K.active, -1, id) < 1 then code = -3 end
-    end
+    code = -2
   end
   if code == 0 then
-    if kind == "c" or kind == "f" then
-      local atm = rcall("HINCRBY", jk, "atm", 1)
-      local set, field = K.completed, "returnvalue"
-      if kind == "f" then
-        set, field = K.failed, "failedReason"
-        rcall("HSET", jk, "failedReason", value, "stacktrace", stack)
-      end
+    if kind == "c" then
       local count = tonumber(ARGV[b + 6])
       if count ~= 0 then
-        rcall("ZADD", set, now, id)
-        rcall("HSET", jk, field, value, "finishedOn", now)
-        if kind == "f" then rcall("HDEL", jk, "defa") end
-        keepJobs(set, prefix, now, count, tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
+        rcall("ZADD", K.completed, now, id)
+        rcall("HSET", jk, "returnvalue", value, "finishedOn", now, "atm", tonumber(ARGV[b + 11]) + 1)
+        keepJobs(K.completed, prefix, now, count, tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
       else
         removeJobKeys(jk)
       end
-      if kind == "c" then
-        rcall("XADD", K.events, "*", "event", "completed", "jobId", id, "returnvalue", value, "prev", "active")
+      rcall("XADD", K.events, "*", "event", "completed", "jobId", id, "returnvalue", value, "prev", "active")
+      finished = true
+    elseif kind == "f" then
+      local atm = rcall("HINCRBY", jk, "atm", 1)
+      rcall("HSET", jk, "failedReason", value, "stacktrace", stack)
+      local count = tonumber(ARGV[b + 6])
+      if count ~= 0 then
+        rcall("ZADD", K.failed, now, id)
+        rcall("HSET", jk, "finishedOn", now)
+        rcall("HDEL", jk, "defa")
+        keepJobs(K.failed, prefix, now, count, tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
       else
-        rcall("XADD", K.events, "*", "event", "failed", "jobId", id, "failedReason", value, "prev", "active")
-        local attempts = tonumber(ARGV[b + 9]) or 0
-        if atm >= attempts then
-          rcall("XADD", K.events, "*", "event", "retries-exhausted", "jobId", id, "attemptsMade", atm)
-        end
+        removeJobKeys(jk)
+      end
+      rcall("XADD", K.events, "*", "event", "failed", "jobId", id, "failedReason", value, "prev", "active")
+      if atm >= (tonumber(ARGV[b + 9]) or 0) then
+        rcall("XADD", K.events, "*", "event", "retries-exhausted", "jobId", id, "attemptsMade", atm)
       end
       finished = true
     elseif kind == "d" then

@@ -1,0 +1,80 @@
+// queue.js: the BullMQ 6.7.0 side of `go run . queue` (bench/queue.go).
+//
+//   node queue.js worker|addbulk
+//
+// Env: REDIS_ADDR host:port, QUEUE name, PREFIX, N (jobs to pre-fill),
+// WARMUP_MS, MEASURE_MS, CONCURRENCY. Prints one JSON line
+// {"jobs": <measured jobs>, "seconds": <measured time>} so the caller
+// computes the corrected rate (measured jobs / measured time only).
+'use strict';
+const { Queue, Worker } = require('bullmq');
+
+const [host, port] = (process.env.REDIS_ADDR || '127.0.0.1:6379').split(':');
+const connection = { host, port: Number(port), maxRetriesPerRequest: null };
+const name = process.env.QUEUE || 'bench';
+const prefix = process.env.PREFIX || 'bull';
+const N = Number(process.env.N || 100000);
+const warmup = Number(process.env.WARMUP_MS || 500);
+const measure = Number(process.env.MEASURE_MS || 3000);
+const conc = Number(process.env.CONCURRENCY || 100);
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+async function fill(q, n) {
+  const batch = 1000;
+  for (let i = 0; i < n; i += batch) {
+    const jobs = [];
+    for (let k = i; k < Math.min(n, i + batch); k++) jobs.push({ name: 't', data: { k } });
+    await q.addBulk(jobs);
+  }
+}
+
+async function worker() {
+  const q = new Queue(name, { connection, prefix });
+  await fill(q, N);
+  let done = 0;
+  const w = new Worker(name, async job => ({ ok: job.id }), { connection, prefix, concurrency: conc, autorun: false });
+  w.on('completed', () => { done++; });
+  w.run();
+  await sleep(warmup);
+  const c0 = done, t0 = process.hrtime.bigint();
+  let t1 = t0, c1 = c0;
+  const end = Date.now() + measure;
+  while (Date.now() < end) {
+    await sleep(20);
+    c1 = done; t1 = process.hrtime.bigint();
+    if (done >= N) break;
+  }
+  console.log(JSON.stringify({ jobs: c1 - c0, seconds: Number(t1 - t0) / 1e9 }));
+  await w.close(true);
+  await q.close();
+}
+
+async function addbulk() {
+  const q = new Queue(name, { connection, prefix });
+  let added = 0, counting = false;
+  let stop = false;
+  const loop = async () => {
+    while (!stop) {
+      const jobs = [];
+      for (let k = 0; k < 50; k++) jobs.push({ name: 't', data: { k } });
+      await q.addBulk(jobs);
+      if (counting) added += 50;
+    }
+  };
+  const loops = [];
+  for (let i = 0; i < conc; i++) loops.push(loop());
+  await sleep(warmup);
+  counting = true;
+  const t0 = process.hrtime.bigint();
+  await sleep(measure);
+  counting = false;
+  const t1 = process.hrtime.bigint();
+  const n = added;
+  stop = true;
+  await Promise.all(loops);
+  console.log(JSON.stringify({ jobs: n, seconds: Number(t1 - t0) / 1e9 }));
+  await q.close();
+}
+
+const modes = { worker, addbulk };
+modes[process.argv[2]]().then(() => process.exit(0)).catch(err => { console.error(err); process.exit(1); });
