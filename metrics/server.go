@@ -105,10 +105,13 @@ type ServerCollector struct {
 	dangerous map[string]bool
 	descs     serverDescs
 
-	mu     sync.Mutex
-	nodes  map[string]*node // by key: address, or failoverAddr
-	closed bool
-	wg     sync.WaitGroup // probes in flight
+	mu    sync.Mutex
+	nodes map[string]*node // by key: address, or failoverAddr
+	// lastPrimary is the address the failover client's master resolved
+	// to at the previous scrape.
+	lastPrimary string
+	closed      bool
+	wg          sync.WaitGroup // probes in flight
 }
 
 // node is one Redis server the collector knows.
@@ -179,7 +182,7 @@ func NewServerCollector(c redis.UniversalClient, opts ServerOptions) (*ServerCol
 // newNode builds a node with its own client. dial, when not nil,
 // replaces the template's dialer; the real remote address is recorded.
 func (s *ServerCollector) newNode(key string, dial func(ctx context.Context, network, addr string) (net.Conn, error), seed bool) *node {
-	n := &node{key: key, seed: seed, role: "unknown"}
+	n := &node{key: key, seed: seed, role: "unknown", seen: time.Now()}
 	o := *s.base
 	o.Addr = key
 	if dial == nil {
@@ -294,7 +297,16 @@ func (s *ServerCollector) scrape(ctx context.Context) []*probe {
 		for _, p := range done {
 			resolved[p.addr] = true
 		}
-		for _, a := range s.discovered(done, listed) {
+		found := s.discovered(done, listed)
+		if p, ok := done[failoverAddr]; ok && p.err == nil {
+			// The sentinels moved the master: keep probing the old one,
+			// so it shows as down (or as a replica once it is back).
+			if s.lastPrimary != "" && s.lastPrimary != p.addr {
+				found = append(found, s.lastPrimary)
+			}
+			s.lastPrimary = p.addr
+		}
+		for _, a := range found {
 			if resolved[a] {
 				continue
 			}

@@ -234,6 +234,20 @@ func TestServerCollectorSentinel(t *testing.T) {
 	if lag := series(mfs, "rediskit_redis_master_link_up", map[string]string{"addr": st.Data[1].Addr()}); len(lag) != 1 || value(lag[0]) != 1 {
 		t.Errorf("replica master_link_up = %v", lag)
 	}
+
+	// After a sentinel failover the promoted replica is the master and
+	// the old master is still reported, as down.
+	promoted, err := st.KillMaster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := st.Data[0].Addr()
+	redistest.Eventually(t, 20*time.Second, "promoted master up and old master down", func() bool {
+		mfs := gather(t, reg)
+		now := series(mfs, "rediskit_redis_up", map[string]string{"addr": promoted.Addr(), "role": "master"})
+		gone := series(mfs, "rediskit_redis_up", map[string]string{"addr": old})
+		return len(now) == 1 && value(now[0]) == 1 && len(gone) == 1 && value(gone[0]) == 0
+	})
 }
 
 func TestNewServerCollectorRejectsRing(t *testing.T) {
