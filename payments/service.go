@@ -336,6 +336,9 @@ func (s *Service) settled(ctx context.Context, o Order, key string) (PayResult, 
 	}
 	c, err = s.store.ChargeForOrder(ctx, o.ID)
 	switch {
+	case err == nil && c.IdempotencyKey == key:
+		// Committed between the two reads by a request with this key.
+		return PayResult{Charge: c, Replayed: true}, true, nil
 	case err == nil:
 		return PayResult{}, true, &PaidError{Charge: c}
 	case !errors.Is(err, ErrNotFound):

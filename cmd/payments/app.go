@@ -77,6 +77,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	a.relay = pgcache.NewRelay(a.store.DB(), a.conn.Client, pgcache.RelayOptions{Logger: log})
 	a.sessions, err = session.New(a.conn.Client, session.Options{
 		Prefix: "payments:session:", Cookie: session.CookieOptions{Insecure: true}, Logger: log,
+		ErrorFunc: httpapi.SessionError,
 	})
 	if err != nil {
 		return a, err

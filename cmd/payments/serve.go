@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func init() {
@@ -30,7 +32,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// go-redis logs every failed dial; during a failover that is noise
+	// the metrics count anyway: keep it at debug level.
+	redis.SetLogger(redisLogger{newLogger(stderr, cfg.LogLevel, cfg.Instance)})
 	return serve(ctx, cfg, stderr, nil)
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }
 
 func newLogger(w io.Writer, level, instance string) *slog.Logger {

@@ -22,12 +22,14 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/rediskit/rediskit/lock"
 	"github.com/rediskit/rediskit/payments"
+	"github.com/rediskit/rediskit/redisconn"
 	"github.com/rediskit/rediskit/session"
 )
 
@@ -54,6 +56,14 @@ type API struct {
 	mux  *http.ServeMux
 	root http.Handler
 	log  *slog.Logger
+}
+
+// SessionError answers a request whose session could not be saved (use as
+// session.Options.ErrorFunc): 503, so clients retry instead of seeing a
+// server error during a Redis failover.
+func SessionError(w http.ResponseWriter, _ *http.Request, err error) {
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: "session store unavailable: " + err.Error()})
 }
 
 // New returns the API over svc.
@@ -154,7 +164,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusServiceUnavailable
 	default:
 		var se *session.StoreError
-		if errors.As(err, &se) {
+		var ne net.Error
+		if errors.As(err, &se) || errors.As(err, &ne) || redisconn.Retryable(err) {
+			// Redis or PostgreSQL unreachable for now (a failover):
+			// fail cleanly, the client retries.
 			status = http.StatusServiceUnavailable
 			w.Header().Set("Retry-After", "1")
 		}

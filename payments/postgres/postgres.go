@@ -180,7 +180,7 @@ func (s *Store) Account(ctx context.Context, id int64) (payments.Account, error)
 func (s *Store) CreateOrder(ctx context.Context, accountID, productID int64, quantity int) (payments.Order, error) {
 	var o payments.Order
 	err := s.db.QueryRow(ctx, `INSERT INTO orders (account_id, product_id, quantity, amount_cents)
-		SELECT $1, p.id, $3, p.price_cents * $3 FROM products p WHERE p.id = $2
+		SELECT $1, p.id, $3::int, p.price_cents * $3::int FROM products p WHERE p.id = $2
 		RETURNING id, account_id, product_id, quantity, amount_cents, status, fence, created_at, paid_at`,
 		accountID, productID, quantity).
 		Scan(&o.ID, &o.AccountID, &o.ProductID, &o.Quantity, &o.AmountCents, &o.Status, &o.Fence, &o.CreatedAt, &o.PaidAt)
