@@ -50,9 +50,11 @@
 // Each shard is counted exactly once: if its node fails mid-scan, the
 // partial counts are dropped and the shard is scanned again from cursor
 // 0 on the node that serves its slots now (a SCAN cursor means nothing
-// on another node). Measured (TestAnalyzeMillion, 3 masters, 1M keys,
-// defaults): 10.1 s, 10% sample, 37k commands/s on Redis, client heap
-// +8 MiB, every pattern's bytes within 0.3% of the sum of MEMORY USAGE.
+// on another node). Measured (TestAnalyzeMillion with
+// REDISKIT_MEMORY_BIG=1: 3 masters, 1M keys of 4 patterns, default
+// options, loaded 2-core machine): 10.1-11.8 s, 10% sample, 32-37k
+// commands/s on Redis, client heap +8-9 MiB, every pattern's bytes
+// within 0.3% of the sum of MEMORY USAGE over all its keys.
 //
 // `rediskit analyze` is the command-line front end.
 package memory
