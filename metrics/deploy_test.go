@@ -22,9 +22,14 @@ func TestPrometheusRulesCheck(t *testing.T) {
 	}
 }
 
+func TestPrometheusExampleConfigCheck(t *testing.T) {
+	runPromtool(t, nil, "check", "config", filepath.Join(rulesDir, "prometheus.example.yml"))
+}
+
 // The unit tests in alerts_test.yml feed series to RedisNodeDown,
 // RedisMasterWithoutReplica, RedisDangerousCommands, RedisMemoryNearMax,
-// QueueStalledJobs, LockLost and RedisEvictionsOnQueueNode.
+// QueueStalledJobs, LockLost, RedisEvictionsOnQueueNode, CacheHitRateDrop
+// and QueueBacklogGrowing.
 func TestPrometheusRulesUnitTests(t *testing.T) {
 	out := runPromtool(t, nil, "test", "rules", filepath.Join(rulesDir, "alerts_test.yml"))
 	if !strings.Contains(out, "SUCCESS") {
