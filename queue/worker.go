@@ -183,17 +183,25 @@ func (w *Worker) ClientName() string {
 // blockingClient opens the worker's own connection for BZPOPMIN, named
 // with CLIENT SETNAME on every (re)connect.
 func (w *Worker) blockingClient() redis.UniversalClient {
+	return dedicatedClient(w.q.rdb, w.ClientName())
+}
+
+// dedicatedClient clones rdb's options into a small client of its own for
+// blocking commands (closing it interrupts them), named clientName.
+// It returns nil for client types it cannot clone.
+func dedicatedClient(rdb redis.UniversalClient, clientName string) redis.UniversalClient {
 	rt := maxBlock + 5*time.Second
-	switch c := w.q.rdb.(type) {
+	off := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	switch c := rdb.(type) {
 	case *redis.ClusterClient:
 		o := *c.Options()
-		o.ClientName, o.ReadTimeout, o.PoolSize, o.MinIdleConns = w.ClientName(), rt, 2, 0
-		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		o.ClientName, o.ReadTimeout, o.PoolSize, o.MinIdleConns = clientName, rt, 2, 0
+		o.MaintNotificationsConfig = off
 		return redis.NewClusterClient(&o)
 	case *redis.Client:
 		o := *c.Options()
-		o.ClientName, o.ReadTimeout, o.PoolSize, o.MinIdleConns = w.ClientName(), rt, 2, 0
-		o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+		o.ClientName, o.ReadTimeout, o.PoolSize, o.MinIdleConns = clientName, rt, 2, 0
+		o.MaintNotificationsConfig = off
 		return redis.NewClient(&o)
 	}
 	return nil
