@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -317,6 +318,7 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 			ks[j] = rest[i]
 		}
 		c.st.loads.Add(1)
+		readStart := time.Now()
 		found, lerr := load(ctx, ks)
 		if lerr != nil {
 			c.st.loadErrors.Add(1)
@@ -328,12 +330,12 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 		for _, i := range leased {
 			k := rest[i]
 			v, ok := found[k]
-			got, err := c.loadAndFill(ctx, k, token, func(context.Context) (any, error) {
+			got, err := c.loadAndFillFrom(ctx, k, token, func(context.Context) (any, error) {
 				if !ok {
 					return nil, ErrNotFound
 				}
 				return v, nil
-			}, snaps[i].ep, snaps[i].ok)
+			}, snaps[i].ep, snaps[i].ok, readStart)
 			c.st.loads.Add(-1) // counted once for the batch above
 			if err == nil {
 				out[k] = got

@@ -424,6 +424,65 @@ func TestTags(t *testing.T) {
 	})
 }
 
+// A loader that read a row before its tag was invalidated must not store
+// it under the tag (the invalidation could not see the key yet).
+func TestTagInvalidationDuringLoad(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		c := newCache(t, tg.Client(t), Options{Namespace: redistest.Unique(t), NearEntries: 100})
+		c.Tagged(func(_ string, v item) []string { return []string{"name:" + v.Name} })
+		d := newDB()
+		d.set("p", item{ID: "p", Name: "odd", Ver: 1})
+		readDone, release := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, _ = c.Get(ctx, "p", func(ctx context.Context) (item, error) {
+				r, err := d.load("p")(ctx)
+				close(readDone)
+				<-release
+				return r, err
+			})
+		})
+		<-readDone
+		d.set("p", item{ID: "p", Name: "odd", Ver: 2})
+		if _, err := c.InvalidateTags(ctx, "name:odd"); err != nil {
+			t.Fatal(err)
+		}
+		close(release)
+		wg.Wait()
+		if got, err := c.Get(ctx, "p", d.load("p")); err != nil || got.Ver != 2 {
+			t.Fatalf("after tag invalidation during load = %+v, %v; the old value survived", got, err)
+		}
+	})
+}
+
+func TestJitter(t *testing.T) {
+	c := &core{o: Options{Jitter: 0.1}}
+	for range 1000 {
+		d := c.jitter(time.Minute)
+		if d < 54*time.Second || d > 66*time.Second {
+			t.Fatalf("jitter(1m) = %v, outside ±10%%", d)
+		}
+	}
+	c.o.Jitter = 0
+	if d := c.jitter(time.Minute); d != time.Minute {
+		t.Fatalf("no jitter: %v", d)
+	}
+}
+
+func TestNearHitDoesNotAllocate(t *testing.T) {
+	ctx := context.Background()
+	c := newCache(t, redistest.SingleTarget(t).Client(t), Options{Namespace: redistest.Unique(t), NearEntries: 100, TTL: time.Hour, Beta: -1})
+	load := func(context.Context) (item, error) { return item{ID: "k"}, nil }
+	redistest.Eventually(t, 3*time.Second, "near hit", func() bool {
+		_, _ = c.Get(ctx, "k", load)
+		return c.Stats().NearHits > 0
+	})
+	if n := testing.AllocsPerRun(1000, func() { _, _ = c.Get(ctx, "k", load) }); n != 0 {
+		t.Fatalf("near hit allocates %v times", n)
+	}
+}
+
 func TestStaleWhileRevalidate(t *testing.T) {
 	ctx := context.Background()
 	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {

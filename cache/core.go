@@ -502,8 +502,17 @@ func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force b
 // loadAndFill calls the loader while holding the lease and stores the
 // result if the lease is still ours.
 func (c *core) loadAndFill(ctx context.Context, key, token string, load loadFunc, ep uint64, epOK bool) (any, error) {
+	return c.loadAndFillFrom(ctx, key, token, load, ep, epOK, time.Time{})
+}
+
+// loadAndFillFrom is loadAndFill for data read since readStart (zero:
+// load reads it now).
+func (c *core) loadAndFillFrom(ctx context.Context, key, token string, load loadFunc, ep uint64, epOK bool, readStart time.Time) (any, error) {
 	keys := []string{valueKey(c.ns, key), leaseKey(c.ns, key)}
 	start := time.Now()
+	if readStart.IsZero() {
+		readStart = start
+	}
 	c.st.loads.Add(1)
 	v, err := load(ctx)
 	delta := time.Since(start)
@@ -531,9 +540,12 @@ func (c *core) loadAndFill(ctx context.Context, key, token string, load loadFunc
 			return nil, fmt.Errorf("cache: encode %q: %w", key, err)
 		}
 		px = ttl + c.o.StaleWhileRevalidate
-		if err := c.addTags(ctx, key, v, px); err != nil {
+		if err := c.addTags(ctx, key, v, px, readStart); err != nil {
+			if errors.Is(err, errTagRace) {
+				c.st.staleSets.Add(1)
+			}
 			c.release(key, token)
-			return v, nil // serve what we loaded; do not cache an untagged value
+			return v, nil // serve what we loaded; do not cache it
 		}
 	}
 	// The fill must happen even if the caller gave up meanwhile.
@@ -560,9 +572,23 @@ func (c *core) release(key, token string) {
 	_ = fillScript.Run(ctx, c.client, []string{valueKey(c.ns, key), leaseKey(c.ns, key)}, token, "", "0").Err()
 }
 
-// addTags records key in the tag sets of v, before the value is stored,
-// so a tag invalidation after the fill always finds it.
-func (c *core) addTags(ctx context.Context, key string, v any, px time.Duration) error {
+// tagStampTTL is how long a tag remembers its last invalidation; loads
+// and writes longer than this may miss one (LeaseTTL is far shorter).
+const tagStampTTL = 10 * time.Minute
+
+// tagSkew is the clock difference tolerated between the process that
+// invalidates a tag and the one that loads.
+const tagSkew = time.Second
+
+// errTagRace means a tag of the value was invalidated after the data was
+// read: the value must not be stored.
+var errTagRace = errors.New("cache: tag invalidated during load")
+
+// addTags records key in the tag sets of v before the value is stored, so
+// a tag invalidation after the fill always finds it. A tag invalidated
+// since readStart (the moment before the data was read, minus tagSkew)
+// makes it return errTagRace: the invalidation may not have seen the key.
+func (c *core) addTags(ctx context.Context, key string, v any, px time.Duration, readStart time.Time) error {
 	if c.tags == nil {
 		return nil
 	}
@@ -570,15 +596,26 @@ func (c *core) addTags(ctx context.Context, key string, v any, px time.Duration)
 	if len(tags) == 0 {
 		return nil
 	}
+	if err := tagaddScript.Load(ctx, c.client); err != nil {
+		return err
+	}
+	cmds := make([]*redis.Cmd, len(tags))
 	_, err := c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, t := range tags {
-			tk := tagKey(c.ns, t)
-			p.SAdd(ctx, tk, key)
-			p.PExpire(ctx, tk, px+time.Minute)
+		for i, t := range tags {
+			cmds[i] = tagaddScript.Queue(ctx, p, []string{tagKey(c.ns, t), tagStamp(c.ns, t)}, key, (px + time.Minute).Milliseconds())
 		}
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	limit := readStart.Add(-tagSkew).UnixMilli()
+	for _, cmd := range cmds {
+		if at, _ := cmd.Int64(); at >= limit {
+			return errTagRace
+		}
+	}
+	return nil
 }
 
 // refreshAsync reloads key in the background (XFetch or stale), at most

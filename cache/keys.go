@@ -16,6 +16,7 @@ import (
 //	rk:c:<ns>:{<key>}:p    writers in flight (counter)
 //	rk:c:<ns>:{<key>}:d    "writes overlapped" marker
 //	rk:ct:<ns>:{<tag>}     tag set (members are user keys)
+//	rk:ct:<ns>:{<tag>}:t   time of the tag's last invalidation (Unix ms)
 //
 // Tracking prefix (BCAST): rk:c:<ns>: — it covers the value and lease keys
 // but not the tag sets.
@@ -37,6 +38,7 @@ func leaseKey(ns, key string) string { return "rk:c:" + ns + ":{" + key + "}:l" 
 func pendKey(ns, key string) string  { return "rk:c:" + ns + ":{" + key + "}:p" }
 func dirtyKey(ns, key string) string { return "rk:c:" + ns + ":{" + key + "}:d" }
 func tagKey(ns, tag string) string   { return "rk:ct:" + ns + ":{" + tag + "}" }
+func tagStamp(ns, tag string) string { return "rk:ct:" + ns + ":{" + tag + "}:t" }
 
 // userKey maps a tracked Redis key back to the cache key it belongs to.
 // It reports false for keys that are not value or lease keys of the

@@ -15,6 +15,7 @@ func TestKeys(t *testing.T) {
 		{"pending", pendKey("users", "42"), "rk:c:users:{42}:p"},
 		{"dirty", dirtyKey("users", "42"), "rk:c:users:{42}:d"},
 		{"tag", tagKey("users", "team:7"), "rk:ct:users:{team:7}"},
+		{"tag stamp", tagStamp("users", "team:7"), "rk:ct:users:{team:7}:t"},
 		{"prefix", trackPrefix("users"), "rk:c:users:"},
 	}
 	for _, tt := range tests {
@@ -31,6 +32,14 @@ func TestKeysShareSlot(t *testing.T) {
 			if slot.Of(other) != s {
 				t.Errorf("key %q: %s in slot %d, value in %d", k, other, slot.Of(other), s)
 			}
+		}
+	}
+}
+
+func TestTagKeysShareSlot(t *testing.T) {
+	for _, tag := range []string{"a", "team:7", "x}y"} {
+		if slot.Of(tagKey("ns", tag)) != slot.Of(tagStamp("ns", tag)) {
+			t.Errorf("tag %q: set and stamp in different slots", tag)
 		}
 	}
 }

@@ -23,6 +23,7 @@ func (c *core) write(ctx context.Context, key string, fn loadFunc) (any, error) 
 	if c.near != nil {
 		c.near.invalidate(key)
 	}
+	start := time.Now()
 	v, ferr := fn(ctx)
 
 	// After the database write the cache step must run even if the
@@ -41,7 +42,7 @@ func (c *core) write(ctx context.Context, key string, fn loadFunc) (any, error) 
 		b, err := c.enc(v)
 		if err == nil {
 			px = ttl + c.o.StaleWhileRevalidate
-			if c.addTags(cctx, key, v, px) == nil {
+			if c.addTags(cctx, key, v, px, start) == nil {
 				payload = string(encodeEnvelope(envelope{expiryMS: time.Now().Add(ttl).UnixMilli(), payload: b}))
 			}
 		}
@@ -99,7 +100,7 @@ func invalidateKeys(ctx context.Context, client redis.UniversalClient, ns string
 func invalidateTags(ctx context.Context, client redis.UniversalClient, ns string, tags []string) (int, error) {
 	var keys []string
 	for _, t := range tags {
-		m, err := tagtakeScript.Run(ctx, client, []string{tagKey(ns, t)}).StringSlice()
+		m, err := tagtakeScript.Run(ctx, client, []string{tagKey(ns, t), tagStamp(ns, t)}, time.Now().UnixMilli(), tagStampTTL.Milliseconds()).StringSlice()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return 0, ctxErr(ctx, fmt.Errorf("cache: invalidate tag %q: %w", t, err))
 		}
