@@ -56,9 +56,9 @@
 // # Speed
 //
 // A round trip (load, change a field, save) is two Redis calls. Under many
-// concurrent requests pass a go-redis auto-pipelined client
-// (client.AutoPipeline()): calls of concurrent requests then share network
-// writes and reads, several times the throughput on a loaded machine (see
+// concurrent requests set Options.AutoPipeline (or pass an auto-pipelined
+// client): calls of concurrent requests then share network writes and
+// reads, several times the throughput on a loaded machine (see
 // bench/session.go).
 //
 // # Metrics

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -54,11 +55,21 @@ type Manager struct {
 }
 
 // New returns a Manager over client (a single node, Sentinel or Cluster
-// client). It fails only on invalid options.
+// client). It fails on invalid options, or when Options.AutoPipeline is
+// set and the client is closed.
 func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if ap, ok := client.(interface {
+		AutoPipeline() (*redis.AutoPipeliner, error)
+	}); ok && o.AutoPipeline {
+		c, err := ap.AutoPipeline()
+		if err != nil {
+			return nil, fmt.Errorf("session: auto-pipeline: %w", err)
+		}
+		client = c
 	}
 	return &Manager{client: client, opts: o, keys: keys{prefix: o.Prefix}}, nil
 }

@@ -48,6 +48,14 @@ type Options struct {
 	// Logger receives store errors and dropped saves. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// AutoPipeline routes the Manager's Redis calls through the client's
+	// shared go-redis auto-pipeliner (client.AutoPipeline(), experimental
+	// in go-redis), so the calls of concurrent requests share network
+	// writes and reads: several times the throughput under load. Its
+	// goroutines belong to the client and stop when the client is closed.
+	// Ignored for clients without AutoPipeline. False means calls go
+	// straight to the client.
+	AutoPipeline bool
 	// Clock tells the time for every deadline. Nil means the wall clock;
 	// tests inject a fake.
 	Clock clock.Clock

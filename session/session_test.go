@@ -637,3 +637,19 @@ func TestIndexExpiry(t *testing.T) {
 		}
 	})
 }
+
+// Options.AutoPipeline switches a plain client to its shared
+// auto-pipeliner.
+func TestAutoPipelineOption(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		a := newApp(t, tg.Client(t), Options{AutoPipeline: true})
+		if _, ok := a.m.client.(*redis.AutoPipeliner); !ok {
+			t.Fatalf("client is %T, want *redis.AutoPipeliner", a.m.client)
+		}
+		var b browser
+		mustCode(t, b.do(t, a, "/set", kv("x", "1")), 200)
+		if r := b.do(t, a, "/get", kv("k", "x")); r.body != "1" {
+			t.Fatalf("x = %q", r.body)
+		}
+	})
+}
