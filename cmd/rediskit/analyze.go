@@ -9,19 +9,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/memory"
+	"github.com/rediskit/rediskit/redisconn"
 )
 
+func init() {
+	register("analyze", "memory by key pattern over every master (SCAN only, sampled, rate-limited)", runAnalyze)
+}
+
 // runAnalyze is `rediskit analyze`: memory by key pattern over a whole
-// deployment, with SCAN only (never KEYS). The nodes come from -nodes or
-// REDIS_NODES ("host:port,..."); REDIS_USERNAME and REDIS_PASSWORD are
-// used when set. Several nodes, or one node with cluster mode on, mean a
-// cluster client.
+// deployment, with SCAN only (never KEYS). The deployment comes from
+// -nodes or the redisconn environment (REDIS_NODES, REDIS_URL, TLS, ACL,
+// sentinel), else the local cluster of `rediskit up`.
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	nodes := fs.String("nodes", os.Getenv("REDIS_NODES"), "comma-separated host:port of the deployment (default $REDIS_NODES)")
+	nodes := fs.String("nodes", "", "comma-separated host:port of the deployment (default: REDIS_NODES and the rest of the redisconn environment, else the local cluster)")
+	dir := fs.String("dir", ".rediskit", "local cluster directory used when no deployment is given")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	sample := fs.Float64("sample", 0, "share of keys inspected (0 = about 100,000 keys, 1 = all)")
 	rate := fs.Int("rate", 0, "keys per second SCAN may return over all shards (0 = 100000, -1 = no limit)")
@@ -38,20 +42,21 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fs.NArg() > 0 {
 		return fmt.Errorf("analyze: unexpected arguments %q", fs.Args())
 	}
-	var addrs []string
-	for _, a := range strings.Split(*nodes, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			addrs = append(addrs, a)
+	if *nodes != "" {
+		if err := os.Setenv("REDIS_NODES", *nodes); err != nil {
+			return err
 		}
 	}
-	if len(addrs) == 0 {
-		return fmt.Errorf("analyze: no nodes: give -nodes host:port,... or set REDIS_NODES")
-	}
-	c, err := analyzeClient(ctx, addrs)
+	cfg, err := configFromEnv(*dir)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	conn, err := redisconn.Connect(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	defer conn.Close()
+	c := conn.Client
 
 	opts := memory.AnalyzeOptions{SampleRatio: *sample, KeysPerSecond: *rate, ScanCount: *count, Match: *match,
 		Replicas: *replicas, TopKeys: *top, MaxPatterns: *patterns, MemorySamples: *samples}
@@ -67,26 +72,6 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return r.WriteJSON(stdout)
 	}
 	return r.WriteTable(stdout)
-}
-
-// analyzeClient returns a cluster client for several nodes or a cluster
-// node, else a plain client.
-func analyzeClient(ctx context.Context, addrs []string) (redis.UniversalClient, error) {
-	user, pass := os.Getenv("REDIS_USERNAME"), os.Getenv("REDIS_PASSWORD")
-	cluster := len(addrs) > 1
-	if !cluster {
-		probe := redis.NewClient(&redis.Options{Addr: addrs[0], Username: user, Password: pass, MaxRetries: -1})
-		info, err := probe.Info(ctx, "cluster").Result()
-		_ = probe.Close()
-		if err != nil {
-			return nil, fmt.Errorf("analyze: %s: %w", addrs[0], err)
-		}
-		cluster = strings.Contains(info, "cluster_enabled:1")
-	}
-	if cluster {
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, Username: user, Password: pass}), nil
-	}
-	return redis.NewClient(&redis.Options{Addr: addrs[0], Username: user, Password: pass}), nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).
