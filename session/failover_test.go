@@ -26,6 +26,11 @@ func TestFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a private cluster")
 	}
+	t.Run("plain", func(t *testing.T) { testFailover(t, false) })
+	t.Run("autopipeline", func(t *testing.T) { testFailover(t, true) })
+}
+
+func testFailover(t *testing.T, autoPipeline bool) {
 	cl := redistest.NewCluster(t, redisproc.ClusterOptions{})
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                      cl.Addrs(),
@@ -35,7 +40,7 @@ func TestFailover(t *testing.T) {
 		WriteTimeout:               500 * time.Millisecond,
 	})
 	t.Cleanup(func() { _ = rdb.Close() })
-	m, err := New(rdb, Options{Prefix: "fo:", Cookie: CookieOptions{Insecure: true}, Logger: quiet})
+	m, err := New(rdb, Options{Prefix: "fo:", Cookie: CookieOptions{Insecure: true}, Logger: quiet, AutoPipeline: autoPipeline})
 	if err != nil {
 		t.Fatal(err)
 	}
