@@ -23,7 +23,7 @@ func TestFakeTimers(t *testing.T) {
 	if got := <-a.C(); !got.Equal(start.Add(time.Second)) {
 		t.Fatalf("fired at %v", got)
 	}
-	if !a.Stop() == false {
+	if a.Stop() {
 		t.Fatal("stopping a fired timer reported active")
 	}
 	a.Reset(time.Second) // re-armed: fires at +2s
