@@ -2,7 +2,6 @@ package pgcache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -159,16 +158,40 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	}
 }
 
+// pass relays one batch in one transaction, in two round trips to the
+// database (BEGIN and the locking SELECT sent together, then DELETE and
+// COMMIT together), so a change reaches Redis one round trip after the
+// relay wakes.
 func (r *Relay) pass(ctx context.Context) (int, error) {
-	tx, err := r.db.Begin(ctx)
+	conn, err := r.db.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("pgcache: relay: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	rows, err := tx.Query(ctx, `SELECT id, namespace, keys, tags,
+	committed := false
+	defer func() {
+		if !committed {
+			// Roll back; a connection in an unknown state is not reused.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			if _, err := conn.Exec(rctx, "ROLLBACK"); err != nil {
+				_ = conn.Conn().Close(rctx)
+			}
+			cancel()
+		}
+		conn.Release()
+	}()
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT id, namespace, keys, tags,
 		extract(epoch FROM clock_timestamp() - created_at)::float8
 		FROM `+Table+` ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, r.o.Batch)
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return 0, fmt.Errorf("pgcache: relay: begin: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
+		_ = br.Close()
 		return 0, fmt.Errorf("pgcache: relay: select: %w", err)
 	}
 	type group struct{ keys, tags []string }
@@ -200,6 +223,10 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		_ = br.Close()
+		return 0, fmt.Errorf("pgcache: relay: select: %w", err)
+	}
+	if err := br.Close(); err != nil {
 		return 0, fmt.Errorf("pgcache: relay: select: %w", err)
 	}
 	if len(ids) == 0 {
@@ -217,15 +244,13 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 		}
 	}
 	done := time.Since(read)
-	if _, err := tx.Exec(ctx, "DELETE FROM "+Table+" WHERE id = ANY($1)", ids); err != nil {
-		return 0, fmt.Errorf("pgcache: relay: delete: %w", err)
+	b = &pgx.Batch{}
+	b.Queue("DELETE FROM "+Table+" WHERE id = ANY($1)", ids)
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return 0, fmt.Errorf("pgcache: relay: delete and commit: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
-		if errors.Is(err, pgx.ErrTxClosed) {
-			return 0, err
-		}
-		return 0, fmt.Errorf("pgcache: relay: commit: %w", err)
-	}
+	committed = true
 	r.batches.Add(1)
 	r.relayed.Add(int64(len(ids)))
 	r.recordLags(nss, ages, done)
