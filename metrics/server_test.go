@@ -3,6 +3,7 @@ package metrics_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -266,4 +267,35 @@ func grep(body, substr string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Concurrent scrapes of one collector each see the whole cluster.
+func TestServerCollectorConcurrentScrapes(t *testing.T) {
+	c := redistest.ClusterTarget(t).Client(t)
+	sc, err := metrics.NewServerCollector(c, metrics.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sc.Close() })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(sc)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			mfs, err := reg.Gather()
+			if err == nil {
+				for _, mf := range mfs {
+					if mf.GetName() == "rediskit_redis_up" && len(mf.GetMetric()) != 6 {
+						err = fmt.Errorf("%d up series, want 6", len(mf.GetMetric()))
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
 }
