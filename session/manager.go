@@ -75,7 +75,7 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 }
 
 // Stats are cumulative counters since New. Take differences between two
-// calls for rates.
+// calls for rates. A plain value.
 type Stats struct {
 	Created   uint64 // sessions written for the first time
 	Renewed   uint64 // Renew calls that moved a stored session to a new token
@@ -164,7 +164,8 @@ func (m *Manager) Active(ctx context.Context) (int64, error) {
 	return n, storeErr("active", err)
 }
 
-// Info describes one session of a user, for a "devices" page.
+// Info describes one session of a user, for a "devices" page. A plain
+// value.
 type Info struct {
 	// ID identifies the session for DestroyByID. It is the hash of the
 	// token, not the token: it cannot be used to log in.
@@ -292,6 +293,9 @@ func (m *Manager) DestroyAllForUser(ctx context.Context, userID string) (int, er
 // DestroyByID ends the session with storage id id (an Info.ID, e.g. to
 // sign out one device). It reports whether a session was deleted.
 func (m *Manager) DestroyByID(ctx context.Context, id string) (bool, error) {
+	if !wellFormed(id) { // ids have the shape of tokens
+		return false, nil
+	}
 	k := m.keys.session(id)
 	start := time.Now()
 	var user *redis.StringCmd

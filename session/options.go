@@ -12,7 +12,7 @@ import (
 )
 
 // Options configure a Manager. The zero value is usable: every field's
-// zero means the default stated in its comment.
+// zero means the default stated in its comment. New copies it.
 type Options struct {
 	// Prefix starts every key. Empty means "rediskit:session:". It must
 	// not contain '{' or '}'.
@@ -95,7 +95,7 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
-// JSON is the default Codec.
+// JSON is the default Codec. Safe for concurrent use.
 type JSON struct{}
 
 // Marshal is json.Marshal.
@@ -126,7 +126,7 @@ var (
 	ErrNotInteger = errors.New("session: field is not an integer")
 )
 
-// TooLargeError tells how far a change would take the session past the
+// TooLargeError (a plain value) tells how far a change would take the session past the
 // limit. It wraps ErrTooLarge.
 type TooLargeError struct {
 	Key   string // the key being set
@@ -141,7 +141,8 @@ func (e *TooLargeError) Error() string {
 // Unwrap returns ErrTooLarge.
 func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
-// StoreError is a failed Redis call, with the operation that made it.
+// StoreError is a failed Redis call, with the operation that made it. A
+// plain value.
 type StoreError struct {
 	Op  string // "load", "save", "renew", ...
 	Err error
