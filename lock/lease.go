@@ -29,7 +29,7 @@ type Lease struct {
 	err        error // why the lease ended; nil while held
 	done       chan struct{}
 
-	// watcher, started by startWatch
+	// watcher, started by startWatch; guarded by mu
 	stop      chan struct{}
 	watchDone chan struct{}
 	kick      chan struct{}
@@ -59,14 +59,22 @@ func (le *Lease) ValidUntil() time.Time {
 // Lost returns a channel closed when the lease ends: lost (expired,
 // deleted, taken over, or Redis unreachable past its validity) or
 // released. Err tells which.
-func (le *Lease) Lost() <-chan struct{} { return le.done }
+func (le *Lease) Lost() <-chan struct{} {
+	le.startWatch(0, 0, nil)
+	return le.done
+}
 
 // Err returns nil while the lease is held, an error wrapping ErrLost once
 // it is lost, and one wrapping ErrNotHeld once released.
 func (le *Lease) Err() error {
 	le.mu.Lock()
-	defer le.mu.Unlock()
-	return le.err
+	err, valid := le.err, le.validUntil
+	le.mu.Unlock()
+	if err == nil && !le.l.clock.Now().Before(valid) {
+		le.end(fmt.Errorf("%w: %q: validity passed without a successful extend", ErrLost, le.name))
+		return le.Err()
+	}
+	return err
 }
 
 // end closes the lease with cause (once) and reports whether this call did.
@@ -228,10 +236,15 @@ func (le *Lease) Release(ctx context.Context) error {
 	}
 	deleted := make([]bool, len(l.nodes))
 	errs := make([]error, len(l.nodes))
-	for _, i := range nodes {
-		wg.Go(func() { deleted[i], errs[i] = l.nodes[i].release(ctx, le.k, le.owner) })
+	if len(nodes) == 1 {
+		i := nodes[0]
+		deleted[i], errs[i] = l.nodes[i].release(ctx, le.k, le.owner)
+	} else {
+		for _, i := range nodes {
+			wg.Go(func() { deleted[i], errs[i] = l.nodes[i].release(ctx, le.k, le.owner) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if err := le.Err(); err != nil {
 		return fmt.Errorf("lock: release %q: %w: %w", le.name, ErrNotHeld, err)
 	}
@@ -260,34 +273,43 @@ func (le *Lease) Release(ctx context.Context) error {
 
 // startWatch starts the goroutine that ends the lease when its validity
 // passes, and, with every > 0, extends it on its own timer. With hold > 0
-// it stops extending after hold and calls cancel(ErrHoldExceeded).
+// it stops extending after hold and calls cancel(ErrHoldExceeded). Do
+// starts it at once; for Acquire and TryAcquire it starts on the first
+// call to Lost, so a lease nobody watches costs no goroutine. It does
+// nothing once started or ended.
 func (le *Lease) startWatch(every, hold time.Duration, cancel context.CancelCauseFunc) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if le.watchDone != nil || le.err != nil {
+		return
+	}
 	le.stop = make(chan struct{})
 	le.watchDone = make(chan struct{})
 	le.kick = make(chan struct{}, 1)
-	le.mu.Lock()
 	le.cancel = cancel
-	le.mu.Unlock()
-	go le.watch(le.stop, every, hold)
+	go le.watch(le.stop, le.kick, le.watchDone, every, hold)
 }
 
 func (le *Lease) stopWatch() {
 	le.mu.Lock()
-	stop := le.stop
+	stop, done := le.stop, le.watchDone
 	le.stop = nil
 	le.mu.Unlock()
 	if stop != nil {
 		close(stop)
-		<-le.watchDone
+		<-done
 	}
 }
 
 func (le *Lease) kickWatch() {
-	if le.kick == nil {
+	le.mu.Lock()
+	kick := le.kick
+	le.mu.Unlock()
+	if kick == nil {
 		return
 	}
 	select {
-	case le.kick <- struct{}{}:
+	case kick <- struct{}{}:
 	default:
 	}
 }
@@ -298,8 +320,8 @@ func (le *Lease) untilValid() time.Duration {
 	return le.validUntil.Sub(le.l.clock.Now())
 }
 
-func (le *Lease) watch(stop <-chan struct{}, every, hold time.Duration) {
-	defer close(le.watchDone)
+func (le *Lease) watch(stop, kick <-chan struct{}, done chan struct{}, every, hold time.Duration) {
+	defer close(done)
 	c := le.l.clock
 	expiry := c.NewTimer(le.untilValid())
 	defer expiry.Stop()
@@ -327,7 +349,7 @@ func (le *Lease) watch(stop <-chan struct{}, every, hold time.Duration) {
 		select {
 		case <-stop:
 			return
-		case <-le.kick:
+		case <-kick:
 			expiry.Reset(le.untilValid())
 		case <-expiry.C():
 			if d := le.untilValid(); d > 0 {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -100,8 +101,7 @@ type Locker struct {
 	stats  *statsTable
 	wg     sync.WaitGroup // receive goroutines of the notifiers
 
-	mu     sync.Mutex
-	closed bool
+	closed atomic.Bool
 }
 
 // New returns a Locker over one deployment: a single node, a sentinel
@@ -134,9 +134,7 @@ func newLocker(clients []redis.UniversalClient, opts Options) *Locker {
 // Held leases stay held until released or expired. Acquire after Close
 // returns ErrClosed.
 func (l *Locker) Close() error {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
+	l.closed.Store(true)
 	for _, n := range l.nodes {
 		n.notifier.close()
 	}
@@ -159,7 +157,7 @@ func (l *Locker) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	le, err := l.attempt(ctx, name, k, ttl)
+	le, err := l.attempt(ctx, name, k, ttl, false)
 	if err != nil {
 		l.countFailure(name, err)
 		if ctx.Err() != nil {
@@ -168,7 +166,6 @@ func (l *Locker) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 		return nil, err
 	}
 	l.stats.add(name, func(c *counters) { c.acquired.Add(1) })
-	le.startWatch(0, 0, nil)
 	return le, nil
 }
 
@@ -180,19 +177,11 @@ func (l *Locker) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 // The lease is not extended automatically: call Extend, or use Do. Lost
 // is closed when the lease's validity passes without an Extend.
 func (l *Locker) Acquire(ctx context.Context, name string, ttl time.Duration) (*Lease, error) {
-	le, err := l.acquire(ctx, name, ttl)
-	if err != nil {
-		return nil, err
-	}
-	le.startWatch(0, 0, nil)
-	return le, nil
+	return l.acquire(ctx, name, ttl)
 }
 
 func (l *Locker) check(name string, ttl time.Duration) (keys, error) {
-	l.mu.Lock()
-	closed := l.closed
-	l.mu.Unlock()
-	if closed {
+	if l.closed.Load() {
 		return keys{}, ErrClosed
 	}
 	if ttl <= 0 {
@@ -216,7 +205,7 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 	if err != nil {
 		return nil, err
 	}
-	le, err := l.attempt(ctx, name, k, ttl)
+	le, err := l.attempt(ctx, name, k, ttl, false)
 	if err == nil {
 		l.stats.add(name, func(c *counters) { c.acquired.Add(1) })
 		return le, nil
@@ -264,7 +253,7 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 		return nil, err
 	}
 	for {
-		le, err = l.attempt(ctx, name, k, ttl)
+		le, err = l.attempt(ctx, name, k, ttl, true)
 		if err == nil {
 			acquired = true
 			waited := l.clock.Now().Sub(start)
@@ -313,17 +302,17 @@ func jitter(d time.Duration) time.Duration {
 }
 
 // attempt tries once on every node concurrently.
-func (l *Locker) attempt(ctx context.Context, name string, k keys, ttl time.Duration) (*Lease, error) {
+func (l *Locker) attempt(ctx context.Context, name string, k keys, ttl time.Duration, direct bool) (*Lease, error) {
 	owner := rand.Text()
 	start := l.clock.Now()
 	res := make([]acquireResult, len(l.nodes))
 	if len(l.nodes) == 1 {
-		res[0] = l.nodes[0].acquire(ctx, k, owner, l.opts.Holder, ttl, l.opts.Replicas, l.opts.ReplicaTimeout)
+		res[0] = l.nodes[0].acquire(ctx, k, owner, l.opts.Holder, ttl, l.opts.Replicas, l.opts.ReplicaTimeout, direct)
 	} else {
 		var wg sync.WaitGroup
 		for i, n := range l.nodes {
 			wg.Go(func() {
-				res[i] = n.acquire(ctx, k, owner, l.opts.Holder, ttl, l.opts.Replicas, l.opts.ReplicaTimeout)
+				res[i] = n.acquire(ctx, k, owner, l.opts.Holder, ttl, l.opts.Replicas, l.opts.ReplicaTimeout, direct)
 			})
 		}
 		wg.Wait()

@@ -64,7 +64,9 @@ type acquireResult struct {
 	err    error
 }
 
-func (n *node) acquire(ctx context.Context, k keys, owner, holder string, ttl time.Duration, replicas int, replicaTimeout time.Duration) acquireResult {
+// acquire runs acquire-2.lua; direct skips the auto-pipeliner (a woken
+// waiter wants the lowest latency, not the best throughput).
+func (n *node) acquire(ctx context.Context, k keys, owner, holder string, ttl time.Duration, replicas int, replicaTimeout time.Duration, direct bool) acquireResult {
 	args := []any{owner, ttl.Milliseconds(), holder}
 	var res []any
 	var err error
@@ -75,7 +77,11 @@ func (n *node) acquire(ctx context.Context, k keys, owner, holder string, ttl ti
 			return acquireResult{token: toInt(res[1]), err: &NotReplicatedError{Acked: acked, Want: replicas}, ok: false}
 		}
 	} else {
-		res, err = acquireScript.Run(ctx, n.run, []string{k.lock, k.fence}, args...).Slice()
+		run := n.run
+		if direct {
+			run = n.client
+		}
+		res, err = acquireScript.Run(ctx, run, []string{k.lock, k.fence}, args...).Slice()
 	}
 	if err != nil {
 		return acquireResult{err: acquireScript.Err(err)}
