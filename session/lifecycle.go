@@ -8,8 +8,11 @@ import (
 // Renew moves the session to a new token, keeping its data and deadlines,
 // and deletes the old token's session: call it on login and on any
 // privilege change (defeats session fixation). The new token is sent with
-// the response. Data written by other requests since this one loaded is
-// kept. On error the old token stays valid.
+// the response. Renew re-reads the stored session, so data other requests
+// wrote since this one loaded is kept; a write that reaches the old token
+// in the few milliseconds between that read and the delete is lost, and
+// later ones fail with ErrGone (the old session is never brought back).
+// On error the old token stays valid.
 func (s *Session) Renew(ctx context.Context) error {
 	if err := s.begin(ctx); err != nil {
 		return err

@@ -21,6 +21,7 @@ func TestSession(t *testing.T) {
 		t.Run("SetGet", func(t *testing.T) { testSetGet(t, tg) })
 		t.Run("Fixation", func(t *testing.T) { testFixation(t, tg) })
 		t.Run("Renew", func(t *testing.T) { testRenew(t, tg) })
+		t.Run("RenewRace", func(t *testing.T) { testRenewRace(t, tg) })
 		t.Run("ParallelFields", func(t *testing.T) { testParallelFields(t, tg) })
 		t.Run("ParallelIncr", func(t *testing.T) { testParallelIncr(t, tg) })
 		t.Run("CompareAndSet", func(t *testing.T) { testCompareAndSet(t, tg) })
@@ -652,4 +653,29 @@ func TestAutoPipelineOption(t *testing.T) {
 			t.Fatalf("x = %q", r.body)
 		}
 	})
+}
+
+// Requests still using the old token while Renew runs never bring the old
+// session back, and the renewed session keeps its data.
+func testRenewRace(t *testing.T, tg target) {
+	rdb := tg.Client(t)
+	a := newApp(t, rdb, Options{})
+	var b browser
+	mustCode(t, b.do(t, a, "/set", kv("keep", "1")), 200)
+	old := b.tok()
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			ob := browser{token: old}
+			_, _ = ob.try(a, "/set", kv(fmt.Sprintf("late%d", i), "x"))
+		})
+	}
+	mustCode(t, b.do(t, a, "/renew", nil), 200)
+	wg.Wait()
+	if n := rdb.Exists(context.Background(), a.m.keys.session(storageID(old))).Val(); n != 0 {
+		t.Fatal("a request with the old token resurrected the renewed session")
+	}
+	if r := b.do(t, a, "/get", kv("k", "keep")); r.body != "1" {
+		t.Fatalf("renewed session lost its data: %q", r.body)
+	}
 }
