@@ -485,23 +485,28 @@ func (w *Worker) renew(ctx context.Context) {
 	w.mu.Lock()
 	args := make([]any, 0, 2+2*len(w.held))
 	args = append(args, w.q.k.base, w.o.LockDuration.Milliseconds())
+	sent := make(map[string]string, len(w.held))
 	for id, h := range w.held {
 		args = append(args, id, h.token)
+		sent[id] = h.token
 	}
 	w.mu.Unlock()
 	if len(args) == 2 {
 		return
 	}
-	lost, err := extendScript.Run(ctx, w.q.rdb, []string{w.q.k.stalled}, args...).StringSlice()
+	res, err := extendScript.Run(ctx, w.q.rdb, []string{w.q.k.stalled}, args...).StringSlice()
 	if err != nil {
 		w.st.errors.Add(1)
 		w.log.Warn("queue: lock renewal failed", "err", err)
 		return
 	}
+	var lost []string
 	w.mu.Lock()
-	for _, id := range lost {
-		if h, ok := w.held[id]; ok {
+	for _, id := range res {
+		// a job finished meanwhile released its lock itself: not lost
+		if h, ok := w.held[id]; ok && h.token == sent[id] {
 			h.cancel(ErrLockLost)
+			lost = append(lost, id)
 		}
 	}
 	w.mu.Unlock()
