@@ -300,6 +300,7 @@ func TestStampedeAcrossInstances(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		var errs atomic.Int64
+		start := time.Now()
 		for i := range 200 {
 			wg.Go(func() {
 				if got, err := caches[i%4].Get(ctx, "hot", load); err != nil || got.Ver != 1 {
@@ -310,6 +311,11 @@ func TestStampedeAcrossInstances(t *testing.T) {
 		wg.Wait()
 		if errs.Load() != 0 || loads.Load() != 1 {
 			t.Fatalf("errors = %d, loads = %d; want 0 and 1", errs.Load(), loads.Load())
+		}
+		// Waiters are woken by the fill's tracking push, not by their
+		// fallback poll (LeaseTTL/4 = 2.5 s here).
+		if el := time.Since(start); el > 2*time.Second {
+			t.Fatalf("stampede took %v: waiters were not woken by the fill", el)
 		}
 	})
 }
