@@ -223,3 +223,77 @@ func parseClusterInfo(text string) map[string]string {
 	}
 	return out
 }
+
+// latencyHistogram is one command of LATENCY HISTOGRAM: the calls and
+// the cumulative count at each reported power-of-two bound (µs).
+type latencyHistogram struct {
+	calls   uint64
+	buckets map[uint64]uint64
+}
+
+// parseLatencyHistogram parses a RESP2 LATENCY HISTOGRAM reply:
+// [name, [calls, n, histogram_usec, [bound, cumulative, ...]], ...].
+// Malformed parts are skipped.
+func parseLatencyHistogram(v any) map[string]latencyHistogram {
+	out := map[string]latencyHistogram{}
+	top, _ := v.([]any)
+	for i := 0; i+1 < len(top); i += 2 {
+		name, ok := top[i].(string)
+		fields, ok2 := top[i+1].([]any)
+		if !ok || !ok2 {
+			continue
+		}
+		h := latencyHistogram{buckets: map[uint64]uint64{}}
+		for j := 0; j+1 < len(fields); j += 2 {
+			switch k, _ := fields[j].(string); k {
+			case "calls":
+				if n, ok := fields[j+1].(int64); ok && n >= 0 {
+					h.calls = uint64(n)
+				}
+			case "histogram_usec":
+				pairs, _ := fields[j+1].([]any)
+				for b := 0; b+1 < len(pairs); b += 2 {
+					bound, ok1 := pairs[b].(int64)
+					count, ok2 := pairs[b+1].(int64)
+					if ok1 && ok2 && bound > 0 && count >= 0 {
+						h.buckets[uint64(bound)] = uint64(count)
+					}
+				}
+			}
+		}
+		out[strings.ToLower(name)] = h
+	}
+	return out
+}
+
+// histogramBounds are the exported bucket bounds in µs: 1, 2, 4, ...
+// 2^23 (about 8.4 s).
+var histogramBounds = func() []uint64 {
+	b := make([]uint64, 24)
+	for i := range b {
+		b[i] = 1 << i
+	}
+	return b
+}()
+
+// fixedBuckets maps the sparse reported bounds onto histogramBounds
+// (cumulative counts carry forward), in seconds.
+func (h latencyHistogram) fixedBuckets() map[float64]uint64 {
+	out := make(map[float64]uint64, len(histogramBounds))
+	var last uint64
+	for _, b := range histogramBounds {
+		if c, ok := h.buckets[b]; ok {
+			last = c
+		} else {
+			// A bound Redis did not report: the largest reported bound
+			// below it holds the cumulative count.
+			for rb, c := range h.buckets {
+				if rb <= b && c > last {
+					last = c
+				}
+			}
+		}
+		out[float64(b)/1e6] = min(last, h.calls)
+	}
+	return out
+}

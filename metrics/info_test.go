@@ -96,3 +96,28 @@ func FuzzParseClusterNodes(f *testing.F) {
 		}
 	})
 }
+
+func TestParseLatencyHistogram(t *testing.T) {
+	reply := []any{
+		"get", []any{"calls", int64(3), "histogram_usec", []any{int64(4), int64(3)}},
+		"SET", []any{"calls", int64(3), "histogram_usec", []any{int64(4), int64(2), int64(16), int64(3)}},
+		int64(7), "junk",
+	}
+	got := parseLatencyHistogram(reply)
+	want := map[string]latencyHistogram{
+		"get": {calls: 3, buckets: map[uint64]uint64{4: 3}},
+		"set": {calls: 3, buckets: map[uint64]uint64{4: 2, 16: 3}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseLatencyHistogram:\n got %+v\nwant %+v", got, want)
+	}
+	fixed := got["set"].fixedBuckets()
+	for bound, wantCount := range map[float64]uint64{1e-6: 0, 2e-6: 0, 4e-6: 2, 8e-6: 2, 16e-6: 3, 1 << 23 / 1e6: 3} {
+		if fixed[bound] != wantCount {
+			t.Errorf("bucket %v = %d, want %d", bound, fixed[bound], wantCount)
+		}
+	}
+	if len(fixed) != 24 {
+		t.Errorf("%d buckets, want 24", len(fixed))
+	}
+}

@@ -41,6 +41,11 @@ type ServerOptions struct {
 	// rediskit_redis_dangerous_command_calls_total. Nil means
 	// DefaultDangerousCommands.
 	DangerousCommands []string
+	// LatencyHistograms names the commands ("get", "evalsha") whose
+	// LATENCY HISTOGRAM (Redis 7) is exported per node as the histogram
+	// rediskit_redis_command_latency_seconds (24 power-of-two buckets
+	// from 1 µs). Nil means none: each command costs 26 series per node.
+	LatencyHistograms []string
 	// ForgetAfter is how long a node that no cluster member reports any
 	// more keeps being exported as down. Zero means 10 minutes.
 	ForgetAfter time.Duration
@@ -248,17 +253,17 @@ func (s *ServerCollector) Collect(ch chan<- prometheus.Metric) {
 
 // probe is the outcome of scraping one node.
 type probe struct {
-	node     *node
-	addr     string
-	role     string
-	err      error
-	took     time.Duration
-	info     info
-	cluster  map[string]string
-	members  []clusterNode
-	slowLen  int64
-	slowlog  []redis.SlowLog
-	listedAs string // role from other nodes' CLUSTER NODES, for down nodes
+	node       *node
+	addr       string
+	role       string
+	err        error
+	took       time.Duration
+	info       info
+	cluster    map[string]string
+	members    []clusterNode
+	slowLen    int64
+	slowlog    []redis.SlowLog
+	histograms map[string]latencyHistogram
 }
 
 // scrape probes every known node once (discovering new ones from the
@@ -450,13 +455,20 @@ func (s *ServerCollector) probe(ctx context.Context, n *node) *probe {
 		clusterInfo = pipe.ClusterInfo(ctx)
 		clusterNodes = pipe.ClusterNodes(ctx)
 	}
-	_, err := pipe.Exec(ctx)
+	var hist *redis.Cmd
+	if len(s.opts.LatencyHistograms) > 0 {
+		args := []any{"LATENCY", "HISTOGRAM"}
+		for _, c := range s.opts.LatencyHistograms {
+			args = append(args, c)
+		}
+		hist = pipe.Do(ctx, args...)
+	}
+	// Only INFO decides whether the node is up: the other commands may be
+	// renamed, disabled or too new (LATENCY HISTOGRAM is Redis 7).
+	_, _ = pipe.Exec(ctx)
 	p.took = time.Since(start)
 	p.addr = n.addr()
-	if err == nil {
-		err = infoCmd.Err()
-	}
-	if err != nil {
+	if err := infoCmd.Err(); err != nil {
 		p.err = fmt.Errorf("metrics: scrape %s: %w", p.addr, err)
 		if s.opts.Logger != nil {
 			s.opts.Logger.Debug("metrics: node scrape failed", "addr", p.addr, "err", err)
@@ -468,13 +480,20 @@ func (s *ServerCollector) probe(ctx context.Context, n *node) *probe {
 	if r := p.info.fields["role"]; r == "slave" || r == "replica" {
 		p.role = "replica"
 	}
-	p.slowLen = slowLen.Val()
-	if slowGet != nil {
+	if slowLen.Err() == nil {
+		p.slowLen = slowLen.Val()
+	}
+	if slowGet != nil && slowGet.Err() == nil {
 		p.slowlog = slowGet.Val()
 	}
-	if clusterInfo != nil {
+	if clusterInfo != nil && clusterInfo.Err() == nil {
 		p.cluster = parseClusterInfo(clusterInfo.Val())
+	}
+	if clusterNodes != nil && clusterNodes.Err() == nil {
 		p.members = parseClusterNodes(clusterNodes.Val())
+	}
+	if hist != nil && hist.Err() == nil {
+		p.histograms = parseLatencyHistogram(hist.Val())
 	}
 	return p
 }

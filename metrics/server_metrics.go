@@ -57,6 +57,7 @@ type serverDescs struct {
 	clusterState, clusterSlots, clusterKnown, clusterSize *prometheus.Desc
 	replicaLagBytes, replicaLagSeconds                    *prometheus.Desc
 	slowLen, slowTotal, slowRecent, slowMax               *prometheus.Desc
+	latencyHist                                           *prometheus.Desc
 }
 
 func name(n string) string { return "rediskit_redis_" + n }
@@ -84,6 +85,7 @@ func newServerDescs() serverDescs {
 		replicaLagBytes: prometheus.NewDesc(name("replication_lag_bytes"),
 			"Bytes of the replication stream a replica has not acknowledged (master offset - replica offset), labelled by the master and the replica.", with("replica"), nil),
 		replicaLagSeconds: prometheus.NewDesc(name("replication_lag_seconds"), "Seconds since the replica last acknowledged (the lag field of INFO replication).", with("replica"), nil),
+		latencyHist:       prometheus.NewDesc(name("command_latency_seconds"), "Server-side latency histogram per command from LATENCY HISTOGRAM (Redis 7), for ServerOptions.LatencyHistograms.", with("cmd"), nil),
 		slowLen:           prometheus.NewDesc(name("slowlog_length"), "Entries in the slow log.", l, nil),
 		slowTotal:         prometheus.NewDesc(name("slowlog_entries_total"), "Slow log entries ever recorded (highest id + 1).", l, nil),
 		slowRecent:        prometheus.NewDesc(name("slowlog_recent_commands"), "Entries per command among the most recent slow log entries.", with("cmd"), nil),
@@ -100,7 +102,7 @@ func (d *serverDescs) describe(ch chan<- *prometheus.Desc) {
 		d.up, d.nodeScrape, d.scrapeDuration, d.hitRatio, d.masterLinkUp, d.keys, d.expiring,
 		d.cmdDuration, d.cmdFailed, d.cmdRejected, d.dangerous, d.errorsByKind, d.clusterState,
 		d.clusterSlots, d.clusterKnown, d.clusterSize, d.replicaLagBytes, d.replicaLagSeconds,
-		d.slowLen, d.slowTotal, d.slowRecent, d.slowMax,
+		d.slowLen, d.slowTotal, d.slowRecent, d.slowMax, d.latencyHist,
 	} {
 		ch <- x
 	}
@@ -162,6 +164,15 @@ func (s *ServerCollector) emit(ch chan<- prometheus.Metric, p *probe) {
 		counter(d.cmdRejected, cs.rejected, cmd)
 		if s.dangerous[cmd] {
 			counter(d.dangerous, cs.calls, cmd)
+		}
+	}
+	for cmd, h := range p.histograms {
+		sum := 0.0
+		if cs := in.commands[cmd]; cs != nil {
+			sum = cs.usec / 1e6
+		}
+		if m, err := prometheus.NewConstHistogram(d.latencyHist, h.calls, sum, h.fixedBuckets(), p.addr, p.role, cmd); err == nil {
+			ch <- m
 		}
 	}
 	for kind, n := range in.errors {

@@ -34,7 +34,7 @@ func TestServerCollectorCoversEveryNode(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		e, err := metrics.ExporterHandler(c, metrics.ExporterOptions{})
+		e, err := metrics.ExporterHandler(c, metrics.ExporterOptions{Server: metrics.ServerOptions{LatencyHistograms: []string{"get", "set"}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,6 +114,9 @@ func TestServerCollectorCoversEveryNode(t *testing.T) {
 				t.Errorf("replication_lag_bytes: %d series, want 3 (one per replica)", got)
 			}
 		}
+		if got := series(mfs, "rediskit_redis_command_latency_seconds", map[string]string{"cmd": "get"}); len(got) == 0 {
+			t.Errorf("no LATENCY HISTOGRAM for get")
+		}
 		runPromtool(t, strings.NewReader(body), "check", "metrics")
 	})
 }
@@ -127,7 +130,7 @@ func TestServerCollectorSlowlog(t *testing.T) {
 		c.SMembers(ctx, "s")
 	}
 	collect := func(entries int) map[string]*dto.MetricFamily {
-		sc, err := metrics.NewServerCollector(c, metrics.ServerOptions{SlowlogEntries: entries})
+		sc, err := metrics.NewServerCollector(c, metrics.ServerOptions{SlowlogEntries: entries, LatencyHistograms: []string{"smembers", "hgetall"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +149,25 @@ func TestServerCollectorSlowlog(t *testing.T) {
 	}
 	if got := series(mfs, "rediskit_redis_slowlog_recent_max_duration_seconds", map[string]string{"cmd": "smembers"}); len(got) != 1 || value(got[0]) <= 0 {
 		t.Errorf("slowlog_recent_max_duration_seconds{cmd=smembers} = %v, want > 0", got)
+	}
+	// LATENCY HISTOGRAM: 5 SMEMBERS calls, cumulative buckets; HGETALL
+	// never ran, so it has no series.
+	hist := series(mfs, "rediskit_redis_command_latency_seconds", map[string]string{"cmd": "smembers"})
+	if len(hist) != 1 || hist[0].GetHistogram().GetSampleCount() != 5 {
+		t.Fatalf("command_latency_seconds{cmd=smembers} = %v, want 5 samples", hist)
+	}
+	var prev uint64
+	for _, b := range hist[0].GetHistogram().GetBucket() {
+		if b.GetCumulativeCount() < prev || b.GetCumulativeCount() > 5 {
+			t.Errorf("bucket le=%v count %d after %d", b.GetUpperBound(), b.GetCumulativeCount(), prev)
+		}
+		prev = b.GetCumulativeCount()
+	}
+	if prev != 5 {
+		t.Errorf("last bucket (le=8.4s) = %d, want all 5 calls", prev)
+	}
+	if got := series(mfs, "rediskit_redis_command_latency_seconds", map[string]string{"cmd": "hgetall"}); len(got) != 0 {
+		t.Errorf("histogram for a command never called: %v", got)
 	}
 	// Only the SlowlogEntries most recent entries are summarized.
 	var total float64

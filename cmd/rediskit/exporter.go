@@ -34,6 +34,7 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	nodeTimeout := fs.Duration("node-timeout", 2*time.Second, "timeout per node and scrape")
 	scrapeTimeout := fs.Duration("scrape-timeout", 0, "bound on one whole scrape (0: 2*node-timeout+1s)")
 	slowlog := fs.Int("slowlog-entries", 32, "recent SLOWLOG entries summarized per node (negative: none)")
+	hist := fs.String("latency-histograms", "", "comma-separated commands whose LATENCY HISTOGRAM is exported (Redis 7; 26 series per command and node)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,8 +62,15 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if (user == "") != (pw == "") {
 		return errors.New("exporter: set both METRICS_USERNAME and METRICS_PASSWORD, or neither")
 	}
+	var histCmds []string
+	for c := range strings.SplitSeq(*hist, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			histCmds = append(histCmds, strings.ToLower(c))
+		}
+	}
 	exp, err := metrics.ExporterHandler(conn.Client, metrics.ExporterOptions{
-		Server:   metrics.ServerOptions{NodeTimeout: *nodeTimeout, ScrapeTimeout: *scrapeTimeout, SlowlogEntries: *slowlog},
+		Server: metrics.ServerOptions{NodeTimeout: *nodeTimeout, ScrapeTimeout: *scrapeTimeout,
+			SlowlogEntries: *slowlog, LatencyHistograms: histCmds},
 		Username: user, Password: pw,
 	})
 	if err != nil {
