@@ -129,6 +129,9 @@ type Store interface {
 	// RecordReceipt records that the receipt was sent; it reports whether
 	// this call did it.
 	RecordReceipt(ctx context.Context, chargeID string) (bool, error)
+	// PendingCharges lists up to limit charges older than age whose
+	// confirmation or receipt is missing.
+	PendingCharges(ctx context.Context, age time.Duration, limit int) ([]Charge, error)
 	// RecordJobRun counts one run of a job and whether it had an effect.
 	RecordJobRun(ctx context.Context, jobID, name string, effect bool) error
 }

@@ -63,6 +63,9 @@ type Options struct {
 	ProductTTL time.Duration
 	// NearEntries bounds the near cache of products. Default 10,000.
 	NearEntries int
+	// ReconcileEvery is how often charges whose jobs have not finished
+	// are queued again (and how old they must be). Default 10 s.
+	ReconcileEvery time.Duration
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -99,6 +102,9 @@ func (o Options) withDefaults() Options {
 	if o.NearEntries <= 0 {
 		o.NearEntries = 10_000
 	}
+	if o.ReconcileEvery <= 0 {
+		o.ReconcileEvery = 10 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -117,8 +123,8 @@ type Service struct {
 	worker   *queue.Worker
 	log      *slog.Logger
 
-	charges, replays, alreadyPaid, fenced, lockLost atomic.Int64
-	confirmed, receipts, jobRuns, jobErrors         atomic.Int64
+	charges, replays, alreadyPaid, fenced, lockLost   atomic.Int64
+	confirmed, receipts, jobRuns, jobErrors, requeued atomic.Int64
 }
 
 // New builds the service. It does no I/O.
@@ -167,9 +173,49 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// Run runs the payment worker until ctx ends; in-flight jobs finish first
-// (up to 10 s). It returns ctx's error, wrapped.
-func (s *Service) Run(ctx context.Context) error { return s.worker.Run(ctx) }
+// Run runs the payment worker and the job reconciler until ctx ends;
+// in-flight jobs finish first (up to 10 s). It returns ctx's error,
+// wrapped.
+func (s *Service) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.reconcile(ctx)
+	}()
+	err := s.worker.Run(ctx)
+	<-done
+	return err
+}
+
+// reconcile queues again, every ReconcileEvery, the jobs of charges whose
+// confirmation or receipt is still missing after that long: it repairs a
+// crash between a charge's commit and its jobs' add. Adding a job that
+// exists is a no-op; the handlers are idempotent.
+func (s *Service) reconcile(ctx context.Context) {
+	t := time.NewTicker(s.opts.ReconcileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cs, err := s.store.PendingCharges(ctx, s.opts.ReconcileEvery, 500)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("reconcile: list pending charges", "err", err)
+			}
+			continue
+		}
+		for _, c := range cs {
+			if err := s.enqueue(ctx, c); err != nil {
+				s.log.Warn("reconcile: queue jobs", "charge", c.ID, "err", err)
+				break
+			}
+			s.requeued.Add(1)
+		}
+	}
+}
 
 // WorkerHealthy reports whether the worker reached Redis within maxAge.
 func (s *Service) WorkerHealthy(maxAge time.Duration) bool { return s.worker.Healthy(maxAge) }
@@ -254,6 +300,11 @@ func (s *Service) Pay(ctx context.Context, accountID, orderID int64, key string)
 	if key == "" || len(key) > 200 {
 		return PayResult{}, ErrNoKey
 	}
+	// A client that goes away must not abandon a charge half-way (say,
+	// committed but its jobs not queued): the payment runs to its end,
+	// bounded by the lock wait and a fixed allowance.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.LockWait+30*time.Second)
+	defer cancel()
 	o, err := s.Order(ctx, accountID, orderID)
 	if err != nil {
 		return PayResult{}, err
@@ -472,9 +523,11 @@ type Stats struct {
 	LockLost    int64 `json:"lock_lost"`
 	// Confirmed and Receipts count job effects applied here; JobRuns and
 	// JobErrors count handler runs.
-	Confirmed int64             `json:"confirmed"`
-	Receipts  int64             `json:"receipts"`
-	JobRuns   int64             `json:"job_runs"`
+	Confirmed int64 `json:"confirmed"`
+	Receipts  int64 `json:"receipts"`
+	JobRuns   int64 `json:"job_runs"`
+	// Requeued counts charges whose jobs the reconciler queued again.
+	Requeued  int64             `json:"requeued"`
 	JobErrors int64             `json:"job_errors"`
 	Cache     cache.Stats       `json:"cache"`
 	Lock      lock.Counters     `json:"lock"`
@@ -488,7 +541,7 @@ func (s *Service) Stats() Stats {
 		Charges:  s.charges.Load(), Replays: s.replays.Load(), AlreadyPaid: s.alreadyPaid.Load(),
 		Fenced: s.fenced.Load(), LockLost: s.lockLost.Load(),
 		Confirmed: s.confirmed.Load(), Receipts: s.receipts.Load(),
-		JobRuns: s.jobRuns.Load(), JobErrors: s.jobErrors.Load(),
+		JobRuns: s.jobRuns.Load(), JobErrors: s.jobErrors.Load(), Requeued: s.requeued.Load(),
 		Cache: s.products.Stats(), Lock: s.locker.Stats().Counters, Worker: s.worker.Stats(),
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -14,12 +12,6 @@ import (
 	"github.com/rediskit/rediskit/internal/redistest"
 	"github.com/rediskit/rediskit/payments/httpapi"
 )
-
-func newKey() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
 
 type order struct {
 	ID     int64  `json:"id"`

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -321,6 +322,18 @@ func (s *Store) RecordReceipt(ctx context.Context, chargeID string) (bool, error
 		ON CONFLICT (charge_id) DO UPDATE SET send_runs = receipts.send_runs + 1
 		RETURNING xmax = 0`, chargeID).Scan(&inserted)
 	return inserted, err
+}
+
+// PendingCharges implements payments.Store.
+func (s *Store) PendingCharges(ctx context.Context, age time.Duration, limit int) ([]payments.Charge, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+prefixed("c.", chargeCols)+` FROM charges c
+		LEFT JOIN receipts r ON r.charge_id = c.id
+		WHERE (c.confirmed_at IS NULL OR r.charge_id IS NULL) AND c.created_at < now() - $1::interval
+		ORDER BY c.created_at LIMIT $2`, age.String(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (payments.Charge, error) { return scanCharge(row) })
 }
 
 // RecordJobRun implements payments.Store.
