@@ -570,3 +570,31 @@ func TestWriteCacheStepFails(t *testing.T) {
 		t.Fatalf("Get with cancelled ctx = %v, want context.Canceled", err)
 	}
 }
+
+// A loader that died holding the lease: readers wait at most LeaseWait,
+// then load themselves without storing.
+func TestLeaseWaitBounded(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		client := tg.Client(t)
+		c := newCache(t, client, Options{Namespace: redistest.Unique(t), LeaseWait: 300 * time.Millisecond})
+		if err := client.Set(ctx, leaseKey(c.c.ns, "k"), "crashed-loader", 10*time.Second).Err(); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		got, err := c.Get(ctx, "k", func(context.Context) (item, error) { return item{Ver: 5}, nil })
+		el := time.Since(start)
+		if err != nil || got.Ver != 5 {
+			t.Fatalf("get = %+v, %v", got, err)
+		}
+		if el < 300*time.Millisecond || el > 3*time.Second {
+			t.Fatalf("waited %v, want about LeaseWait (300ms)", el)
+		}
+		if st := c.Stats(); st.LeaseTimeouts != 1 || st.LeaseWaits == 0 {
+			t.Fatalf("stats = %+v", st)
+		}
+		if n, _ := client.Exists(ctx, valueKey(c.c.ns, "k")).Result(); n != 0 {
+			t.Fatal("value stored without the lease")
+		}
+	})
+}

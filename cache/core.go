@@ -189,6 +189,18 @@ func (c *core) addWaiter(key string) chan struct{} {
 	return ch
 }
 
+// dropWaiter forgets ch if it is still key's waiter channel.
+func (c *core) dropWaiter(key string, ch chan struct{}) {
+	if ch == nil {
+		return
+	}
+	c.waitMu.Lock()
+	if c.waiters[key] == ch {
+		delete(c.waiters, key)
+	}
+	c.waitMu.Unlock()
+}
+
 func (c *core) wakeKey(key string) {
 	c.waitMu.Lock()
 	if ch := c.waiters[key]; ch != nil {
@@ -444,9 +456,13 @@ func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force b
 		}
 		res, err := leaseScript.Run(ctx, c.client, keys, token, c.o.LeaseTTL.Milliseconds(), f).Slice()
 		if err != nil {
+			c.dropWaiter(key, wake)
 			return nil, ctxErr(ctx, fmt.Errorf("cache: lease %q: %w", key, leaseScript.Err(err)))
 		}
 		code, _ := res[0].(int64)
+		if code != 2 {
+			c.dropWaiter(key, wake)
+		}
 		switch code {
 		case 0:
 			s, _ := res[1].(string)
@@ -466,6 +482,7 @@ func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force b
 		force = false
 		left := time.Until(deadline)
 		if left <= 0 {
+			c.dropWaiter(key, wake)
 			c.st.leaseTimeouts.Add(1)
 			c.o.Logger.Warn("cache: lease wait timed out, loading without storing", "namespace", c.ns, "key", key)
 			c.st.loads.Add(1)
@@ -491,9 +508,11 @@ func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force b
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			c.dropWaiter(key, wake)
 			return nil, fmt.Errorf("cache: get %q: %w", key, ctx.Err())
 		case <-wake:
 		case <-t.C:
+			c.dropWaiter(key, wake)
 		}
 		t.Stop()
 	}
