@@ -13,8 +13,9 @@
 // ErrorKind (a nil reply is not an error), MOVED/ASK redirects and
 // retried attempts seen on the node clients of a cluster client,
 // pipeline sizes and durations, dials, and go-redis PoolStats. The
-// overhead is a couple of time.Now calls and atomic adds per command
-// (see `cd bench && go run . metrics`).
+// overhead is about 0.3 µs and no allocation per command
+// (BenchmarkHookOverhead), under 1% of a loopback GET; `cd bench && go
+// run . metrics` compares GET throughput with a plain client.
 //
 // # Server
 //
@@ -26,8 +27,10 @@
 // (memory, fragmentation, hits/misses and hit ratio, evictions, clients,
 // ops/s, replication offsets and lag), INFO commandstats and latencystats
 // as a summary per command, CLUSTER INFO (state, slots by state), the
-// slow log (length and the most recent entries per command) and a
-// counter of dangerous commands (KEYS, FLUSHALL, SMEMBERS, HGETALL, ...).
+// slow log (length and the most recent entries per command), a counter
+// of dangerous commands (KEYS, FLUSHALL, SMEMBERS, HGETALL, ...) and, for
+// the commands named in ServerOptions.LatencyHistograms, LATENCY
+// HISTOGRAM as a real Prometheus histogram.
 // Every node has its own timeout and the whole scrape is bounded: a
 // dead or paused node shows up 0 and never hangs the scrape.
 //
