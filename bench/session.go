@@ -116,11 +116,29 @@ func init() {
 				}
 			}
 		}
+		// One client: latency without concurrency (auto-pipelining has a
+		// cost here).
+		solo := []*sessionSide{ours, peer, oursAP}
+		soloLat := make([][]time.Duration, len(solo))
+		for i := range max(n/2, 1) {
+			for j := range solo {
+				k := (i + j) % len(solo)
+				_, lat, err := solo[k].runClients(ctx, 1, slice)
+				if err != nil {
+					return fmt.Errorf("%s: %w", solo[k].name, err)
+				}
+				soloLat[k] = append(soloLat[k], lat...)
+			}
+		}
+		p50 := func(i int) float64 { return us(Percentile(soloLat[i], 50)) }
+
 		const scsName = "scs v2 goredisstore"
 		emit(Rate("session", "round trip (get+put one field), 100 clients, single, same plain go-redis client", ours.rate(), peer.rate(), scsName, "req/s"))
 		emit(Latency("session", "round trip p99, 100 clients, single, same plain go-redis client", ours.p99(), peer.p99(), scsName, "us"))
 		emit(Rate("session", "round trip, 100 clients, single, same plain client, ours with Options.AutoPipeline", oursAP.rate(), peer.rate(), scsName, "req/s"))
 		emit(Latency("session", "round trip p99, 100 clients, single, same plain client, ours with Options.AutoPipeline", oursAP.p99(), peer.p99(), scsName, "us"))
+		emit(Latency("session", "round trip p50, 1 client, single", p50(0), p50(1), scsName, "us"))
+		emit(Latency("session", "round trip p50, 1 client, single, ours with Options.AutoPipeline", p50(2), p50(1), scsName, "us"))
 		emit(Rate("session", "round trip, 100 clients, cluster (peer: rediskit on single, plain client)", oursCl.rate(), ours.rate(), "rediskit single node", "req/s"))
 		emit(Rate("session", "round trip, 100 clients, cluster, Options.AutoPipeline (peer: rediskit on single, AutoPipeline)", oursClAP.rate(), oursAP.rate(), "rediskit single node", "req/s"))
 		return nil
@@ -167,8 +185,13 @@ func (s *sessionSide) p99() float64 { return us(Percentile(s.lats, 99)) }
 // run drives the handler from sessionClients goroutines for d and returns
 // requests per second and sampled latencies.
 func (s *sessionSide) run(ctx context.Context, d time.Duration) (float64, []time.Duration, error) {
-	lats := make([][]time.Duration, sessionClients)
-	rate, err := Throughput(ctx, sessionClients, d, func(ctx context.Context, g int) error {
+	return s.runClients(ctx, sessionClients, d)
+}
+
+// runClients drives the handler from n goroutines (n <= sessionClients).
+func (s *sessionSide) runClients(ctx context.Context, n int, d time.Duration) (float64, []time.Duration, error) {
+	lats := make([][]time.Duration, n)
+	rate, err := Throughput(ctx, n, d, func(ctx context.Context, g int) error {
 		req := httptest.NewRequestWithContext(ctx, "GET", "/bump", nil)
 		req.AddCookie(s.cookies[g])
 		rec := httptest.NewRecorder()
