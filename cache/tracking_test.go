@@ -187,3 +187,41 @@ func TestFailoverNoStaleRead(t *testing.T) {
 		t.Fatal("near cache unused after recovery")
 	}
 }
+
+// The same on a Sentinel deployment: tracking and the pipelined reads
+// follow the failover client's dialer to the new master.
+func TestSentinelFailoverNoStaleRead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("private sentinel")
+	}
+	ctx := context.Background()
+	st := redistest.NewSentinel(t, redisproc.SentinelOptions{})
+	mk := func() *redis.Client {
+		c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: st.MasterName, SentinelAddrs: st.SentinelAddrs(), MaxRetries: 10})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ns := redistest.Unique(t)
+	c := newCache(t, mk(), Options{Namespace: ns, NearEntries: 100, TrackInterval: 200 * time.Millisecond})
+	writer := mk()
+	setRaw(t, writer, ns, "k", 1)
+	readNear(t, c, "k", 1)
+	if _, err := st.KillMaster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, 15*time.Second, "write on the new master", func() bool {
+		b := encodeEnvelope(envelope{expiryMS: time.Now().Add(time.Hour).UnixMilli(), payload: []byte(`{"ver":2}`)})
+		return writer.Set(ctx, valueKey(ns, "k"), b, time.Hour).Err() == nil
+	})
+	redistest.Eventually(t, 10*time.Second, "new value after failover", func() bool {
+		got, err := c.Get(ctx, "k", func(context.Context) (item, error) { return item{Ver: 2}, nil })
+		return err == nil && got.Ver == 2
+	})
+	redistest.Eventually(t, 10*time.Second, "tracking up again", func() bool { return c.Stats().TrackingUp })
+	readNear(t, c, "k", 2)
+	setRaw(t, writer, ns, "k", 3)
+	redistest.Eventually(t, 2*time.Second, "invalidation from the new master", func() bool {
+		got, err := c.Get(ctx, "k", noLoad(t))
+		return err == nil && got.Ver == 3
+	})
+}
