@@ -1,9 +1,148 @@
 #!/usr/bin/env bash
-# make demo: start the local 3+3 cluster and run a short workload against it.
+# make demo: the reference payments service, running.
+#
+# Starts a local 3+3 Redis Cluster (bin/rediskit up), a PostgreSQL (the one
+# on 127.0.0.1:5432 if it answers, else a private one under
+# .rediskit/pg), two instances of the payments service, and drives them
+# with the load generator for DEMO_DURATION (default 60s). Then it prints
+# the report and the URLs and keeps everything running until Ctrl-C, when
+# it stops what it started. Run it again at will: every run starts from a
+# fresh database.
+#
+# Knobs (environment): DEMO_DURATION (60s), DEMO_USERS (16),
+# DEMO_PORT (8081: instances on DEMO_PORT and DEMO_PORT+1),
+# DEMO_PG_PORT (55432, for the private PostgreSQL), DEMO_PG=private (start
+# the private PostgreSQL even if 5432 answers), DEMO_EXIT=1 (stop
+# after the report instead of waiting for Ctrl-C), DATABASE_URL (use this
+# PostgreSQL database instead; it is dropped and re-created).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
+STATE=$ROOT/.rediskit
+LOGS=$STATE/logs
+DURATION=${DEMO_DURATION:-60s}
+USERS=${DEMO_USERS:-16}
+PORT_A=${DEMO_PORT:-8081}
+PORT_B=$((PORT_A + 1))
+PG_PORT=${DEMO_PG_PORT:-55432}
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+pids=()
+cluster_started=0
+pg_started=""
+pg_user=""
+cleanup() {
+  local code=$?
+  trap - EXIT INT TERM
+  say "stopping"
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  [ ${#pids[@]} -gt 0 ] && echo "payments instances stopped"
+  if [ "$cluster_started" = 1 ]; then bin/rediskit down || true; fi
+  if [ -n "$pg_started" ]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$pg_started" -m fast -w stop >/dev/null && echo "PostgreSQL stopped"
+  fi
+  exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+as_pg() {
+  if [ -n "$pg_user" ]; then runuser -u "$pg_user" -- "$@"; else "$@"; fi
+}
+
+mkdir -p "$LOGS" bin
+
+say "building bin/rediskit and bin/payments"
 go build -o bin/rediskit ./cmd/rediskit
-bin/rediskit up
-bin/rediskit smoke -duration 2s
-echo
-echo "The cluster keeps running: bin/rediskit status | bin/rediskit down"
+go build -o bin/payments ./cmd/payments
+
+for p in "$PORT_A" "$PORT_B"; do
+  port_open "$p" && die "port $p is taken (a previous demo still running? set DEMO_PORT=...)"
+done
+
+say "Redis Cluster (3 masters, 3 replicas)"
+up_out=$(bin/rediskit up)
+echo "$up_out"
+case "$up_out" in *"already running"*) ;; *) cluster_started=1 ;; esac
+REDIS_NODES=$(printf '%s\n' "$up_out" | grep -o 'REDIS_NODES=[^ ]*' | head -n1 | cut -d= -f2)
+[ -n "$REDIS_NODES" ] || die "could not read REDIS_NODES from 'rediskit up'"
+export REDIS_NODES
+
+say "PostgreSQL"
+if [ -z "${DATABASE_URL:-}" ] && [ "${DEMO_PG:-}" != private ] && port_open 5432 &&
+   DATABASE_URL="postgres://postgres@127.0.0.1:5432/rediskit_demo?sslmode=disable" bin/payments migrate -reset -seed >/dev/null 2>&1; then
+  export DATABASE_URL="postgres://postgres@127.0.0.1:5432/rediskit_demo?sslmode=disable"
+  echo "using the server on 127.0.0.1:5432, database rediskit_demo (fresh)"
+elif [ -n "${DATABASE_URL:-}" ]; then
+  bin/payments migrate -reset -seed >/dev/null
+  echo "using DATABASE_URL (database re-created)"
+else
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
+  [ -n "$PG_BIN" ] || PG_BIN=$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")
+  [ -x "$PG_BIN/initdb" ] || die "no PostgreSQL server binaries: run scripts/deps.sh (Debian package postgresql)"
+  pg_dir=$STATE/pg
+  if [ "$(id -u)" -eq 0 ]; then
+    # PostgreSQL refuses to run as root: run it as the postgres user, in a
+    # directory that user can reach.
+    pg_user=postgres
+    id postgres >/dev/null 2>&1 || die "running as root needs the postgres user (installed with the postgresql package)"
+    runuser -u postgres -- test -x "$STATE" 2>/dev/null || { mkdir -p "$STATE" && chmod o+x "$STATE"; }
+    runuser -u postgres -- test -x "$STATE" 2>/dev/null || pg_dir=/tmp/rediskit-demo-pg
+  fi
+  mkdir -p "$pg_dir"
+  [ -n "$pg_user" ] && chown "$pg_user" "$pg_dir"
+  if [ ! -f "$pg_dir/data/PG_VERSION" ]; then
+    as_pg "$PG_BIN/initdb" -D "$pg_dir/data" -A trust -U postgres --no-sync >"$LOGS/initdb.log" 2>&1 ||
+      die "initdb failed: see $LOGS/initdb.log"
+  fi
+  port_open "$PG_PORT" && die "port $PG_PORT is taken (set DEMO_PG_PORT=...)"
+  as_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+    -o "-p $PG_PORT -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null ||
+    die "PostgreSQL did not start: see $pg_dir/log"
+  pg_started=$pg_dir/data
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/rediskit_demo?sslmode=disable"
+  bin/payments migrate -reset -seed >/dev/null
+  echo "private PostgreSQL on 127.0.0.1:$PG_PORT (data in $pg_dir/data), database rediskit_demo (fresh)"
+fi
+
+say "payments service: two instances"
+export PAYMENTS_LOG_LEVEL=${PAYMENTS_LOG_LEVEL:-warn}
+for inst in a b; do
+  port=$PORT_A; [ "$inst" = b ] && port=$PORT_B
+  PAYMENTS_INSTANCE=$inst PAYMENTS_ADDR=127.0.0.1:$port bin/payments serve >"$LOGS/payments-$inst.log" 2>&1 &
+  pids+=($!)
+  echo "instance $inst on http://127.0.0.1:$port (log: ${LOGS#"$ROOT"/}/payments-$inst.log)"
+done
+
+say "load: $USERS users for $DURATION (browse, login, orders, payments with duplicates and double clicks)"
+bin/payments loadgen -urls "http://127.0.0.1:$PORT_A,http://127.0.0.1:$PORT_B" \
+  -duration "$DURATION" -users "$USERS" -wait 60s -progress 10s
+
+cat <<EOF
+
+Look at (while it runs):
+  API         curl http://127.0.0.1:$PORT_A/products/1      (also :$PORT_B; POST /login, /orders, /orders/{id}/pay ...)
+  counters    curl http://127.0.0.1:$PORT_A/stats
+  metrics     curl http://127.0.0.1:$PORT_A/metrics | grep ^payments_
+  health      curl http://127.0.0.1:$PORT_A/readyz
+  cluster     bin/rediskit status      (REDIS_NODES=$REDIS_NODES)
+  database    $DATABASE_URL
+  more load   DATABASE_URL=$DATABASE_URL bin/payments loadgen -urls http://127.0.0.1:$PORT_A,http://127.0.0.1:$PORT_B -duration 30s
+EOF
+
+if [ "${DEMO_EXIT:-0}" = 1 ]; then
+  exit 0
+fi
+printf '\nPress Ctrl-C to stop everything.\n'
+while :; do
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || die "instance (pid $p) exited: see $LOGS"
+  done
+  sleep 2 &
+  wait $! || true
+done

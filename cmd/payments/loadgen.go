@@ -40,6 +40,7 @@ type loadConfig struct {
 	progress  time.Duration
 	dsn       string
 	drainWait time.Duration
+	readyWait time.Duration
 }
 
 func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -54,6 +55,7 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&c.password, "password", "demo", "password of the accounts")
 	fs.DurationVar(&c.progress, "progress", 5*time.Second, "progress line interval")
 	fs.StringVar(&c.dsn, "database", os.Getenv("DATABASE_URL"), "PostgreSQL DSN for the double-charge audit (default $DATABASE_URL; empty skips it)")
+	fs.DurationVar(&c.readyWait, "wait", 0, "wait this long for every instance's /readyz before starting")
 	fs.DurationVar(&c.drainWait, "drain-wait", 30*time.Second, "how long to wait for the payment jobs to finish after the load")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -344,13 +346,8 @@ func fetchStats(ctx context.Context, urls []string) []instanceStats {
 func loadgen(ctx context.Context, c loadConfig, stdout io.Writer) (*report, error) {
 	rep := &report{c: c, rec: newRecorder()}
 	for _, u := range c.urls {
-		resp, err := http.Get(u + "/readyz")
-		if err != nil {
-			return nil, fmt.Errorf("loadgen: %s is not reachable: %w", u, err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return nil, fmt.Errorf("loadgen: %s is not ready (%d)", u, resp.StatusCode)
+		if err := waitReady(ctx, u, c.readyWait); err != nil {
+			return nil, err
 		}
 	}
 	rep.before = fetchStats(ctx, c.urls)
@@ -502,5 +499,29 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "jobs                 confirmations %d, receipts %d of %d charges (%s), job runs %d, duplicate effects %d\n",
 			a.Confirmed, a.Receipts, a.Charges, drained, a.JobRuns, a.DuplicateEffects)
+	}
+}
+
+// waitReady polls base's /readyz until it answers 200 or wait passes.
+func waitReady(ctx context.Context, base string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("loadgen: %s is not ready: %w", base, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
