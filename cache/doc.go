@@ -59,6 +59,19 @@
 //     master with one batch in flight (falling back to the go-redis client
 //     on MOVED, errors or timeouts); GetMany pipelines per node.
 //
+// Costs: each Cache keeps, per master, one tracking connection and one
+// pipelined read connection (NoPipelining turns the latter off; it also
+// bypasses the client's hooks), and asks CLUSTER SLOTS every
+// TrackInterval. Tag sets are stamped with their last invalidation time,
+// and a load that read its data before a stamp of one of its tags (minus
+// one second of tolerated clock skew) is served but not stored.
+//
+// Limits: a master that stops answering without closing its connections
+// (paused, partitioned) is noticed after 3 x TrackInterval of silence or
+// when CLUSTER SLOTS shows the failover, whichever comes first; the near
+// cache may serve what it holds until then. Invalidation lag from
+// PostgreSQL is reported by pgcache.Relay.Stats.
+//
 // Failure semantics: Get returns Redis errors (it does not silently
 // bypass the cache); a load error is returned and not cached; corrupt
 // cached bytes are a miss and are reloaded. Write: see Cache.Write.
