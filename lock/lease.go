@@ -170,7 +170,7 @@ func (le *Lease) extend(ctx context.Context, ttl time.Duration) error {
 		wg.Wait()
 	}
 	validity := ttl - l.clock.Now().Sub(start) - l.drift(ttl)
-	got, gone := 0, 0
+	got := 0
 	var errs []error
 	var nr *NotReplicatedError
 	le.mu.Lock()
@@ -186,8 +186,7 @@ func (le *Lease) extend(ctx context.Context, ttl time.Duration) error {
 			}
 		case r.err != nil:
 			errs = append(errs, r.err)
-		default:
-			gone++
+		default: // no longer ours there
 			le.held[i] = false
 		}
 	}
@@ -198,8 +197,14 @@ func (le *Lease) extend(ctx context.Context, ttl time.Duration) error {
 		le.kickWatch()
 		return nil
 	}
+	stillHeld := 0
+	for _, h := range le.held {
+		if h {
+			stillHeld++
+		}
+	}
 	le.mu.Unlock()
-	if len(l.nodes)-gone < l.quorum {
+	if stillHeld < l.quorum {
 		lost := fmt.Errorf("%w: %q is no longer held by this owner (found on extend)", ErrLost, le.name)
 		le.end(lost)
 		return lost
