@@ -100,10 +100,19 @@ else
     as_pg "$PG_BIN/initdb" -D "$pg_dir/data" -A trust -U postgres --no-sync >"$LOGS/initdb.log" 2>&1 ||
       die "initdb failed: see $LOGS/initdb.log"
   fi
-  port_open "$PG_PORT" && die "port $PG_PORT is taken (set DEMO_PG_PORT=...)"
-  as_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
-    -o "-p $PG_PORT -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null ||
-    die "PostgreSQL did not start: see $pg_dir/log"
+  # Try a few ports: one may be bound by something that does not accept.
+  started=0
+  for try in 0 1 2 3 4 5 6 7 8 9; do
+    port=$((PG_PORT + try))
+    port_open "$port" && continue
+    if as_pg "$PG_BIN/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+      -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null 2>&1; then
+      started=1
+      PG_PORT=$port
+      break
+    fi
+  done
+  [ "$started" = 1 ] || die "PostgreSQL did not start: see $pg_dir/log"
   pg_started=$pg_dir/data
   export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/rediskit_demo?sslmode=disable"
   bin/payments migrate -reset -seed >/dev/null
