@@ -3,6 +3,7 @@ package lock_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -19,7 +20,17 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperMain())
 	}
+	// A private node for the examples that run (Example tests get no *testing.T).
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ex, err := redisproc.StartServer(ctx, redisproc.ServerOptions{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lock tests: start example server:", err)
+		os.Exit(1)
+	}
+	exampleAddr = ex.Addr()
 	code := m.Run()
+	_ = ex.Close()
 	redistest.Shutdown()
 	pgtest.Shutdown()
 	os.Exit(code)
@@ -327,4 +338,11 @@ func suite(t *testing.T, client func(t *testing.T) redis.UniversalClient) {
 			t.Errorf("stats %+v, want 50 acquired/released, 3 names + %s with 35", s, lock.OtherNames)
 		}
 	})
+}
+
+var exampleAddr string
+
+// exampleClient connects to the shared single node (started on demand).
+func exampleClient() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: exampleAddr})
 }
