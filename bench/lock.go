@@ -7,7 +7,7 @@ package main
 //     lock name in a loop (try once, 10 s ttl); ops/s of acquire+release.
 //   - handoff: 50 goroutines contend for one lock; each holder records the
 //     moment it calls release, the next holder (one that was already
-//     waiting) measures from there to the moment its acquire returns;
+//     waiting when the releaser got the lock) measures from there to the moment its acquire returns;
 //     between holds each goroutine works 0-20 ms outside the lock. p50 and
 //     p99 in ms. rediskit wakes
 //     waiters with a sharded pub/sub message from the release script;
@@ -131,12 +131,13 @@ func init() {
 // it contends again (without it, the previous holder's immediate retry
 // races the current holder's release and the figures measure a two-
 // goroutine relay). Only holders that were already waiting when the
-// release began count: an arrival that finds the lock free is no handoff.
+// previous holder got the lock count: an arrival that finds the lock free,
+// or whose first try races the release, is no handoff.
 func handoff(ctx context.Context, d time.Duration, acquire func(context.Context) (func(context.Context) error, error)) (p50, p99 time.Duration, n int, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
-	var lastRelease time.Time
+	var lastRelease, holderSince time.Time
 	var gaps []time.Duration
 	var firstErr error
 	var wg sync.WaitGroup
@@ -155,9 +156,10 @@ func handoff(ctx context.Context, d time.Duration, acquire func(context.Context)
 				}
 				now := time.Now()
 				mu.Lock()
-				if !lastRelease.IsZero() && called.Before(lastRelease) {
+				if !lastRelease.IsZero() && called.Before(holderSince) {
 					gaps = append(gaps, now.Sub(lastRelease))
 				}
+				holderSince = now
 				lastRelease = time.Now()
 				mu.Unlock()
 				if err := release(context.WithoutCancel(ctx)); err != nil {
