@@ -35,8 +35,9 @@ type core struct {
 	tags   func(key string, v any) []string
 
 	near *near
-	trk  *tracking
-	gets *getter      // nil: GETs go through rd
+	hub  *hub
+	trk  *tracking    // the hub's
+	gets *getter      // the hub's; nil: GETs go through rd
 	now  atomic.Int64 // coarse clock, unix nanos, ticks every millisecond
 
 	waitMu  sync.Mutex
@@ -89,14 +90,10 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.stop = cancel
 	c.bgCtx = func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.LeaseTTL) }
-	c.trk = newTracking(client, c.prefix, o.TrackInterval, o.Logger, c.onKeys, c.onFlush)
-	c.bg.Go(func() { c.trk.run(ctx) })
-	switch client.(type) {
-	case *redis.Client, *redis.ClusterClient:
-		if !o.NoPipelining {
-			c.gets = newGetter(client, o.Logger)
-			c.bg.Go(func() { c.gets.run(ctx, o.TrackInterval) })
-		}
+	c.hub = joinHub(client, c, o.TrackInterval, o.Logger)
+	c.trk = c.hub.trk
+	if !o.NoPipelining {
+		c.gets = c.hub.gets
 	}
 	c.bg.Go(func() {
 		t := time.NewTicker(time.Millisecond)
@@ -121,6 +118,7 @@ func (c *core) close() {
 	c.closeMu.Lock() // no background refresh starts after this
 	c.closeMu.Unlock()
 	c.bg.Wait()
+	c.hub.leave(c)
 }
 
 func (c *core) check(key string) error {
@@ -145,19 +143,17 @@ func (c *core) waitTracking(ctx context.Context) error {
 	return nil
 }
 
-// onKeys handles a tracking push.
-func (c *core) onKeys(keys []string) {
-	c.st.invals.Add(int64(len(keys)))
-	for _, rk := range keys {
-		k, ok := userKey(c.prefix, rk)
-		if !ok {
-			continue
-		}
-		if c.near != nil {
-			c.near.invalidate(k)
-		}
-		c.wakeKey(k)
+// onKey handles one key of a tracking push.
+func (c *core) onKey(rk string) {
+	c.st.invals.Add(1)
+	k, ok := userKey(c.prefix, rk)
+	if !ok {
+		return
 	}
+	if c.near != nil {
+		c.near.invalidate(k)
+	}
+	c.wakeKey(k)
 }
 
 func (c *core) onFlush() {

@@ -74,3 +74,17 @@ func TestCheckNamespace(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		valueKey("ns", "a:b"): "rk:c:ns:",
+		leaseKey("x", "1"):    "rk:c:x:",
+		"rk:c:nocolon":        "",
+		"other:key":           "",
+	} {
+		got, ok := keyPrefix(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("keyPrefix(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

@@ -28,7 +28,7 @@ const trackConnName = "rediskit-cache-track"
 // is covered (up): only then may the near cache serve or store entries.
 type tracking struct {
 	client   redis.UniversalClient
-	prefix   string
+	prefixes func() []string // the namespaces' key prefixes to track
 	interval time.Duration
 	log      *slog.Logger
 	onKeys   func(keys []string) // Redis keys that changed
@@ -52,9 +52,9 @@ type trackConn struct {
 
 type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
-func newTracking(client redis.UniversalClient, prefix string, interval time.Duration, log *slog.Logger, onKeys func([]string), onFlush func()) *tracking {
+func newTracking(client redis.UniversalClient, prefixes func() []string, interval time.Duration, log *slog.Logger, onKeys func([]string), onFlush func()) *tracking {
 	return &tracking{
-		client: client, prefix: prefix, interval: interval, log: log,
+		client: client, prefixes: prefixes, interval: interval, log: log,
 		onKeys: onKeys, onFlush: onFlush,
 		kick:  make(chan struct{}, 1),
 		conns: map[string]*trackConn{},
@@ -82,6 +82,20 @@ func (t *tracking) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// restart drops every connection so that they register again (with the
+// current prefixes).
+func (t *tracking) restart() {
+	t.mu.Lock()
+	for addr, tc := range t.conns {
+		tc.cancel()
+		delete(t.conns, addr)
+	}
+	t.up.Store(false)
+	t.mu.Unlock()
+	t.onFlush()
+	t.wake()
 }
 
 func (t *tracking) wake() {
@@ -264,7 +278,11 @@ func (t *tracking) session(ctx context.Context, tc *trackConn, dial dialFunc) er
 	} else if id, ok := v.(int64); ok {
 		t.connIDs.Store(tc.addr, id)
 	}
-	if err := call(r, w, "CLIENT", "TRACKING", "on", "BCAST", "PREFIX", t.prefix); err != nil {
+	args := []string{"CLIENT", "TRACKING", "on", "BCAST"}
+	for _, p := range t.prefixes() {
+		args = append(args, "PREFIX", p)
+	}
+	if err := call(r, w, args...); err != nil {
 		return err
 	}
 	t.regs.Add(1)

@@ -225,3 +225,51 @@ func TestSentinelFailoverNoStaleRead(t *testing.T) {
 		return err == nil && got.Ver == 3
 	})
 }
+
+// Caches of one client share one tracking connection per master (one
+// PREFIX per namespace) and each still gets only its own invalidations.
+func TestCachesShareTracking(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		client := tg.Client(t)
+		nsA, nsB := redistest.Unique(t), redistest.Unique(t)
+		a := newCache(t, client, Options{Namespace: nsA, NearEntries: 100})
+		b := newCache(t, client, Options{Namespace: nsB, NearEntries: 100})
+		if a.c.trk != b.c.trk {
+			t.Fatal("caches of one client do not share tracking")
+		}
+		writer := tg.Client(t)
+		setRaw(t, writer, nsA, "k", 1)
+		setRaw(t, writer, nsB, "k", 1)
+		readNear(t, a, "k", 1)
+		readNear(t, b, "k", 1)
+		bInvals := b.Stats().InvalidationsReceived
+		setRaw(t, writer, nsA, "k", 2)
+		redistest.Eventually(t, time.Second, "a sees its namespace's write", func() bool {
+			got, err := a.Get(ctx, "k", noLoad(t))
+			return err == nil && got.Ver == 2
+		})
+		if got := b.Stats().InvalidationsReceived; got != bInvals {
+			t.Fatalf("b received %d invalidations for a's namespace", got-bInvals)
+		}
+		readNear(t, b, "k", 1)
+		// Closing one keeps the other tracked.
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		setRaw(t, writer, nsB, "k", 3)
+		redistest.Eventually(t, time.Second, "b still invalidated after a closed", func() bool {
+			got, err := b.Get(ctx, "k", noLoad(t))
+			return err == nil && got.Ver == 3
+		})
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		hubs.Lock()
+		_, left := hubs.m[client]
+		hubs.Unlock()
+		if left {
+			t.Fatal("hub still registered after its last cache closed")
+		}
+	})
+}

@@ -1,0 +1,132 @@
+package cache
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// hub is what the Caches of one client share: the tracking connections
+// (one per master, with one PREFIX per namespace) and the pipelined read
+// connections. The first Cache's TrackInterval and Logger are used.
+type hub struct {
+	client redis.UniversalClient
+	refs   int
+	trk    *tracking
+	gets   *getter // nil for clients other than *redis.Client and *redis.ClusterClient
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu   sync.RWMutex
+	subs map[string][]*core // by key prefix
+}
+
+var hubs = struct {
+	sync.Mutex
+	m map[redis.UniversalClient]*hub
+}{m: map[redis.UniversalClient]*hub{}}
+
+// joinHub registers c with its client's hub, starting the hub if needed.
+func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log *slog.Logger) *hub {
+	hubs.Lock()
+	defer hubs.Unlock()
+	h := hubs.m[client]
+	if h == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		h = &hub{client: client, stop: cancel, subs: map[string][]*core{}}
+		h.trk = newTracking(client, h.prefixes, interval, log, h.onKeys, h.onFlush)
+		switch client.(type) {
+		case *redis.Client, *redis.ClusterClient:
+			h.gets = newGetter(client, log)
+			h.wg.Go(func() { h.gets.run(ctx, interval) })
+		}
+		h.subs[c.prefix] = []*core{c}
+		h.wg.Go(func() { h.trk.run(ctx) })
+		hubs.m[client] = h
+		h.refs = 1
+		return h
+	}
+	h.refs++
+	h.mu.Lock()
+	_, known := h.subs[c.prefix]
+	h.subs[c.prefix] = append(h.subs[c.prefix], c)
+	h.mu.Unlock()
+	if !known {
+		h.trk.restart() // register the new prefix on every master
+	}
+	return h
+}
+
+// leave unregisters c and stops the hub with its last Cache.
+func (h *hub) leave(c *core) {
+	hubs.Lock()
+	h.mu.Lock()
+	h.subs[c.prefix] = slices.DeleteFunc(h.subs[c.prefix], func(x *core) bool { return x == c })
+	if len(h.subs[c.prefix]) == 0 {
+		delete(h.subs, c.prefix) // still tracked until the next restart: pushes are ignored
+	}
+	h.mu.Unlock()
+	h.refs--
+	last := h.refs == 0
+	if last {
+		delete(hubs.m, h.client)
+	}
+	hubs.Unlock()
+	if last {
+		h.stop()
+		h.wg.Wait()
+	}
+}
+
+func (h *hub) prefixes() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]string, 0, len(h.subs))
+	for p := range h.subs {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// keyPrefix returns "rk:c:<ns>:" of a tracked key.
+func keyPrefix(k string) (string, bool) {
+	const root = "rk:c:"
+	if !strings.HasPrefix(k, root) {
+		return "", false
+	}
+	i := strings.IndexByte(k[len(root):], ':')
+	if i < 0 {
+		return "", false
+	}
+	return k[:len(root)+i+1], true
+}
+
+func (h *hub) onKeys(keys []string) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, k := range keys {
+		p, ok := keyPrefix(k)
+		if !ok {
+			continue
+		}
+		for _, c := range h.subs[p] {
+			c.onKey(k)
+		}
+	}
+}
+
+func (h *hub) onFlush() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, cs := range h.subs {
+		for _, c := range cs {
+			c.onFlush()
+		}
+	}
+}
