@@ -59,10 +59,10 @@
 //     master with one batch in flight (falling back to the go-redis client
 //     on MOVED, errors or timeouts); GetMany pipelines per node.
 //
-// Costs: each Cache keeps, per master, one tracking connection and one
-// pipelined read connection (NoPipelining turns the latter off; it also
-// bypasses the client's hooks), and asks CLUSTER SLOTS every
-// TrackInterval. Tag sets are stamped with their last invalidation time,
+// Costs: the Caches of one client share, per master, one tracking
+// connection (one PREFIX per namespace) and one pipelined read connection
+// (NoPipelining makes a Cache use the client instead; the pipelined path
+// bypasses the client's hooks), and ask CLUSTER SLOTS every TrackInterval. Tag sets are stamped with their last invalidation time,
 // and a load that read its data before a stamp of one of its tags (minus
 // one second of tolerated clock skew) is served but not stored.
 //

@@ -111,7 +111,8 @@ type Options struct {
 	NearBytes int64
 	// TrackInterval is how often the tracking connections ping their
 	// master and the masters are re-discovered (a failover is seen at once
-	// through the dropped connection). Default 1 s.
+	// through the dropped connection). Default 1 s. Caches of one client
+	// share their connections; the first one's interval applies.
 	TrackInterval time.Duration
 	// NoPipelining sends each Get's GET through the client (its
 	// auto-pipeliner) instead of the cache's own per-master pipelined
