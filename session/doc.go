@@ -27,11 +27,9 @@
 // '$' ($created, $abs, $exp, $user). A request loads its session on first
 // use (one HGETALL; a request that never touches it costs nothing) and,
 // just before the response starts, writes only the fields it set or
-// deleted (one MULTI/EXEC, no script on this hot path; a session that was
-// destroyed or renewed meanwhile is never brought back: ErrGone). New
-// sessions are written by a script that refuses to overwrite; Incr and
-// CompareAndSet are scripts, atomic in Redis. Needs Redis 7.0 or later
-// (PEXPIRE NX).
+// deleted (one script that refuses to write to a session that was
+// destroyed, renewed or expired meanwhile: ErrGone). Incr and
+// CompareAndSet are atomic in Redis.
 //
 // # Expiry
 //

@@ -14,9 +14,9 @@ import (
 )
 
 var (
-	//go:embed create-1.lua
-	createSrc    string
-	createScript = script.New("create-1.lua", createSrc)
+	//go:embed save-1.lua
+	saveSrc    string
+	saveScript = script.New("save-1.lua", saveSrc)
 	//go:embed incr-1.lua
 	incrSrc    string
 	incrScript = script.New("incr-1.lua", incrSrc)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/script"
 )
 
@@ -275,77 +274,47 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 	if !s.pending() && !s.touch {
 		return nil
 	}
+	ttl := int64(0)
 	touched := s.touch
-	exp := s.exp
 	if touched {
-		exp = minTime(now.Add(m.opts.IdleTimeout), s.abs)
+		exp := minTime(now.Add(m.opts.IdleTimeout), s.abs)
 		if s.sets == nil {
 			s.sets = map[string]string{}
 		}
 		s.sets[fExp] = formatMs(exp)
+		ttl = max(ms(exp)-ms(now), 1)
 	}
-	gone, err := m.update(ctx, s.id, s.sets, s.dels, formatMs(s.abs), max(ms(exp)-ms(now), 1), touched)
-	if gone {
+	args := make([]any, 0, 4+2*len(s.sets)+len(s.dels))
+	args = append(args, "u", ms(now), ttl, len(s.sets))
+	for k, v := range s.sets {
+		args = append(args, k, v)
+	}
+	for k := range s.dels {
+		args = append(args, k)
+	}
+	start := time.Now()
+	err := saveScript.Err(saveScript.Run(ctx, m.client, []string{m.keys.session(s.id)}, args...).Err())
+	m.observe(start, err)
+	if isGone(err) {
 		m.gone.Add(1)
 		s.fresh()
 		return ErrGone
 	}
 	if err != nil {
 		delete(s.sets, fExp)
-		return err
+		return storeErr("save", err)
 	}
 	m.saves.Add(1)
 	if touched {
-		s.exp = exp
+		if v, ok := fromMs(s.sets[fExp]); ok {
+			s.exp = v
+		}
 		s.touch = false
 		m.touches.Add(1)
 		m.markActive(ctx, s.id, now)
 	}
 	s.sets, s.dels = nil, nil
 	return nil
-}
-
-// update writes one request's changes to a stored session in one
-// MULTI/EXEC, without a script (the hot path: a script costs Redis several
-// times more CPU). It must never bring back a session that was destroyed,
-// renewed or expired meanwhile: the HSET always re-writes $abs, which
-// every live session has, so HSET reports every field as new exactly when
-// the hash was gone. The stub it then made has no $created (never
-// written by saves), so no load accepts it; it is deleted at once and has
-// a TTL in any case (PEXPIRE NX). ttlMs is the idle deadline from now;
-// touch moves the TTL to it, otherwise an existing TTL is left alone.
-func (m *Manager) update(ctx context.Context, id string, sets map[string]string, dels map[string]struct{}, abs string, ttlMs int64, touch bool) (gone bool, err error) {
-	k := m.keys.session(id)
-	hset := make([]any, 0, 2*len(sets)+2)
-	for f, v := range sets {
-		hset = append(hset, f, v)
-	}
-	hset = append(hset, fAbs, abs)
-	var added *redis.IntCmd
-	start := time.Now()
-	_, err = m.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		added = p.HSet(ctx, k, hset...)
-		if len(dels) > 0 {
-			p.HDel(ctx, k, slices.Collect(maps.Keys(dels))...)
-		}
-		if touch {
-			p.PExpire(ctx, k, time.Duration(ttlMs)*time.Millisecond)
-		} else {
-			p.Do(ctx, "PEXPIRE", k, ttlMs, "NX")
-		}
-		return nil
-	})
-	m.observe(start, err)
-	if err != nil {
-		return false, storeErr("save", err)
-	}
-	if added.Val() < int64(len(hset)/2) {
-		return false, nil
-	}
-	start = time.Now()
-	derr := m.client.Del(ctx, k).Err()
-	m.observe(start, derr)
-	return true, nil
 }
 
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
@@ -394,13 +363,13 @@ func (s *Session) create(ctx context.Context, now time.Time) error {
 // write creates the hash of id with fields (metadata included), expiring
 // at exp.
 func (m *Manager) write(ctx context.Context, id string, fields map[string]string, now, exp time.Time) error {
-	args := make([]any, 0, 2+2*len(fields))
-	args = append(args, max(ms(exp)-ms(now), 1), len(fields))
+	args := make([]any, 0, 4+2*len(fields))
+	args = append(args, "c", ms(now), max(ms(exp)-ms(now), 1), len(fields))
 	for k, v := range fields {
 		args = append(args, k, v)
 	}
 	start := time.Now()
-	err := createScript.Err(createScript.Run(ctx, m.client, []string{m.keys.session(id)}, args...).Err())
+	err := saveScript.Err(saveScript.Run(ctx, m.client, []string{m.keys.session(id)}, args...).Err())
 	m.observe(start, err)
 	if err != nil {
 		return storeErr("create", err)
