@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,10 +43,11 @@ type EventsOptions struct {
 }
 
 // Events reads a queue's events stream (what Node's QueueEvents reads).
-// Not safe for concurrent use: one goroutine calls Run.
+// One goroutine calls Run; LastID is safe to call concurrently.
 type Events struct {
 	q    *Queue
 	o    EventsOptions
+	mu   sync.Mutex
 	last string
 }
 
@@ -65,7 +67,17 @@ func NewEvents(rdb redis.UniversalClient, name string, opts EventsOptions) (*Eve
 }
 
 // LastID is the id of the last event delivered.
-func (e *Events) LastID() string { return e.last }
+func (e *Events) LastID() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
+func (e *Events) setLast(id string) {
+	e.mu.Lock()
+	e.last = id
+	e.mu.Unlock()
+}
 
 // Run delivers events to fn, in stream order, until ctx ends (returning
 // ctx's error wrapped) or fn returns an error (returned as is). It blocks
@@ -81,20 +93,21 @@ func (e *Events) Run(ctx context.Context, fn func(Event) error) error {
 		stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 		defer stop()
 	}
-	if e.last == "$" {
+	if e.LastID() == "$" {
 		// resolve "$" once so no event is lost between reads
 		xs, err := e.q.rdb.XRevRangeN(ctx, e.q.k.events, "+", "-", 1).Result()
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("queue: events: %w", err)
 		}
-		e.last = "0"
+		last := "0"
 		if len(xs) > 0 {
-			e.last = xs[0].ID
+			last = xs[0].ID
 		}
+		e.setLast(last)
 	}
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		res, err := c.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{Streams: []string{e.q.k.events, e.last}, Count: 1000, Block: e.o.Block}).Result()
+		res, err := c.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{Streams: []string{e.q.k.events, e.LastID()}, Count: 1000, Block: e.o.Block}).Result()
 		if err != nil {
 			if errors.Is(err, redis.Nil) {
 				continue
@@ -109,7 +122,7 @@ func (e *Events) Run(ctx context.Context, fn func(Event) error) error {
 		backoff = 50 * time.Millisecond
 		for _, s := range res {
 			for _, m := range s.Messages {
-				e.last = m.ID
+				e.setLast(m.ID)
 				if err := fn(toEvent(m)); err != nil {
 					return err
 				}

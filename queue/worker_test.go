@@ -29,8 +29,12 @@ func TestLockLoss(t *testing.T) {
 			return "A", nil
 		}, WorkerOptions{LockDuration: 400 * time.Millisecond})
 		<-started
-		// The lock expires (simulated) and a stalled check moves the job on.
 		k := e.q.k
+		redistest.Eventually(t, 5*time.Second, "A's first stalled check", func() bool {
+			n, _ := e.rdb.Exists(ctx, k.stalledCheck).Result()
+			return n == 1
+		})
+		// The lock expires (simulated) and a stalled check moves the job on.
 		e.rdb.Del(ctx, k.lock(id), k.stalledCheck)
 		e.rdb.SAdd(ctx, k.stalled, id)
 		moved, err := stalledScript.Run(ctx, e.rdb, []string{k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.marker, k.events, k.repeat},
