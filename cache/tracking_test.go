@@ -273,3 +273,36 @@ func TestCachesShareTracking(t *testing.T) {
 		}
 	})
 }
+
+// A stale slot map (as during a resharding or right after a failover)
+// sends GETs to the wrong master: the MOVED reply makes the read go
+// through go-redis instead, and the map is refreshed.
+func TestPipelinedGetFollowsMoved(t *testing.T) {
+	ctx := context.Background()
+	tg := redistest.ClusterTarget(t)
+	client := tg.Client(t)
+	c := newCache(t, client, Options{Namespace: redistest.Unique(t)})
+	writer := tg.Client(t)
+	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for _, k := range keys {
+		setRaw(t, writer, c.c.ns, k, 1)
+	}
+	redistest.Eventually(t, 5*time.Second, "slot map loaded", func() bool { return c.c.gets.table.Load() != nil })
+	// Point every slot at one master.
+	good := c.c.gets.table.Load()
+	var wrong [len(good)]*pipe
+	for i := range wrong {
+		wrong[i] = good[0]
+	}
+	c.c.gets.table.Store(&wrong)
+	for _, k := range keys {
+		got, err := c.Get(ctx, k, noLoad(t))
+		if err != nil || got.Ver != 1 {
+			t.Fatalf("%s = %+v, %v", k, got, err)
+		}
+	}
+	redistest.Eventually(t, 5*time.Second, "slot map refreshed", func() bool {
+		tb := c.c.gets.table.Load()
+		return tb != nil && tb != &wrong
+	})
+}
