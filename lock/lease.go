@@ -221,24 +221,23 @@ func (le *Lease) extend(ctx context.Context, ttl time.Duration) error {
 // Release deletes the lock where this owner still holds it and wakes the
 // waiters. A lock held by another owner is never touched. It returns nil
 // when the lock was released (or the lease was already released), an
-// error wrapping ErrNotHeld (and ErrLost) when the lease had been lost,
-// and the node errors when Redis could not be reached.
+// error wrapping ErrNotHeld and ErrLost when the lease had been lost (then
+// Redis is not contacted: the lock expires at its ttl), and the node
+// errors when Redis could not be reached.
 func (le *Lease) Release(ctx context.Context) error {
 	le.stopWatch()
 	if errors.Is(le.Err(), errReleased) {
 		return nil
 	}
 	l := le.l
+	if err := le.Err(); err != nil {
+		// Lost. Redis is not contacted: it may be unreachable (the usual
+		// way a lease's validity runs out), and the lock, no longer
+		// extended, expires at its ttl anyway.
+		return fmt.Errorf("lock: release %q: %w: %w", le.name, ErrNotHeld, err)
+	}
 	var wg sync.WaitGroup
 	nodes := le.heldNodes()
-	if le.Err() != nil {
-		// Lost: the lock may still carry our owner on some nodes (Redis was
-		// unreachable); clean those up, but report the loss.
-		nodes = nodes[:0]
-		for i := range l.nodes {
-			nodes = append(nodes, i)
-		}
-	}
 	deleted := make([]bool, len(l.nodes))
 	errs := make([]error, len(l.nodes))
 	if len(nodes) == 1 {
@@ -343,13 +342,13 @@ func (le *Lease) watch(stop, kick <-chan struct{}, done chan struct{}, every, ho
 		defer h.Stop()
 		holdC = h.C()
 	}
+	// An extend in flight when the watcher stops is not waited for: it
+	// ends by its ctx (the remaining validity) or, when go-redis does not
+	// honour that (dialling, HELLO), by the client's timeouts, then drops
+	// its result into the buffered channel. Waiting would hold up Release
+	// and Do's return by those timeouts exactly when Redis is unreachable.
 	results := make(chan error, 1)
 	inflight := false
-	defer func() {
-		if inflight {
-			<-results
-		}
-	}()
 	for {
 		select {
 		case <-stop:

@@ -346,3 +346,46 @@ var exampleAddr string
 func exampleClient() *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: exampleAddr})
 }
+
+// TestDoRedisUnreachable: a paused server cannot extend the lease; fn's
+// ctx is cancelled when the validity runs out, the failures are counted,
+// and Do returns promptly after fn.
+func TestDoRedisUnreachable(t *testing.T) {
+	s := redistest.NewSingle(t, redisproc.ServerOptions{})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr(), MaxRetries: -1})
+	defer c.Close()
+	l, _ := newLocker(t, c, lock.Options{})
+	ctx := ctxT(t, 30*time.Second)
+	const ttl = 2 * time.Second
+	var paused time.Time
+	var cause error
+	var cancelledAfter time.Duration
+	err := l.Do(ctx, "u", ttl, func(fctx context.Context, le *lock.Lease) error {
+		if err := s.Pause(); err != nil {
+			return err
+		}
+		paused = time.Now()
+		<-fctx.Done()
+		cancelledAfter = time.Since(paused)
+		cause = context.Cause(fctx)
+		return nil
+	})
+	returned := time.Since(paused)
+	_ = s.Resume()
+	if !errors.Is(err, lock.ErrLost) || !errors.Is(cause, lock.ErrLost) {
+		t.Errorf("Do = %v, cause %v; want ErrLost", err, cause)
+	}
+	// Valid for ttl - 1% - 2 ms after the acquire, which came before
+	// the pause.
+	if cancelledAfter > ttl+500*time.Millisecond || cancelledAfter < ttl/2 {
+		t.Errorf("fn ctx cancelled %v after the pause, want about %v", cancelledAfter, ttl)
+	}
+	if returned > cancelledAfter+time.Second {
+		t.Errorf("Do returned %v after the pause, %v after fn's ctx ended", returned, returned-cancelledAfter)
+	}
+	if s := l.Stats(); s.Lost != 1 {
+		t.Errorf("stats %+v, want 1 loss", s.Counters)
+	}
+	// The extend that was in flight fails at its deadline (the validity).
+	redistest.Eventually(t, 5*time.Second, "extend failure counted", func() bool { return l.Stats().ExtendFailed > 0 })
+}

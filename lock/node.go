@@ -116,7 +116,9 @@ func (n *node) extend(ctx context.Context, k keys, owner string, ttl time.Durati
 		}
 		return len(res) == 1 && toInt(res[0]) == 1, nil
 	}
-	v, err := extendScript.Run(ctx, n.run, []string{k.lock}, args...).Int64()
+	// Not auto-pipelined: extends are rare, and must honour ctx (bounded
+	// by the lease's remaining validity) when Redis does not answer.
+	v, err := extendScript.Run(ctx, n.client, []string{k.lock}, args...).Int64()
 	if err != nil {
 		return false, extendScript.Err(err)
 	}
