@@ -73,3 +73,12 @@ func typeName(v any) string {
 	}
 	return s
 }
+
+// unrecoverableMsg is an unrecoverable error whose message is stored as is
+// (a deferred failure's reason, exactly as Node stores it).
+type unrecoverableMsg string
+
+func (e unrecoverableMsg) Error() string { return string(e) }
+
+// Name makes it unrecoverable, like Node's UnrecoverableError.
+func (e unrecoverableMsg) Name() string { return "UnrecoverableError" }

@@ -360,7 +360,7 @@ func (w *Worker) start(work context.Context, id, token string, fields map[string
 		case perr != nil:
 			r.err = fmt.Errorf("%w: %w", ErrUnrecoverable, perr)
 		case job.DeferredFailure != "":
-			r.err = fmt.Errorf("%w: %s", ErrUnrecoverable, job.DeferredFailure)
+			r.err = unrecoverableMsg(job.DeferredFailure)
 		default:
 			r.val, r.err = w.h(jctx, job)
 		}

@@ -210,3 +210,53 @@ func TestEventsReader(t *testing.T) {
 		}
 	})
 }
+
+// TestStalledTooOften: a job that stalls more than MaxStalledCount gets
+// "defa" from the stalled check and the next worker (Go or Node) fails it
+// without running it.
+func TestStalledTooOften(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		for _, by := range sides {
+			t.Run("failed-by-"+by, func(t *testing.T) {
+				e := newEnv(t, tg)
+				ctx := context.Background()
+				id := e.add(t, "x", map[string]int{})
+				k := e.q.k
+				// a worker took it (stc already 1) and died
+				e.rdb.HSet(ctx, k.job(id), "stc", 1)
+				if _, err := takeScript.Run(ctx, e.rdb, []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker},
+					k.base, time.Now().UnixMilli(), 1, "dead:", 0, 1, "", 0, 0).Result(); err != nil {
+					t.Fatal(err)
+				}
+				e.rdb.Del(ctx, k.lock(id))
+				e.rdb.SAdd(ctx, k.stalled, id)
+				moved, err := stalledScript.Run(ctx, e.rdb, []string{k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.marker, k.events, k.repeat},
+					1, k.base, time.Now().UnixMilli(), 1000).StringSlice()
+				if err != nil || len(moved) != 1 {
+					t.Fatalf("stalled check moved %v, %v", moved, err)
+				}
+				if d := e.hget(t, id, "defa"); d != "job stalled more than allowable limit" {
+					t.Fatalf("defa = %q", d)
+				}
+				ran := make(chan string, 1)
+				if by == "go" {
+					e.run(t, func(ctx context.Context, j *Job) (any, error) { ran <- j.ID; return nil, nil }, WorkerOptions{})
+				} else {
+					startNode(t, tg, e.prefix, "work", e.name, nil)
+				}
+				redistest.Eventually(t, 10*time.Second, "job failed", func() bool { return e.hget(t, id, "finishedOn") != "" })
+				if r := e.hget(t, id, "failedReason"); r != "job stalled more than allowable limit" {
+					t.Errorf("failedReason = %q", r)
+				}
+				if d := e.hget(t, id, "defa"); d != "" {
+					t.Errorf("defa still set: %q", d)
+				}
+				select {
+				case <-ran:
+					t.Error("handler ran a job with a deferred failure")
+				default:
+				}
+			})
+		}
+	})
+}
