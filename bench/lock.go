@@ -118,8 +118,19 @@ func init() {
 			return fmt.Errorf("redsync handoff: %w", err)
 		}
 		fmt.Fprintf(cfg.Stderr, "lock handoff: %d handoffs (ours), %d (redsync)\n", on, pn)
+
 		emit(Latency("lock", "handoff release->next holder p50, 50 goroutines, cluster", lockMS(o50), lockMS(p50), "redsync", "ms"))
 		emit(Latency("lock", "handoff release->next holder p99, 50 goroutines, cluster", lockMS(o99), lockMS(p99), "redsync", "ms"))
+		// How the release is announced: sharded pub/sub (what the lock
+		// uses) vs plain PUBLISH, which a cluster broadcasts to every node
+		// over the cluster bus. Publish-to-receive latency, one message at
+		// a time, subscriber on a node that is not the publisher's for
+		// plain pub/sub (any node receives it).
+		sp50, pp50, err := pubsubLatency(ctx, oc, cfg.Duration)
+		if err != nil {
+			return fmt.Errorf("pub/sub: %w", err)
+		}
+		emit(Latency("lock", "release notification SPUBLISH vs PUBLISH p50, cluster", lockMS(sp50), lockMS(pp50), "plain PUBLISH", "ms"))
 		return nil
 	})
 }
@@ -183,6 +194,56 @@ func handoff(ctx context.Context, d time.Duration, acquire func(context.Context)
 		return 0, 0, 0, firstErr
 	}
 	return Percentile(gaps, 50), Percentile(gaps, 99), len(gaps), nil
+}
+
+// pubsubLatency returns the p50 publish-to-receive latency of SPUBLISH and
+// of PUBLISH on the cluster, alternating messages for d.
+func pubsubLatency(ctx context.Context, c *redis.ClusterClient, d time.Duration) (sharded, plain time.Duration, err error) {
+	const ch = "bench:lock:{pubsub}:released"
+	ss := c.SSubscribe(ctx, ch)
+	defer ss.Close()
+	if _, err := ss.Receive(ctx); err != nil {
+		return 0, 0, err
+	}
+	// A plain subscriber on a node other than the channel's slot owner.
+	owner, err := c.MasterForKey(ctx, ch)
+	if err != nil {
+		return 0, 0, err
+	}
+	var other *redis.Client
+	err = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		if m.Options().Addr != owner.Options().Addr && other == nil {
+			other = redis.NewClient(&redis.Options{Addr: m.Options().Addr})
+		}
+		return nil
+	})
+	if err != nil || other == nil {
+		return 0, 0, fmt.Errorf("no second master: %v", err)
+	}
+	defer other.Close()
+	ps := other.Subscribe(ctx, ch)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		return 0, 0, err
+	}
+	sc, pc := ss.Channel(), ps.Channel()
+	var sl, pl []time.Duration
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		start := time.Now()
+		if err := c.SPublish(ctx, ch, "1").Err(); err != nil {
+			return 0, 0, err
+		}
+		<-sc
+		sl = append(sl, time.Since(start))
+		start = time.Now()
+		if err := c.Publish(ctx, ch, "1").Err(); err != nil {
+			return 0, 0, err
+		}
+		<-pc
+		pl = append(pl, time.Since(start))
+	}
+	return Percentile(sl, 50), Percentile(pl, 50), nil
 }
 
 func lockMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
