@@ -5,14 +5,17 @@ package main
 //
 //   - uncontended: 100 goroutines, each acquiring and releasing its own
 //     lock name in a loop (try once, 10 s ttl); ops/s of acquire+release.
+//     The sides alternate in three rounds after a warm-up each.
 //   - handoff: 50 goroutines contend for one lock; each holder records the
 //     moment it calls release, the next holder (one that was already
-//     waiting when the releaser got the lock) measures from there to the moment its acquire returns;
-//     between holds each goroutine works 0-20 ms outside the lock. p50 and
-//     p99 in ms. rediskit wakes
-//     waiters with a sharded pub/sub message from the release script;
-//     redsync retries on its default random 50-250 ms delay (tries raised
-//     so that no one gives up).
+//     waiting when the releaser got the lock) measures from there to the
+//     moment its acquire returns; between holds each goroutine works
+//     0-20 ms outside the lock. p50 and p99 in ms. rediskit wakes waiters
+//     with a sharded pub/sub message from the release script; redsync
+//     retries on its default random 50-250 ms delay (tries raised so that
+//     no one gives up).
+//   - release notification: publish-to-receive p50 of SPUBLISH (what the
+//     lock uses) vs plain PUBLISH (broadcast over the cluster bus).
 //
 // rediskit draws a fencing token (INCR) on every acquire; redsync does not.
 
