@@ -271,14 +271,15 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 			return fail(err)
 		}
 		l.countFailure(name, err)
-		d := l.opts.PollEvery
+		d := jitter(l.opts.PollEvery)
 		var te *TakenError
 		if errors.As(err, &te) && te.TTL > 0 && te.TTL < d {
 			// Wake right when the holder's lease runs out, if nobody
-			// releases it before (a crashed holder).
-			d = te.TTL + time.Millisecond
+			// releases it before (a crashed holder); spread by a few ms
+			// only, so that the takeover is not delayed.
+			d = te.TTL + time.Millisecond + mrand.N(5*time.Millisecond)
 		}
-		t := l.clock.NewTimer(jitter(d))
+		t := l.clock.NewTimer(d)
 		select {
 		case <-wake:
 		case <-t.C():
