@@ -598,3 +598,51 @@ func TestLeaseWaitBounded(t *testing.T) {
 		}
 	})
 }
+
+// GetMany waits for keys another process is loading, woken by its fill.
+func TestGetManyWaitsForOtherLoader(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		client := tg.Client(t)
+		c := newCache(t, client, Options{Namespace: redistest.Unique(t)})
+		other := newCache(t, tg.Client(t), Options{Namespace: c.c.ns})
+		// "other" holds the lease of k2 while it loads.
+		inLoad, release := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, _ = other.Get(ctx, "k2", func(context.Context) (item, error) {
+				close(inLoad)
+				<-release
+				return item{ID: "k2", Ver: 2}, nil
+			})
+		})
+		<-inLoad
+		var batchKeys []string
+		done := make(chan map[string]item)
+		go func() {
+			got, err := c.GetMany(ctx, []string{"k1", "k2"}, func(_ context.Context, missing []string) (map[string]item, error) {
+				batchKeys = append(batchKeys, missing...)
+				out := map[string]item{}
+				for _, k := range missing {
+					out[k] = item{ID: k, Ver: 1}
+				}
+				return out, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+			done <- got
+		}()
+		select {
+		case got := <-done:
+			t.Fatalf("GetMany returned %v while k2 was being loaded elsewhere", got)
+		case <-time.After(200 * time.Millisecond): // it must still be waiting
+		}
+		close(release)
+		wg.Wait()
+		got := <-done
+		if got["k1"].Ver != 1 || got["k2"].Ver != 2 || len(batchKeys) != 1 || batchKeys[0] != "k1" {
+			t.Fatalf("GetMany = %+v, batch loaded %v; want k1 loaded here, k2 from the other loader", got, batchKeys)
+		}
+	})
+}
