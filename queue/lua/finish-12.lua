@@ -111,8 +111,14 @@ if limDur == 0 then limDur = nil end
 local fetched = fetch(K, prefix, now, tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8],
   limMax, limDur)
 if delayed then delayMarker(K.marker, K.delayed) end
+-- "drained" as Node emits it: nothing fetched and wait, active and
+-- prioritized empty; when a fetch was asked for, only if it was not held
+-- back by a rate limit, a pause, the global concurrency or a delayed job.
 if finished and #fetched == 2 and rcall("LLEN", K.wait) == 0 and rcall("LLEN", K.active) == 0
   and rcall("ZCARD", K.prio) == 0 then
-  rcall("XADD", K.events, "*", "event", "drained")
+  local n = tonumber(ARGV[4])
+  if n == 0 or (fetched[1] == 0 and fetched[2] == 0 and not blocked(K.meta, K.active)) then
+    rcall("XADD", K.events, "*", "event", "drained")
+  end
 end
 return {codes, fetched}
