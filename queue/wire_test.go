@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/rediskit/rediskit/internal/redistest"
 )
