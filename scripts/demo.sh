@@ -123,7 +123,9 @@ say "payments service: two instances"
 export PAYMENTS_LOG_LEVEL=${PAYMENTS_LOG_LEVEL:-warn}
 for inst in a b; do
   port=$PORT_A; [ "$inst" = b ] && port=$PORT_B
-  PAYMENTS_INSTANCE=$inst PAYMENTS_ADDR=127.0.0.1:$port bin/payments serve >"$LOGS/payments-$inst.log" 2>&1 &
+  # setsid: Ctrl-C reaches this script only, which then stops the
+  # instances in order (graceful shutdown on SIGTERM).
+  PAYMENTS_INSTANCE=$inst PAYMENTS_ADDR=127.0.0.1:$port setsid bin/payments serve >"$LOGS/payments-$inst.log" 2>&1 &
   pids+=($!)
   echo "instance $inst on http://127.0.0.1:$port (log: ${LOGS#"$ROOT"/}/payments-$inst.log)"
 done
