@@ -394,6 +394,7 @@ func (w *Worker) fetcher(ctx, work context.Context, bc redis.UniversalClient) {
 		if err != nil {
 			w.st.errors.Add(1)
 			w.log.Warn("queue: fetch failed", "err", takeScript.Err(err))
+			reload(ctx, w.q.rdb, bc)
 			sleepCtx(ctx, backoff)
 			backoff = min(backoff*2, 2*time.Second)
 			continue
@@ -428,11 +429,23 @@ func (w *Worker) fetcher(ctx, work context.Context, bc redis.UniversalClient) {
 			}
 			w.st.errors.Add(1)
 			w.log.Warn("queue: waiting for jobs failed", "err", err)
+			reload(ctx, w.q.rdb, bc)
 			sleepCtx(ctx, backoff)
 			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
 		w.st.lastOK.Store(time.Now().UnixNano())
+	}
+}
+
+// reload asks cluster clients to reload the slot map: go-redis does not
+// do it on "connection refused" after a master died, so a worker would
+// keep dialling the dead node until its periodic reload.
+func reload(ctx context.Context, cs ...redis.UniversalClient) {
+	for _, c := range cs {
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			cc.ReloadState(ctx)
+		}
 	}
 }
 
@@ -498,6 +511,7 @@ func (w *Worker) renew(ctx context.Context) {
 	if err != nil {
 		w.st.errors.Add(1)
 		w.log.Warn("queue: lock renewal failed", "err", err)
+		reload(ctx, w.q.rdb)
 		return
 	}
 	var lost []string
@@ -591,6 +605,7 @@ func (w *Worker) finish(work context.Context, batch []result) {
 		}
 		w.st.errors.Add(1)
 		w.log.Warn("queue: finishing jobs failed, retrying", "err", err, "jobs", len(batch))
+		reload(work, w.q.rdb)
 		sleepCtx(work, time.Duration(min(50<<attempt, 2000))*time.Millisecond)
 	}
 	if err != nil {
