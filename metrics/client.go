@@ -236,10 +236,10 @@ func (h *nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 
 func (h *nodeHook) attempt(err error) {
 	kind := ErrorKind(err)
-	switch {
-	case kind == "":
+	switch kind {
+	case "":
 		return
-	case kind == "moved" || kind == "ask":
+	case "moved", "ask":
 		h.m.redirects.WithLabelValues(kind).Inc()
 	}
 	if retryableKind(kind) {

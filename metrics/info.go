@@ -10,11 +10,10 @@ import (
 // structured sections the collector needs.
 type info struct {
 	fields   map[string]string
-	keyspace map[string]keyspaceDB         // "db0" -> counts
-	commands map[string]*commandStat       // "get", "client|setname" -> stats
-	replicas []replicaLine                 // slaveN lines of a master
-	errors   map[string]float64            // errorstat_ERR -> count
-	latency  map[string]map[string]float64 // latencystats: cmd -> "p50" -> usec
+	keyspace map[string]keyspaceDB   // "db0" -> counts
+	commands map[string]*commandStat // "get", "client|setname" -> stats
+	replicas []replicaLine           // slaveN lines of a master
+	errors   map[string]float64      // errorstat_ERR -> count
 }
 
 type keyspaceDB struct {

@@ -40,10 +40,10 @@ type activeCounter interface {
 
 // LagFunc reports invalidation lags, e.g. from a pgcache relay:
 //
-//	func() (last, p99, max time.Duration) { s := relay.Stats(); return s.LastLag, s.P99Lag, s.MaxLag }
+//	func() (last, p99, highest time.Duration) { s := relay.Stats(); return s.LastLag, s.P99Lag, s.MaxLag }
 //
 // (metrics does not import pgcache, so it never pulls in pgx).
-type LagFunc func() (last, p99, max time.Duration)
+type LagFunc func() (last, p99, highest time.Duration)
 
 // PatternOptions configure a PatternCollector. The zero value is ready
 // to use.

@@ -100,6 +100,8 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := srv.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("exporter: shutdown: %w", err)
 	}
-	<-errc
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("exporter: %w", err)
+	}
 	return nil
 }

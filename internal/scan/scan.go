@@ -74,17 +74,17 @@ func Keys(ctx context.Context, c redis.UniversalClient, pattern string, opts Opt
 	return nil
 }
 
-// Collect returns the distinct keys matching pattern. max bounds the
-// result (zero means no bound): the scan stops once max keys are found,
+// Collect returns the distinct keys matching pattern. limit bounds the
+// result (zero means no bound): the scan stops once limit keys are found,
 // and truncated reports whether it stopped early.
-func Collect(ctx context.Context, c redis.UniversalClient, pattern string, opts Options, max int) (keys []string, truncated bool, err error) {
+func Collect(ctx context.Context, c redis.UniversalClient, pattern string, opts Options, limit int) (keys []string, truncated bool, err error) {
 	seen := map[string]bool{}
 	errEnough := errors.New("scan: enough keys")
 	err = Keys(ctx, c, pattern, opts, func(k string) error {
 		if seen[k] {
 			return nil
 		}
-		if max > 0 && len(keys) == max {
+		if limit > 0 && len(keys) == limit {
 			truncated = true
 			return errEnough
 		}
