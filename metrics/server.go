@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"slices"
 	"strings"
@@ -336,9 +337,21 @@ func (s *ServerCollector) scrape(ctx context.Context) []*probe {
 			anyUp = true
 		}
 	}
+	// Answers first, then by key, so duplicates below keep the answer.
+	keys := slices.SortedFunc(maps.Keys(done), func(a, b string) int {
+		if ea, eb := done[a].err != nil, done[b].err != nil; ea != eb {
+			if ea {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, b)
+	})
 	out := make([]*probe, 0, len(done))
 	seenAddr := map[string]bool{}
-	for key, p := range done {
+	seenRun := map[string]bool{}
+	for _, key := range keys {
+		p := done[key]
 		n := p.node
 		if _, listedNow := listed[p.addr]; p.err == nil || listedNow || !anyUp {
 			n.seen = now
@@ -354,10 +367,17 @@ func (s *ServerCollector) scrape(ctx context.Context) []*probe {
 			_ = n.client.Close()
 			continue
 		}
-		if seenAddr[p.addr] {
-			continue // a failover primary that a replica also names
+		// One server reached under two names (a failover primary that a
+		// replica also names, "localhost" and the announced IP) is
+		// reported once: same address or same run_id.
+		runID := p.info.fields["run_id"]
+		if seenAddr[p.addr] || (runID != "" && seenRun[runID]) {
+			continue
 		}
 		seenAddr[p.addr] = true
+		if runID != "" {
+			seenRun[runID] = true
+		}
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b *probe) int { return strings.Compare(a.addr, b.addr) })
@@ -491,6 +511,14 @@ func (s *ServerCollector) probe(ctx context.Context, n *node) *probe {
 	}
 	if clusterNodes != nil && clusterNodes.Err() == nil {
 		p.members = parseClusterNodes(clusterNodes.Val())
+		for _, m := range p.members {
+			if m.myself && m.addr != p.addr {
+				// A seed given by another name ("localhost:7000"): label
+				// it as the cluster announces it, now and when it is down.
+				n.resolved.Store(m.addr)
+				p.addr = m.addr
+			}
+		}
 	}
 	if hist != nil && hist.Err() == nil {
 		p.histograms = parseLatencyHistogram(hist.Val())

@@ -321,3 +321,33 @@ func TestServerCollectorConcurrentScrapes(t *testing.T) {
 		}
 	}
 }
+
+// Seeds given by another name than the one the cluster announces
+// ("localhost:port" for "127.0.0.1:port") are reported once, under the
+// announced address.
+func TestServerCollectorSeedAliases(t *testing.T) {
+	tg := redistest.ClusterTarget(t)
+	var seeds []string
+	for _, a := range tg.Addrs {
+		seeds = append(seeds, strings.Replace(a, "127.0.0.1", "localhost", 1))
+	}
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: seeds})
+	t.Cleanup(func() { _ = c.Close() })
+	sc, err := metrics.NewServerCollector(c, metrics.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sc.Close() })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(sc)
+	for range 2 { // the second scrape runs with the nodes the first found
+		ups := series(gather(t, reg), "rediskit_redis_up", nil)
+		var addrs []string
+		for _, m := range ups {
+			addrs = append(addrs, label(m, "addr"))
+		}
+		if len(ups) != 6 || strings.Contains(strings.Join(addrs, ","), "localhost") {
+			t.Fatalf("up series for %v, want the 6 announced addresses", addrs)
+		}
+	}
+}
