@@ -75,6 +75,12 @@
 // holder's remaining ttl (a holder that crashed) or Options.PollEvery,
 // jittered by ±20 %. Requires Redis 7 or later.
 //
+// With Options.Fair the lock goes in FIFO order across processes: waiters
+// join a queue (a sorted set in the lock's slot), the release names the
+// waiter at the head in its message so exactly that one is woken, and a
+// queue entry that is not renewed (its waiter died) expires after
+// 3 × PollEvery.
+//
 // # Errors
 //
 // errors.Is tells apart ErrTaken (a *TakenError with the holder, its token
@@ -87,8 +93,9 @@
 //
 // For lock "name" under the default prefix: "rediskit:lock:{name}" holds
 // "<owner>:<token>:<holder>" with the ttl, "rediskit:lock:{name}:fence" is
-// the token counter (never expires: one small key per name), and
-// "rediskit:lock:{name}:released" is the release channel. Names may not be
+// the token counter (never expires: one small key per name),
+// "rediskit:lock:{name}:released" is the release channel, and with
+// Options.Fair "...:queue" and "...:waiters" hold the FIFO queue. Names may not be
 // empty or contain braces.
 //
 // # Metrics

@@ -15,6 +15,8 @@ type keys struct {
 	lock    string // "<prefix>{<name>}": "<owner>:<token>:<holder>", PX ttl
 	fence   string // "<prefix>{<name>}:fence": INCR counter, never expires
 	channel string // "<prefix>{<name>}:released": SPUBLISH on release
+	queue   string // "<prefix>{<name>}:queue": FIFO waiters (Fair), zset owner -> arrival
+	waiters string // "<prefix>{<name>}:waiters": hash owner -> deadline ms, "#seq"
 }
 
 // keysFor builds the keys of lock name. The name must be non-empty and must
@@ -27,5 +29,6 @@ func keysFor(prefix, name string) (keys, error) {
 		return keys{}, fmt.Errorf("%w: %q contains a brace", ErrInvalidName, name)
 	}
 	base := prefix + "{" + name + "}"
-	return keys{lock: base, fence: base + ":fence", channel: base + ":released"}, nil
+	return keys{lock: base, fence: base + ":fence", channel: base + ":released",
+		queue: base + ":queue", waiters: base + ":waiters"}, nil
 }

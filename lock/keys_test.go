@@ -17,10 +17,14 @@ func TestKeysFor(t *testing.T) {
 			lock:    "rediskit:lock:{orders:42}",
 			fence:   "rediskit:lock:{orders:42}:fence",
 			channel: "rediskit:lock:{orders:42}:released",
+			queue:   "rediskit:lock:{orders:42}:queue",
+			waiters: "rediskit:lock:{orders:42}:waiters",
 		}, nil},
-		{"app:", "x", keys{lock: "app:{x}", fence: "app:{x}:fence", channel: "app:{x}:released"}, nil},
+		{"app:", "x", keys{lock: "app:{x}", fence: "app:{x}:fence", channel: "app:{x}:released",
+			queue: "app:{x}:queue", waiters: "app:{x}:waiters"}, nil},
 		// A prefix with its own tag still keeps every key in one slot.
-		{"{app}:", "y", keys{lock: "{app}:{y}", fence: "{app}:{y}:fence", channel: "{app}:{y}:released"}, nil},
+		{"{app}:", "y", keys{lock: "{app}:{y}", fence: "{app}:{y}:fence", channel: "{app}:{y}:released",
+			queue: "{app}:{y}:queue", waiters: "{app}:{y}:waiters"}, nil},
 		{DefaultPrefix, "", keys{}, ErrInvalidName},
 		{DefaultPrefix, "a{b", keys{}, ErrInvalidName},
 		{DefaultPrefix, "}a", keys{}, ErrInvalidName},
@@ -36,8 +40,10 @@ func TestKeysFor(t *testing.T) {
 		}
 		if err == nil {
 			s := slot.Of(got.lock)
-			if slot.Of(got.fence) != s || slot.Of(got.channel) != s {
-				t.Errorf("keysFor(%q, %q): keys in different slots: %d %d %d", tt.prefix, tt.name, s, slot.Of(got.fence), slot.Of(got.channel))
+			for _, k := range []string{got.fence, got.channel, got.queue, got.waiters} {
+				if slot.Of(k) != s {
+					t.Errorf("keysFor(%q, %q): %q in slot %d, lock in %d", tt.prefix, tt.name, k, slot.Of(k), s)
+				}
 			}
 		}
 	}

@@ -51,6 +51,13 @@ type Options struct {
 	Replicas int
 	// ReplicaTimeout is the WAIT timeout. Zero means 1 s.
 	ReplicaTimeout time.Duration
+	// Fair grants the lock in FIFO order of the waiters' first attempt,
+	// across processes: Acquire joins a queue kept next to the lock, a
+	// release wakes exactly the waiter at its head, and TryAcquire does
+	// not jump the queue. A queue entry not renewed for 3 × PollEvery (a
+	// waiter that died) is dropped. Every Locker of a name must agree on
+	// Fair. Zero (false) means first come at the moment of release wins.
+	Fair bool
 	// StatsNames bounds the names Stats reports one by one. Zero means 100.
 	StatsNames int
 	// DisableAutoPipeline sends each lock command on its own round trip
@@ -157,7 +164,7 @@ func (l *Locker) TryAcquire(ctx context.Context, name string, ttl time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	le, err := l.attempt(ctx, name, k, ttl, false)
+	le, err := l.attempt(ctx, name, k, ttl, rand.Text(), false, false)
 	if err != nil {
 		l.countFailure(name, err)
 		if ctx.Err() != nil {
@@ -205,7 +212,11 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 	if err != nil {
 		return nil, err
 	}
-	le, err := l.attempt(ctx, name, k, ttl, false)
+	// One owner id for the whole call: a retried attempt whose earlier
+	// reply was lost finds the lock already its own, and a fair waiter
+	// keeps its place in the queue.
+	owner := rand.Text()
+	le, err := l.attempt(ctx, name, k, ttl, owner, false, l.opts.Fair)
 	if err == nil {
 		l.stats.add(name, func(c *counters) { c.acquired.Add(1) })
 		return le, nil
@@ -229,9 +240,18 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 		for _, w := range waiters {
 			w.done(acquired)
 		}
+		if !acquired && l.opts.Fair {
+			// Leave the queue, so the waiters behind need not wait for
+			// this entry to expire.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			for _, n := range l.nodes {
+				_ = n.dequeue(dctx, k, owner)
+			}
+			cancel()
+		}
 	}()
 	for _, n := range l.nodes {
-		w, active := n.notifier.watch(k.channel, wake)
+		w, active := n.notifier.watch(k.channel, wake, owner)
 		waiters = append(waiters, w)
 		t := time.NewTimer(250 * time.Millisecond)
 		select {
@@ -253,7 +273,7 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 		return nil, err
 	}
 	for {
-		le, err = l.attempt(ctx, name, k, ttl, true)
+		le, err = l.attempt(ctx, name, k, ttl, owner, true, l.opts.Fair)
 		if err == nil {
 			acquired = true
 			waited := l.clock.Now().Sub(start)
@@ -302,19 +322,22 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/5 + mrand.N(2*d/5+1)
 }
 
-// attempt tries once on every node concurrently.
-func (l *Locker) attempt(ctx context.Context, name string, k keys, ttl time.Duration, direct bool) (*Lease, error) {
-	owner := rand.Text()
+// attempt tries once on every node concurrently. enqueue (Fair only)
+// joins the queue when it is not owner's turn.
+func (l *Locker) attempt(ctx context.Context, name string, k keys, ttl time.Duration, owner string, direct, enqueue bool) (*Lease, error) {
 	start := l.clock.Now()
+	req := acquireReq{
+		owner: owner, holder: l.opts.Holder, ttl: ttl,
+		replicas: l.opts.Replicas, replicaTimeout: l.opts.ReplicaTimeout, direct: direct,
+		fair: l.opts.Fair, enqueue: enqueue, now: start.UnixMilli(), waiterTTL: 3 * l.opts.PollEvery,
+	}
 	res := make([]acquireResult, len(l.nodes))
 	if len(l.nodes) == 1 {
-		res[0] = l.nodes[0].acquire(ctx, k, owner, l.opts.Holder, ttl, l.opts.Replicas, l.opts.ReplicaTimeout, direct)
+		res[0] = l.nodes[0].acquire(ctx, k, req)
 	} else {
 		var wg sync.WaitGroup
 		for i, n := range l.nodes {
-			wg.Go(func() {
-				res[i] = n.acquire(ctx, k, owner, l.opts.Holder, ttl, l.opts.Replicas, l.opts.ReplicaTimeout, direct)
-			})
+			wg.Go(func() { res[i] = n.acquire(ctx, k, req) })
 		}
 		wg.Wait()
 	}

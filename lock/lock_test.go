@@ -312,6 +312,81 @@ func suite(t *testing.T, client func(t *testing.T) redis.UniversalClient) {
 		}
 	})
 
+	t.Run("FairFIFO", func(t *testing.T) {
+		c := client(t)
+		ctx := ctxT(t, 30*time.Second)
+		// Two Lockers stand for two processes; fallback polling is far
+		// away, so only the release naming the head can wake a waiter.
+		l1, prefix := newLocker(t, c, lock.Options{Fair: true, PollEvery: time.Minute})
+		l2 := lock.New(c, lock.Options{Prefix: prefix, Fair: true, PollEvery: time.Minute})
+		defer l2.Close()
+		held, err := l1.TryAcquire(ctx, "f", 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 6
+		order := make(chan int, n)
+		for i := range n {
+			l := l1
+			if i%2 == 1 {
+				l = l2
+			}
+			go func() {
+				le, err := l.Acquire(ctx, "f", 30*time.Second)
+				if err != nil {
+					t.Error(err)
+					order <- -1
+					return
+				}
+				order <- i
+				_ = le.Release(ctx)
+			}()
+			redistest.Eventually(t, 5*time.Second, "waiter queued", func() bool {
+				return c.ZCard(ctx, prefix+"{f}:queue").Val() == int64(i+1)
+			})
+		}
+		if err := held.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for want := range n {
+			select {
+			case got := <-order:
+				if got != want {
+					t.Fatalf("holder %d came in place %d", got, want)
+				}
+			case <-ctx.Done():
+				t.Fatal("fair waiters stalled")
+			}
+		}
+		if n := c.Exists(ctx, prefix+"{f}:queue").Val(); n != 0 {
+			t.Error("queue not empty at the end")
+		}
+	})
+
+	t.Run("FairDeadWaiterExpires", func(t *testing.T) {
+		c := client(t)
+		ctx := ctxT(t, 30*time.Second)
+		l, prefix := newLocker(t, c, lock.Options{Fair: true, PollEvery: 100 * time.Millisecond})
+		// A waiter that queued and died: its entry expires 300 ms from now.
+		deadline := time.Now().Add(300 * time.Millisecond).UnixMilli()
+		c.ZAdd(ctx, prefix+"{g}:queue", redis.Z{Score: 0, Member: "ghost"})
+		c.HSet(ctx, prefix+"{g}:waiters", "ghost", deadline)
+		_, err := l.TryAcquire(ctx, "g", 10*time.Second)
+		var te *lock.TakenError
+		if !errors.As(err, &te) || te.Holder != "" {
+			t.Fatalf("TryAcquire ahead of a queued waiter: %v, want ErrTaken with no holder", err)
+		}
+		start := time.Now()
+		le, err := l.Acquire(ctx, "g", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %v to pass a dead waiter", d)
+		}
+		_ = le.Release(ctx)
+	})
+
 	t.Run("ConcurrentNames", func(t *testing.T) {
 		c := client(t)
 		ctx := ctxT(t, 30*time.Second)

@@ -17,14 +17,20 @@ var (
 	acquireSrc string
 	//go:embed extend-1.lua
 	extendSrc string
-	//go:embed release-1.lua
+	//go:embed acquire-fair-4.lua
+	acquireFairSrc string
+	//go:embed release-2.lua
 	releaseSrc string
+	//go:embed dequeue-3.lua
+	dequeueSrc string
 	//go:embed fence-1.lua
 	fenceSrc string
 
 	acquireScript = script.New("acquire-2.lua", acquireSrc)
 	extendScript  = script.New("extend-1.lua", extendSrc)
-	releaseScript = script.New("release-1.lua", releaseSrc)
+	acquireFairScript = script.New("acquire-fair-4.lua", acquireFairSrc)
+	releaseScript     = script.New("release-2.lua", releaseSrc)
+	dequeueScript     = script.New("dequeue-3.lua", dequeueSrc)
 	fenceScript   = script.New("fence-1.lua", fenceSrc)
 )
 
@@ -64,27 +70,51 @@ type acquireResult struct {
 	err    error
 }
 
-// acquire runs acquire-2.lua; direct skips the auto-pipeliner (a woken
-// waiter wants the lowest latency, not the best throughput).
-func (n *node) acquire(ctx context.Context, k keys, owner, holder string, ttl time.Duration, replicas int, replicaTimeout time.Duration, direct bool) acquireResult {
-	args := []any{owner, ttl.Milliseconds(), holder}
+// acquireReq is one acquire call on one node.
+type acquireReq struct {
+	owner, holder  string
+	ttl            time.Duration
+	replicas       int
+	replicaTimeout time.Duration
+	// direct skips the auto-pipeliner (a woken waiter wants the lowest
+	// latency, not the best throughput).
+	direct bool
+	// fair runs acquire-fair-4.lua; enqueue joins the queue; now (ms) and
+	// waiterTTL date the queue entry.
+	fair, enqueue bool
+	now           int64
+	waiterTTL     time.Duration
+}
+
+// acquire runs the acquire script.
+func (n *node) acquire(ctx context.Context, k keys, r acquireReq) acquireResult {
+	s, keys := acquireScript, []string{k.lock, k.fence}
+	args := []any{r.owner, r.ttl.Milliseconds(), r.holder}
+	if r.fair {
+		s, keys = acquireFairScript, []string{k.lock, k.fence, k.queue, k.waiters}
+		enq := "0"
+		if r.enqueue {
+			enq = "1"
+		}
+		args = append(args, r.now, r.waiterTTL.Milliseconds(), enq)
+	}
 	var res []any
 	var err error
-	if replicas > 0 {
+	if r.replicas > 0 {
 		var acked int
-		res, acked, err = n.runWait(ctx, acquireScript, k.lock, []string{k.lock, k.fence}, args, replicas, replicaTimeout)
-		if err == nil && len(res) > 0 && toInt(res[0]) == 1 && acked < replicas {
-			return acquireResult{token: toInt(res[1]), err: &NotReplicatedError{Acked: acked, Want: replicas}, ok: false}
+		res, acked, err = n.runWait(ctx, s, k.lock, keys, args, r.replicas, r.replicaTimeout)
+		if err == nil && len(res) > 0 && toInt(res[0]) == 1 && acked < r.replicas {
+			return acquireResult{token: toInt(res[1]), err: &NotReplicatedError{Acked: acked, Want: r.replicas}}
 		}
 	} else {
 		run := n.run
-		if direct {
+		if r.direct {
 			run = n.client
 		}
-		res, err = acquireScript.Run(ctx, run, []string{k.lock, k.fence}, args...).Slice()
+		res, err = s.Run(ctx, run, keys, args...).Slice()
 	}
 	if err != nil {
-		return acquireResult{err: acquireScript.Err(err)}
+		return acquireResult{err: s.Err(err)}
 	}
 	if len(res) < 2 {
 		return acquireResult{err: fmt.Errorf("lock: acquire: unexpected reply %v", res)}
@@ -92,14 +122,14 @@ func (n *node) acquire(ctx context.Context, k keys, owner, holder string, ttl ti
 	if toInt(res[0]) == 1 {
 		return acquireResult{ok: true, token: toInt(res[1])}
 	}
-	r := acquireResult{}
-	if v, ok := res[1].(string); ok {
-		r.holder, r.htoken = parseValue(v)
+	out := acquireResult{}
+	if v, ok := res[1].(string); ok && v != "" {
+		out.holder, out.htoken = parseValue(v)
 	}
 	if len(res) > 2 {
-		r.pttl = time.Duration(toInt(res[2])) * time.Millisecond
+		out.pttl = time.Duration(toInt(res[2])) * time.Millisecond
 	}
-	return r
+	return out
 }
 
 // extend returns (true, nil) when extended, (false, nil) when the lock is
@@ -127,11 +157,17 @@ func (n *node) extend(ctx context.Context, k keys, owner string, ttl time.Durati
 
 // release returns true when this call deleted the lock.
 func (n *node) release(ctx context.Context, k keys, owner string) (bool, error) {
-	v, err := releaseScript.Run(ctx, n.run, []string{k.lock}, owner, k.channel).Int64()
+	v, err := releaseScript.Run(ctx, n.run, []string{k.lock, k.queue}, owner, k.channel).Int64()
 	if err != nil {
 		return false, releaseScript.Err(err)
 	}
 	return v == 1, nil
+}
+
+// dequeue removes owner from the FIFO queue.
+func (n *node) dequeue(ctx context.Context, k keys, owner string) error {
+	err := dequeueScript.Run(ctx, n.client, []string{k.lock, k.queue, k.waiters}, owner, k.channel).Err()
+	return dequeueScript.Err(err)
 }
 
 // raiseFence makes the node's fence counter at least token.

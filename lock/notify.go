@@ -46,6 +46,7 @@ type chanWaiters struct {
 type waiter struct {
 	c       chan struct{}
 	channel string
+	owner   string // the acquire call's owner id, named by a fair release
 	n       *notifier
 }
 
@@ -56,8 +57,8 @@ func newNotifier(c redis.UniversalClient, l *Locker) *notifier {
 // watch registers a waiter on channel, woken through c (capacity 1),
 // subscribing if it is the first. The returned channel is closed once the
 // subscription is confirmed.
-func (n *notifier) watch(channel string, c chan struct{}) (*waiter, <-chan struct{}) {
-	w := &waiter{c: c, channel: channel, n: n}
+func (n *notifier) watch(channel string, c chan struct{}, owner string) (*waiter, <-chan struct{}) {
+	w := &waiter{c: c, channel: channel, owner: owner, n: n}
 	s := slot.Of(channel)
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -176,9 +177,21 @@ func (n *notifier) receive(ctx context.Context, sub *slotSub) {
 				n.mu.Unlock()
 			}
 		case *redis.Message:
+			// The payload is "1" (anyone may take the lock: wake our first
+			// waiter) or, with Options.Fair, the owner id whose turn it is
+			// (wake that waiter if it is ours, else nobody here).
 			n.mu.Lock()
 			if cw := sub.chans[m.Channel]; cw != nil && len(cw.waiters) > 0 {
-				wake(cw.waiters[0])
+				if m.Payload == "1" {
+					wake(cw.waiters[0])
+				} else {
+					for _, w := range cw.waiters {
+						if w.owner == m.Payload {
+							wake(w)
+							break
+						}
+					}
+				}
 			}
 			n.mu.Unlock()
 		}
