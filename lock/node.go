@@ -26,12 +26,12 @@ var (
 	//go:embed fence-1.lua
 	fenceSrc string
 
-	acquireScript = script.New("acquire-2.lua", acquireSrc)
-	extendScript  = script.New("extend-1.lua", extendSrc)
+	acquireScript     = script.New("acquire-2.lua", acquireSrc)
+	extendScript      = script.New("extend-1.lua", extendSrc)
 	acquireFairScript = script.New("acquire-fair-4.lua", acquireFairSrc)
 	releaseScript     = script.New("release-2.lua", releaseSrc)
 	dequeueScript     = script.New("dequeue-3.lua", dequeueSrc)
-	fenceScript   = script.New("fence-1.lua", fenceSrc)
+	fenceScript       = script.New("fence-1.lua", fenceSrc)
 )
 
 // node is one independent deployment: the only one for New, one of the
