@@ -113,6 +113,8 @@ type ServerCollector struct {
 
 	mu    sync.Mutex
 	nodes map[string]*node // by key: address, or failoverAddr
+	// slots lists the nodes of a client with a custom slot map.
+	slots func(context.Context) ([]redis.ClusterSlot, error)
 	// lastPrimary is the address the failover client's master resolved
 	// to at the previous scrape.
 	lastPrimary string
@@ -161,6 +163,14 @@ func NewServerCollector(c redis.UniversalClient, opts ServerOptions) (*ServerCol
 			TLSConfig: o.TLSConfig,
 		}
 		s.seeds = slices.Clone(o.Addrs)
+		if o.ClusterSlots != nil {
+			// Not a Redis Cluster but a client with its own slot map (a
+			// sentinel failover cluster client that reads from
+			// replicas): its slot map names the master and replicas;
+			// discovery then works as for a single node.
+			s.topo = topoSingle
+			s.slots = o.ClusterSlots
+		}
 	case *redis.Client:
 		o := c.Options()
 		s.base = &redis.Options{
@@ -271,10 +281,28 @@ type probe struct {
 // answers) and returns one probe per node, sorted by address. A node
 // that did not answer before ctx ends has a non-nil err.
 func (s *ServerCollector) scrape(ctx context.Context) []*probe {
+	var fromSlots []string
+	if s.slots != nil {
+		sctx, cancel := context.WithTimeout(ctx, s.opts.NodeTimeout)
+		slots, err := s.slots(sctx)
+		cancel()
+		if err == nil {
+			for _, sl := range slots {
+				for _, n := range sl.Nodes {
+					fromSlots = append(fromSlots, n.Addr)
+				}
+			}
+		}
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
+	}
+	for _, a := range fromSlots {
+		if _, ok := s.nodes[a]; !ok {
+			s.nodes[a] = s.newNode(a, nil, false)
+		}
 	}
 	for _, a := range s.seeds {
 		if _, ok := s.nodes[a]; !ok && a != failoverAddr {

@@ -258,6 +258,27 @@ func TestServerCollectorSentinel(t *testing.T) {
 		t.Errorf("replica master_link_up = %v", lag)
 	}
 
+	// The failover cluster client (reads from replicas) is discovered
+	// through its slot map.
+	fc := redis.NewFailoverClusterClient(&redis.FailoverOptions{MasterName: st.MasterName, SentinelAddrs: st.SentinelAddrs(), RouteRandomly: true})
+	t.Cleanup(func() { _ = fc.Close() })
+	fsc, err := metrics.NewServerCollector(fc, metrics.ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fsc.Close() })
+	freg := prometheus.NewRegistry()
+	freg.MustRegister(fsc)
+	fgot := map[string]string{}
+	for _, m := range series(gather(t, freg), "rediskit_redis_up", nil) {
+		if value(m) == 1 {
+			fgot[label(m, "addr")] = label(m, "role")
+		}
+	}
+	if len(fgot) != 2 || fgot[st.Data[0].Addr()] != "master" || fgot[st.Data[1].Addr()] != "replica" {
+		t.Errorf("failover cluster client: nodes up = %v, want %v", fgot, want)
+	}
+
 	// After a sentinel failover the promoted replica is the master and
 	// the old master is still reported, as down.
 	promoted, err := st.KillMaster(context.Background())
