@@ -120,8 +120,8 @@ type Store interface {
 	// CommitCharge moves the money (a ledger row), inserts the charge and
 	// the idempotency key and marks the order paid, in one transaction,
 	// only while c.Fence is still the order's fence and the order is
-	// pending. Otherwise: *PaidError when it was paid meanwhile, ErrFenced
-	// when a newer token claimed it.
+	// pending. Otherwise: ErrFenced when a newer token claimed it,
+	// *PaidError when it was paid under this token.
 	CommitCharge(ctx context.Context, c NewCharge) (Charge, error)
 	// ConfirmCharge marks a charge confirmed; it reports whether this call
 	// did it (false when it was already confirmed).

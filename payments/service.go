@@ -63,6 +63,12 @@ type Options struct {
 	ProductTTL time.Duration
 	// NearEntries bounds the near cache of products. Default 10,000.
 	NearEntries int
+	// ProviderIgnoresLoss makes the charge go on to its commit when the
+	// order's lock is lost during the provider call, as a provider SDK that
+	// ignores cancellation would: PostgreSQL's fence is then what refuses a
+	// stale holder (ErrFenced). For demonstrations and tests of the fence.
+	// Default false: the charge stops when the lock is lost.
+	ProviderIgnoresLoss bool
 	// ReconcileEvery is how often charges whose jobs have not finished
 	// are queued again (and how old they must be). Default 10 s.
 	ReconcileEvery time.Duration
@@ -323,6 +329,11 @@ func (s *Service) Pay(ctx context.Context, accountID, orderID int64, key string)
 		if err := s.store.ClaimFence(ctx, orderID, token); err != nil {
 			return err
 		}
+		if s.opts.ProviderIgnoresLoss {
+			// Carry on whatever happens to the lease: only the fence
+			// stands between a stale holder and the ledger now.
+			ctx = context.WithoutCancel(ctx)
+		}
 		if err := s.provider(ctx); err != nil {
 			return err
 		}
@@ -546,8 +557,8 @@ func (s *Service) Stats() Stats {
 	}
 }
 
-// CacheStats, LockStats and WorkerStats expose the parts' Stats for the
-// metrics collectors.
+// CacheStats returns the product cache's counters (for the metrics
+// package's pattern collectors).
 func (s *Service) CacheStats() cache.Stats { return s.products.Stats() }
 
 // LockStats returns the locker's counters.

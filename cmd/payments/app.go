@@ -70,6 +70,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	a.svc, err = payments.New(a.store, a.conn.Client, payments.Options{
 		Instance: cfg.Instance, LockTTL: cfg.LockTTL, ProviderDelay: cfg.ProviderDelay,
 		QueuePrefix: cfg.QueuePrefix, JobLockDuration: cfg.JobLock, Logger: log,
+		ProviderIgnoresLoss: cfg.IgnoreLoss,
 	})
 	if err != nil {
 		return a, err

@@ -24,6 +24,7 @@ type config struct {
 	SeedProducts  int           // PAYMENTS_SEED_PRODUCTS, default 200
 	SeedAccounts  int           // PAYMENTS_SEED_ACCOUNTS, default 100
 	LogLevel      string        // PAYMENTS_LOG_LEVEL: debug, info (default), warn, error
+	IgnoreLoss    bool          // PAYMENTS_PROVIDER_IGNORES_LOSS=1: see payments.Options.ProviderIgnoresLoss
 }
 
 const envHelp = `Environment:
@@ -39,6 +40,7 @@ const envHelp = `Environment:
   PAYMENTS_SEED=1              seed products and accounts user<N>@example.com / "demo"
   PAYMENTS_SEED_PRODUCTS, PAYMENTS_SEED_ACCOUNTS   how many (default 200, 100)
   PAYMENTS_LOG_LEVEL           debug, info, warn, error (default info)
+  PAYMENTS_PROVIDER_IGNORES_LOSS=1   charges go on when the lock is lost (the fence alone refuses them)
 `
 
 func configFromEnv(lookup func(string) (string, bool)) (config, error) {
@@ -92,6 +94,7 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 			*d.dst = x
 		}
 	}
+	c.IgnoreLoss = get("PAYMENTS_PROVIDER_IGNORES_LOSS") == "1"
 	switch get("PAYMENTS_SEED") {
 	case "", "0", "false":
 	case "1", "true":

@@ -298,63 +298,22 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
-	t.Run("paused-instance", func(t *testing.T) {
-		// A child instance claims an order and is frozen inside the charge
-		// (its provider call takes 2 s) past its 1 s lock; instance a then
-		// takes the lock with a newer token and charges. When the child
-		// resumes, PostgreSQL's fence (or the lost lock) stops it.
-		ch := e.startChild("paused", map[string]string{"PAYMENTS_PROVIDER_DELAY": "2s"})
-		c := newClient(t)
-		c.login(t, a.url, 12)
-		deadline := time.Now().Add(60 * time.Second)
-		id, st := createOrderRetry(t, c, a.url, 3, deadline)
-		if st != 201 {
-			t.Fatalf("create order: %d", st)
-		}
-		key := newKey()
-		childReply := make(chan reply, 1)
-		go func() {
-			r, err := c.do(ch.url, "POST", fmt.Sprintf("/orders/%d/pay", id), nil, map[string]string{"Idempotency-Key": key})
-			if err != nil {
-				r.Status = -1
-				r.Body = []byte(err.Error())
-			}
-			childReply <- r
-		}()
-		redistest.Eventually(t, 20*time.Second, "child claimed the order", func() bool {
-			var fence int64
-			_ = e.store.DB().QueryRow(ctx, "SELECT fence FROM orders WHERE id = $1", id).Scan(&fence)
-			return fence > 0
+	// A child instance claims an order and is frozen inside the charge (its
+	// provider call takes 2 s) past its 1 s lock; instance b then takes the
+	// lock with a newer token and charges. When the child resumes, either
+	// the lost lock stops it, or (when it ignores the loss, as a provider
+	// SDK that ignores cancellation) PostgreSQL's fence refuses its commit.
+	for _, mode := range []struct {
+		name   string
+		ignore string
+	}{{"paused-instance/lock-lost", "0"}, {"paused-instance/fenced", "1"}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ch := e.startChild("paused-"+mode.ignore, map[string]string{
+				"PAYMENTS_PROVIDER_DELAY": "2s", "PAYMENTS_PROVIDER_IGNORES_LOSS": mode.ignore,
+			})
+			paused(t, e, ch, b, &paidOrders, mode.ignore == "1")
 		})
-		if err := ch.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		start := time.Now()
-		r := payRetry(t, c, b.url, id, key, deadline)
-		t.Logf("b charged after %v: %d %s", time.Since(start).Round(time.Millisecond), r.Status, r.Body)
-		if r.Status != 201 {
-			t.Errorf("b's payment: %d %s, want 201 (the frozen child must not block the order)", r.Status, r.Body)
-		}
-		if err := ch.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-			t.Fatal(err)
-		}
-		var cr reply
-		select {
-		case cr = <-childReply:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the resumed child never answered")
-		}
-		t.Logf("resumed child answered %d %s", cr.Status, cr.Body)
-		if cr.Status != 503 && cr.Status != 200 {
-			t.Errorf("resumed child: %d %s, want 503 (fenced or lock lost) or 200 (replay of b's charge)", cr.Status, cr.Body)
-		}
-		var charges, ledger int64
-		_ = e.store.DB().QueryRow(ctx, "SELECT (SELECT count(*) FROM charges WHERE order_id = $1), (SELECT count(*) FROM ledger WHERE order_id = $1)", id).Scan(&charges, &ledger)
-		if charges != 1 || ledger != 1 {
-			t.Errorf("order %d: %d charges, %d ledger rows, want 1 and 1", id, charges, ledger)
-		}
-		paidOrders.Store(id, true)
-	})
+	}
 
 	t.Run("audit", func(t *testing.T) {
 		n := 0
@@ -395,4 +354,68 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("jobs: %d recorded, %d with one effect, want %d", jobs, once, 2*a.Charges)
 		}
 	})
+}
+
+// paused runs the paused-instance scenario against child ch and instance b.
+func paused(t *testing.T, e *env, ch *child, b *instance, paidOrders *sync.Map, ignoresLoss bool) {
+	ctx := context.Background()
+	c := newClient(t)
+	c.login(t, b.url, 12)
+	deadline := time.Now().Add(60 * time.Second)
+	id, st := createOrderRetry(t, c, b.url, 3, deadline)
+	if st != 201 {
+		t.Fatalf("create order: %d", st)
+	}
+	key := newKey()
+	childReply := make(chan reply, 1)
+	go func() {
+		r, err := c.do(ch.url, "POST", fmt.Sprintf("/orders/%d/pay", id), nil, map[string]string{"Idempotency-Key": key})
+		if err != nil {
+			r.Status = -1
+			r.Body = []byte(err.Error())
+		}
+		childReply <- r
+	}()
+	redistest.Eventually(t, 20*time.Second, "child claimed the order", func() bool {
+		var fence int64
+		_ = e.store.DB().QueryRow(ctx, "SELECT fence FROM orders WHERE id = $1", id).Scan(&fence)
+		return fence > 0
+	})
+	if err := ch.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r := payRetry(t, c, b.url, id, key, deadline)
+	t.Logf("b charged after %v: %d %s", time.Since(start).Round(time.Millisecond), r.Status, r.Body)
+	if r.Status != 201 {
+		t.Errorf("b's payment: %d %s, want 201 (the frozen child must not block the order)", r.Status, r.Body)
+	}
+	if err := ch.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	var cr reply
+	select {
+	case cr = <-childReply:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the resumed child never answered")
+	}
+	t.Logf("resumed child answered %d %s", cr.Status, cr.Body)
+	if cr.Status != 503 && cr.Status != 200 {
+		t.Errorf("resumed child: %d %s, want 503 (fenced or lock lost) or 200 (replay of b's charge)", cr.Status, cr.Body)
+	}
+	var charges, ledger int64
+	_ = e.store.DB().QueryRow(ctx, "SELECT (SELECT count(*) FROM charges WHERE order_id = $1), (SELECT count(*) FROM ledger WHERE order_id = $1)", id).Scan(&charges, &ledger)
+	if charges != 1 || ledger != 1 {
+		t.Errorf("order %d: %d charges, %d ledger rows, want 1 and 1", id, charges, ledger)
+	}
+	paidOrders.Store(id, true)
+	if ignoresLoss {
+		var st struct {
+			Fenced int64 `json:"fenced"`
+		}
+		c.must(t, 200, ch.url, "GET", "/stats", nil, nil).decode(t, &st)
+		if cr.Status != 503 || st.Fenced != 1 {
+			t.Errorf("the resumed child was not fenced: %d %s, fenced %d", cr.Status, cr.Body, st.Fenced)
+		}
+	}
 }

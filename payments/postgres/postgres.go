@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rediskit/rediskit/lock/pgfence"
 	"github.com/rediskit/rediskit/payments"
 )
 
@@ -227,17 +228,14 @@ func (s *Store) ChargeForOrder(ctx context.Context, orderID int64) (payments.Cha
 // ClaimFence implements payments.Store: the token becomes the order's
 // fence only if it is newer than every token seen before.
 func (s *Store) ClaimFence(ctx context.Context, orderID, token int64) error {
-	tag, err := s.db.Exec(ctx, `UPDATE orders SET fence = $2 WHERE id = $1 AND fence < $2`, orderID, token)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
+	err := pgfence.Exec(ctx, s.db, `UPDATE orders SET fence = $2 WHERE id = $1 AND fence < $2`, orderID, token)
+	if errors.Is(err, pgfence.ErrStale) {
 		if _, err := s.Order(ctx, orderID); err != nil {
 			return err
 		}
-		return fmt.Errorf("order %d, token %d: %w", orderID, token, payments.ErrFenced)
+		return fmt.Errorf("order %d, token %d: %w: %w", orderID, token, payments.ErrFenced, err)
 	}
-	return nil
+	return err
 }
 
 // CommitCharge implements payments.Store.
@@ -257,10 +255,12 @@ func (s *Store) CommitCharge(ctx context.Context, nc payments.NewCharge) (paymen
 			if err := tx.QueryRow(ctx, `SELECT status, fence FROM orders WHERE id = $1`, nc.OrderID).Scan(&status, &fence); err != nil {
 				return notFound(err)
 			}
-			if status == payments.StatusPaid {
-				return errPaid
+			if fence != nc.Fence {
+				// A newer holder claimed the order: whatever it did, this
+				// holder's charge must not land.
+				return fmt.Errorf("order %d, token %d, newest %d: %w", nc.OrderID, nc.Fence, fence, payments.ErrFenced)
 			}
-			return fmt.Errorf("order %d, token %d, newest %d: %w", nc.OrderID, nc.Fence, fence, payments.ErrFenced)
+			return errPaid
 		}
 		c, err := scanCharge(tx.QueryRow(ctx, `INSERT INTO charges (order_id, account_id, amount_cents, fence, idempotency_key, instance)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+chargeCols,
