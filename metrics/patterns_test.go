@@ -1,7 +1,9 @@
 package metrics_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/cache"
 	"github.com/rediskit/rediskit/internal/redisproc"
@@ -74,6 +77,21 @@ func TestPatternCollector(t *testing.T) {
 			}
 		}
 
+		// worker: completes the three jobs.
+		wk, err := queue.NewWorker(c, "{q"+u+"}", func(context.Context, *queue.Job) (any, error) { return "ok", nil }, queue.WorkerOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.AddWorker("{q"+u+"}", wk)
+		wctx, stopWorker := context.WithCancel(ctx)
+		werr := make(chan error, 1)
+		go func() { werr <- wk.Run(wctx) }()
+		redistest.Eventually(t, 10*time.Second, "worker completed 3 jobs", func() bool { return wk.Stats().Completed == 3 })
+		stopWorker()
+		if err := <-werr; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("worker: %v", err)
+		}
+
 		// session: one request that creates a session.
 		sm, err := session.New(c, session.Options{Prefix: "rk:s:" + u + ":"})
 		if err != nil {
@@ -106,12 +124,27 @@ func TestPatternCollector(t *testing.T) {
 		check("rediskit_lock_contended_total", ln, 1)
 		check("rediskit_lock_released_total", ln, 1)
 		check("rediskit_lock_lost_total", ln, 0)
-		check("rediskit_queue_jobs", map[string]string{"queue": "{q" + u + "}", "state": "wait"}, 3)
-		check("rediskit_queue_jobs", map[string]string{"queue": "{q" + u + "}", "state": "active"}, 0)
+		qn := map[string]string{"queue": "{q" + u + "}"}
+		check("rediskit_queue_jobs", map[string]string{"queue": "{q" + u + "}", "state": "wait"}, 0)
+		check("rediskit_queue_jobs", map[string]string{"queue": "{q" + u + "}", "state": "completed"}, 3)
+		check("rediskit_queue_processed_total", qn, 3)
+		check("rediskit_queue_completed_total", qn, 3)
+		check("rediskit_queue_stalled_total", qn, 0)
+		check("rediskit_queue_in_flight", qn, 0)
+		if got := series(mfs, "rediskit_queue_last_ok_timestamp_seconds", qn); len(got) != 1 || value(got[0]) < float64(time.Now().Add(-time.Minute).Unix()) {
+			t.Errorf("last_ok_timestamp_seconds = %v, want within the last minute", got)
+		}
 		check("rediskit_session_created_total", map[string]string{"name": "web"}, 1)
 		if got := series(mfs, "rediskit_session_active", map[string]string{"name": "web"}); len(got) != 1 || value(got[0]) < 1 {
 			t.Errorf("rediskit_session_active = %v, want >= 1", got)
 		}
+		var buf bytes.Buffer
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runPromtool(t, &buf, "check", "metrics")
 	})
 }
 
