@@ -9,7 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/cache"
+	"github.com/rediskit/rediskit/lock"
 	"github.com/rediskit/rediskit/metrics"
+	"github.com/rediskit/rediskit/queue"
 )
 
 func ExampleInstrumentClient() {
@@ -52,4 +55,21 @@ func ExampleErrorKind() {
 	// Output:
 	// true
 	// deadline
+}
+
+func ExampleNewPatternCollector() {
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:7000"}})
+	defer client.Close()
+	users, err := cache.New[string](client, cache.Options{Namespace: "users"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	locker := lock.New(client, lock.Options{})
+	emails, err := queue.New(client, "{emails}", queue.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	pc := metrics.NewPatternCollector(metrics.PatternOptions{})
+	pc.AddCache(users).AddLocker(locker).AddQueue(emails)
+	prometheus.MustRegister(pc)
 }
