@@ -30,6 +30,7 @@ func TestServerCollectorCoversEveryNode(t *testing.T) {
 			c.Get(ctx, key+":missing")
 		}
 		// A KEYS on one node, so the dangerous counter has something.
+		// rediskit:allow-keys tests the dangerous-command counter on a unique key space
 		if err := c.Do(ctx, "KEYS", "{"+u+"}:*").Err(); err != nil {
 			t.Fatal(err)
 		}
