@@ -9,6 +9,7 @@ import (
 	"github.com/rediskit/rediskit/cache"
 	"github.com/rediskit/rediskit/lock"
 	"github.com/rediskit/rediskit/queue"
+	"github.com/rediskit/rediskit/redisconn"
 	"github.com/rediskit/rediskit/session"
 )
 
@@ -33,6 +34,11 @@ type WorkerStatser interface{ Stats() queue.WorkerStats }
 // *session.Manager. When it also has Active(ctx) (int64, error), the
 // number of active sessions is exported too (one round trip).
 type SessionStatser interface{ Stats() session.Stats }
+
+// ConnStatser is what the pattern collector reads from a
+// *redisconn.Conn: the retries and topology reloads of its resilience
+// layer (which go-redis hooks cannot see on a plain client).
+type ConnStatser interface{ Stats() redisconn.Stats }
 
 type activeCounter interface {
 	Active(ctx context.Context) (int64, error)
@@ -71,6 +77,7 @@ type PatternOptions struct {
 //	                                           lost locks, errors; in_flight, mean fetch and processing seconds
 //	rediskit_session_*{name}                   created, renewed, destroyed, expired, rejected, loads, saves,
 //	                                           touches, gone, store calls/errors/seconds; active
+//	rediskit_client_conn_*_total{client}       redisconn retries and topology reloads
 type PatternCollector struct {
 	timeout time.Duration
 
@@ -81,6 +88,12 @@ type PatternCollector struct {
 	queues   []QueueCounter
 	workers  []namedWorker
 	sessions []namedSessions
+	conns    []namedConn
+}
+
+type namedConn struct {
+	name string
+	c    ConnStatser
 }
 
 type namedWorker struct {
@@ -149,6 +162,14 @@ func (p *PatternCollector) AddWorker(queueName string, w WorkerStatser) *Pattern
 func (p *PatternCollector) AddSessions(name string, m SessionStatser) *PatternCollector {
 	p.mu.Lock()
 	p.sessions = append(p.sessions, namedSessions{name, m})
+	p.mu.Unlock()
+	return p
+}
+
+// AddConn adds a redisconn connection under name (the "client" label).
+func (p *PatternCollector) AddConn(name string, c ConnStatser) *PatternCollector {
+	p.mu.Lock()
+	p.conns = append(p.conns, namedConn{name, c})
 	p.mu.Unlock()
 	return p
 }
@@ -222,6 +243,7 @@ var (
 
 type patternDescs struct {
 	cacheHits, cacheLag, queueJobs, sessionActive *prometheus.Desc
+	connRetries, connReloads                      *prometheus.Desc
 	cache, lock, worker, session                  []*prometheus.Desc
 }
 
@@ -238,6 +260,8 @@ var pdescs = func() patternDescs {
 		cacheLag:      prometheus.NewDesc("rediskit_cache_invalidation_lag_seconds", "Invalidation lag from the database commit to the Redis delete (stat last, p99 or max).", []string{"namespace", "stat"}, nil),
 		queueJobs:     prometheus.NewDesc("rediskit_queue_jobs", "Jobs per state (wait, active, prioritized, delayed, completed, failed).", []string{"queue", "state"}, nil),
 		sessionActive: prometheus.NewDesc("rediskit_session_active", "Sessions active within the idle timeout (HyperLogLog estimate).", []string{"name"}, nil),
+		connRetries:   prometheus.NewDesc("rediskit_client_conn_retries_total", "Commands redisconn sent again after a retryable failure.", []string{"client"}, nil),
+		connReloads:   prometheus.NewDesc("rediskit_client_conn_topology_reloads_total", "Topology reloads redisconn requested because of an error.", []string{"client"}, nil),
 		cache:         mk("rediskit_cache_", cacheFields, "namespace"),
 		lock:          mk("rediskit_lock_", lockFields, "name"),
 		worker:        mk("rediskit_queue_", workerFields, "queue"),
@@ -247,7 +271,7 @@ var pdescs = func() patternDescs {
 
 // Describe sends every descriptor the collector may emit.
 func (p *PatternCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{pdescs.cacheHits, pdescs.cacheLag, pdescs.queueJobs, pdescs.sessionActive} {
+	for _, d := range []*prometheus.Desc{pdescs.cacheHits, pdescs.cacheLag, pdescs.queueJobs, pdescs.sessionActive, pdescs.connRetries, pdescs.connReloads} {
 		ch <- d
 	}
 	for _, ds := range [][]*prometheus.Desc{pdescs.cache, pdescs.lock, pdescs.worker, pdescs.session} {
@@ -262,6 +286,7 @@ func (p *PatternCollector) Collect(ch chan<- prometheus.Metric) {
 	p.mu.Lock()
 	caches, lockers, queues := append([]CacheStatser(nil), p.caches...), append([]LockStatser(nil), p.lockers...), append([]QueueCounter(nil), p.queues...)
 	workers, sessions := append([]namedWorker(nil), p.workers...), append([]namedSessions(nil), p.sessions...)
+	conns := append([]namedConn(nil), p.conns...)
 	lags := make(map[string]LagFunc, len(p.lags))
 	for k, v := range p.lags {
 		lags[k] = v
@@ -279,6 +304,15 @@ func (p *PatternCollector) Collect(ch chan<- prometheus.Metric) {
 	collectLocks(ch, lockers)
 	collectQueues(ctx, ch, queues, workers)
 	collectSessions(ctx, ch, sessions)
+	cs := sums{}
+	for _, nc := range conns {
+		st := nc.c.Stats()
+		cs.add(nc.name, float64(st.Retries), float64(st.TopologyReloads))
+	}
+	for name, v := range cs {
+		send(ch, pdescs.connRetries, prometheus.CounterValue, v[0], name)
+		send(ch, pdescs.connReloads, prometheus.CounterValue, v[1], name)
+	}
 }
 
 // sums adds up the values of sources that share a label value.

@@ -19,6 +19,7 @@ import (
 	"github.com/rediskit/rediskit/lock"
 	"github.com/rediskit/rediskit/metrics"
 	"github.com/rediskit/rediskit/queue"
+	"github.com/rediskit/rediskit/redisconn"
 	"github.com/rediskit/rediskit/session"
 )
 
@@ -106,6 +107,14 @@ func TestPatternCollector(t *testing.T) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 
+		// redisconn: its retry counters.
+		conn, err := redisconn.Connect(ctx, redisconn.Config{Nodes: tg.Addrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		pc.AddConn("api", conn)
+
 		mfs := gather(t, reg)
 		check := func(metric string, lbl map[string]string, want float64) {
 			t.Helper()
@@ -138,6 +147,8 @@ func TestPatternCollector(t *testing.T) {
 		if got := series(mfs, "rediskit_session_active", map[string]string{"name": "web"}); len(got) != 1 || value(got[0]) < 1 {
 			t.Errorf("rediskit_session_active = %v, want >= 1", got)
 		}
+		check("rediskit_client_conn_retries_total", map[string]string{"client": "api"}, 0)
+		check("rediskit_client_conn_topology_reloads_total", map[string]string{"client": "api"}, 0)
 		var buf bytes.Buffer
 		for _, mf := range mfs {
 			if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
