@@ -77,6 +77,75 @@ local function promote(K, prefix, now, isBlocked)
   if not isBlocked then rcall("ZADD", K.marker, 0, "0") end
 end
 
+-- activate locks one job just moved to active, emits "active", stamps
+-- processedOn/pb/ats and appends id, token and its fields to out.
+local function activate(K, prefix, now, id, token, lockMs, worker, out)
+  local jk = prefix .. id
+  rcall("SET", jk .. ":lock", token, "PX", lockMs)
+  rcall("XADD", K.events, "*", "event", "active", "jobId", id, "prev", "waiting")
+  local f = rcall("HGETALL", jk)
+  local ats = 1
+  for i = 1, #f, 2 do
+    if f[i] == "ats" then
+      ats = (tonumber(f[i + 1]) or 0) + 1
+      break
+    end
+  end
+  if worker ~= "" then
+    rcall("HSET", jk, "processedOn", now, "pb", worker, "ats", ats)
+    f[#f + 1] = "pb"
+    f[#f + 1] = worker
+  else
+    rcall("HSET", jk, "processedOn", now, "ats", ats)
+  end
+  -- later pairs win when the worker builds its map
+  f[#f + 1] = "processedOn"
+  f[#f + 1] = tostring(now)
+  f[#f + 1] = "ats"
+  f[#f + 1] = tostring(ats)
+  out[#out + 1] = id
+  out[#out + 1] = token
+  out[#out + 1] = f
+end
+
+-- takeOne moves the next ready job (wait first, then prioritized) to
+-- active and returns its id, or nil.
+local function takeOne(K)
+  local id = rcall("RPOPLPUSH", K.wait, K.active)
+  while id and string.sub(id, 1, 2) == "0:" do
+    rcall("LREM", K.active, 1, id)
+    id = rcall("RPOPLPUSH", K.wait, K.active)
+  end
+  if id then return id end
+  local p = rcall("ZPOPMIN", K.prio)
+  if #p == 0 then
+    rcall("DEL", K.pc)
+    return nil
+  end
+  rcall("LPUSH", K.active, p[1])
+  return p[1]
+end
+
+-- takeMany moves up to n ready jobs to active with one pop per source and
+-- one push, in the order n RPOPLPUSH/ZPOPMIN calls would take them.
+local function takeMany(K, n)
+  local ids = {}
+  local got = rcall("RPOP", K.wait, n)
+  if got then
+    for _, id in ipairs(got) do
+      if string.sub(id, 1, 2) ~= "0:" then ids[#ids + 1] = id end
+    end
+  end
+  local want = n - #ids
+  if want > 0 then
+    local p = rcall("ZPOPMIN", K.prio, want)
+    for i = 1, #p, 2 do ids[#ids + 1] = p[i] end
+    if #p / 2 < want then rcall("DEL", K.pc) end
+  end
+  if #ids > 0 then rcall("LPUSH", K.active, unpack(ids)) end
+  return ids
+end
+
 -- fetch moves up to n ready jobs to active and locks them.
 -- Returns {rateLimitTTL, nextDueMillis, id1, token1, fields1, id2, ...}.
 local function fetch(K, prefix, now, n, tokenBase, tokenStart, lockMs, worker, limMax, limDur)
@@ -104,61 +173,29 @@ local function fetch(K, prefix, now, n, tokenBase, tokenStart, lockMs, worker, l
     end
   end
   if isBlocked or n <= 0 then return out end
+  if conc then n = math.min(n, conc - nactive) end
   local taken = 0
-  while taken < n do
-    if conc and nactive >= conc then break end
-    local id = rcall("RPOPLPUSH", K.wait, K.active)
-    while id and string.sub(id, 1, 2) == "0:" do
-      rcall("LREM", K.active, 1, id)
-      id = rcall("RPOPLPUSH", K.wait, K.active)
-    end
-    if not id then
-      local p = rcall("ZPOPMIN", K.prio)
-      if #p == 0 then
-        rcall("DEL", K.pc)
-        break
-      end
-      id = p[1]
-      rcall("LPUSH", K.active, id)
-    end
-    local jk = prefix .. id
-    local limited = false
-    if max then
-      if rcall("HEXISTS", jk, "defa") == 0 then
+  if max then
+    -- rate limited: one at a time, counting each job
+    while taken < n do
+      local id = takeOne(K)
+      if not id then break end
+      local limited = false
+      if rcall("HEXISTS", prefix .. id, "defa") == 0 then
         local c = rcall("INCR", K.limiter)
         if c == 1 then rcall("PEXPIRE", K.limiter, math.floor(math.abs(dur))) end
         limited = c >= max
       end
+      activate(K, prefix, now, id, tokenBase .. (tokenStart + taken), lockMs, worker, out)
+      taken = taken + 1
+      if limited then break end
     end
-    local token = tokenBase .. (tokenStart + taken)
-    rcall("SET", jk .. ":lock", token, "PX", lockMs)
-    rcall("XADD", K.events, "*", "event", "active", "jobId", id, "prev", "waiting")
-    local f = rcall("HGETALL", jk)
-    local ats = 1
-    for i = 1, #f, 2 do
-      if f[i] == "ats" then
-        ats = (tonumber(f[i + 1]) or 0) + 1
-        break
-      end
+  else
+    local ids = takeMany(K, n)
+    for i, id in ipairs(ids) do
+      activate(K, prefix, now, id, tokenBase .. (tokenStart + i - 1), lockMs, worker, out)
     end
-    if worker ~= "" then
-      rcall("HSET", jk, "processedOn", now, "pb", worker, "ats", ats)
-      f[#f + 1] = "pb"
-      f[#f + 1] = worker
-    else
-      rcall("HSET", jk, "processedOn", now, "ats", ats)
-    end
-    -- later pairs win when the worker builds its map
-    f[#f + 1] = "processedOn"
-    f[#f + 1] = tostring(now)
-    f[#f + 1] = "ats"
-    f[#f + 1] = tostring(ats)
-    out[#out + 1] = id
-    out[#out + 1] = token
-    out[#out + 1] = f
-    taken = taken + 1
-    nactive = nactive + 1
-    if limited then break end
+    taken = #ids
   end
   if taken == 0 then
     out[2] = nextDue(K.delayed) or 0

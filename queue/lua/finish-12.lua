@@ -26,32 +26,59 @@ local maxEv = maxEvents(K.meta)
 rcall("XTRIM", K.events, "MAXLEN", "~", maxEv)
 local codes = {}
 local finished, delayed, requeued = false, false, false
+-- one MGET for every lock, one DEL and one SREM for those we hold
+local lockKeys = {}
+for i = 0, n - 1 do
+  lockKeys[i + 1] = prefix .. ARGV[11 + i * 12 + 1] .. ":lock"
+end
+local held, heldIds = {}, {}
+if n > 0 then
+  local cur = rcall("MGET", unpack(lockKeys))
+  for i = 0, n - 1 do
+    local b = 11 + i * 12
+    local id, token = ARGV[b + 1], ARGV[b + 2]
+    local c = cur[i + 1]
+    if c == token then
+      codes[i + 1] = 0
+      held[#held + 1] = lockKeys[i + 1]
+      heldIds[#heldIds + 1] = id
+    elseif c then
+      codes[i + 1] = -6
+    elseif rcall("EXISTS", prefix .. id) == 0 then
+      codes[i + 1] = -1
+      rcall("LREM", K.active, -1, id)
+    else
+      codes[i + 1] = -2
+    end
+  end
+  if #held > 0 then
+    rcall("DEL", unpack(held))
+    rcall("SREM", K.stalled, unpack(heldIds))
+  end
+end
+local completedArgs = {}
+local keeps = {} -- distinct removeOn* settings, applied once per batch
+local function keep(set, count, age, limit)
+  if count == -1 and (age == 0 or age == nil) then return end
+  local key = set .. "|" .. count .. "|" .. age .. "|" .. limit
+  if not keeps[key] then
+    keeps[key] = true
+    keeps[#keeps + 1] = {set, count, age, limit}
+  end
+end
 for i = 0, n - 1 do
   local b = 11 + i * 12
-  local kind, id, token, value, stack = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local kind, id, value, stack = ARGV[b], ARGV[b + 1], ARGV[b + 3], ARGV[b + 4]
   local jk = prefix .. id
-  local code = 0
-  local lk = jk .. ":lock"
-  local cur = rcall("GET", lk)
-  if cur == token then
-    rcall("DEL", lk)
-    rcall("SREM", K.stalled, id)
-    if rcall("LREM", K.active, -1, id) < 1 then code = -3 end
-  elseif cur then
-    code = -6
-  elseif rcall("EXISTS", jk) == 0 then
-    code = -1
-    rcall("LREM", K.active, -1, id)
-  else
-    code = -2
-  end
-  if code == 0 then
+  if codes[i + 1] == 0 and rcall("LREM", K.active, -1, id) < 1 then codes[i + 1] = -3 end
+  if codes[i + 1] == 0 then
+    local count, age, limit = tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8])
     if kind == "c" then
-      local count = tonumber(ARGV[b + 6])
       if count ~= 0 then
-        rcall("ZADD", K.completed, now, id)
+        completedArgs[#completedArgs + 1] = now
+        completedArgs[#completedArgs + 1] = id
         rcall("HSET", jk, "returnvalue", value, "finishedOn", now, "atm", tonumber(ARGV[b + 11]) + 1)
-        keepJobs(K.completed, prefix, now, count, tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
+        keep(K.completed, count, age, limit)
       else
         removeJobKeys(jk)
       end
@@ -60,12 +87,11 @@ for i = 0, n - 1 do
     elseif kind == "f" then
       local atm = rcall("HINCRBY", jk, "atm", 1)
       rcall("HSET", jk, "failedReason", value, "stacktrace", stack)
-      local count = tonumber(ARGV[b + 6])
       if count ~= 0 then
         rcall("ZADD", K.failed, now, id)
         rcall("HSET", jk, "finishedOn", now)
         rcall("HDEL", jk, "defa")
-        keepJobs(K.failed, prefix, now, count, tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8]))
+        keep(K.failed, count, age, limit)
       else
         removeJobKeys(jk)
       end
@@ -101,7 +127,10 @@ for i = 0, n - 1 do
       requeued = true
     end
   end
-  codes[#codes + 1] = code
+end
+if #completedArgs > 0 then rcall("ZADD", K.completed, unpack(completedArgs)) end
+for _, k in ipairs(keeps) do
+  keepJobs(k[1], prefix, now, k[2], k[3], k[4])
 end
 if requeued and not blocked(K.meta, K.active) then rcall("ZADD", K.marker, 0, "0") end
 local limMax = tonumber(ARGV[9])
