@@ -115,6 +115,9 @@ func (o *WorkerOptions) defaults() {
 
 const maxBlock = 10 * time.Second
 
+// finishers is how many finish calls a worker may have in flight.
+const finishers = 2
+
 // Worker fetches and runs jobs of one queue. Create it with NewWorker and
 // call Run once. Its methods are safe for concurrent use.
 type Worker struct {
@@ -221,7 +224,15 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	finDone := make(chan struct{})
-	go func() { defer close(finDone); w.finisher(work) }()
+	go func() {
+		defer close(finDone)
+		// Two finishers: one batch is in Redis while the next one forms.
+		var fw sync.WaitGroup
+		for range finishers {
+			fw.Go(func() { w.finisher(work) })
+		}
+		fw.Wait()
+	}()
 	wg.Go(func() { w.fetcher(ctx, work, bc) })
 	wg.Go(func() { w.timers(ctx, work) })
 	if bc != nil {
