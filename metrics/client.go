@@ -107,10 +107,15 @@ func InstrumentClient(c redis.UniversalClient, reg prometheus.Registerer, opts C
 		m.byCmd[cmd] = m.latency.WithLabelValues(cmd)
 	}
 	m.other = m.latency.WithLabelValues("other")
+	var done []prometheus.Collector
 	for _, col := range []prometheus.Collector{m.latency, m.errs, m.redirects, m.retries, m.pipeSize, m.pipeLatency, dials, newPoolCollector(c)} {
 		if err := wrapped.Register(col); err != nil {
+			for _, d := range done {
+				wrapped.Unregister(d)
+			}
 			return nil, fmt.Errorf("metrics: register client %q: %w", name, err)
 		}
+		done = append(done, col)
 	}
 	cc, isCluster := c.(*redis.ClusterClient)
 	c.AddHook(&clientHook{m: m, dials: !isCluster})
