@@ -16,7 +16,7 @@
 -- Queue entries whose deadline passed (a waiter that died) are dropped
 -- from the head. The lock is granted when it is free and the queue is
 -- empty or starts with owner. Returns {1, token} when held by owner
--- (idempotent, like acquire-2.lua), {0, value, pttl} when another owner
+-- (idempotent, like acquire-3.lua), {0, value, pttl} when another owner
 -- holds it, {0, "", 0} when it is free but another waiter is first.
 local now = tonumber(ARGV[4])
 local v = redis.call('GET', KEYS[1])

@@ -1,7 +1,7 @@
 -- extend-1.lua: push back the expiry of a lock this owner still holds.
 --
 -- KEYS[1]  the lock key
--- ARGV[1]  owner: the random id given to acquire-2.lua
+-- ARGV[1]  owner: the random id given to acquire-3.lua
 -- ARGV[2]  new ttl in milliseconds
 --
 -- Returns 1 when extended, 0 when the key is gone or holds another value

@@ -15,6 +15,7 @@ type keys struct {
 	lock    string // "<prefix>{<name>}": "<owner>:<token>:<holder>", PX ttl
 	fence   string // "<prefix>{<name>}:fence": INCR counter, never expires
 	channel string // "<prefix>{<name>}:released": SPUBLISH on release
+	waiting string // "<prefix>{<name>}:waiting": set (PX) while someone waits
 	queue   string // "<prefix>{<name>}:queue": FIFO waiters (Fair), zset owner -> arrival
 	waiters string // "<prefix>{<name>}:waiters": hash owner -> deadline ms, "#seq"
 }
@@ -29,6 +30,6 @@ func keysFor(prefix, name string) (keys, error) {
 		return keys{}, fmt.Errorf("%w: %q contains a brace", ErrInvalidName, name)
 	}
 	base := prefix + "{" + name + "}"
-	return keys{lock: base, fence: base + ":fence", channel: base + ":released",
+	return keys{lock: base, fence: base + ":fence", channel: base + ":released", waiting: base + ":waiting",
 		queue: base + ":queue", waiters: base + ":waiters"}, nil
 }

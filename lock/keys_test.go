@@ -17,13 +17,14 @@ func TestKeysFor(t *testing.T) {
 			lock:    "rediskit:lock:{orders:42}",
 			fence:   "rediskit:lock:{orders:42}:fence",
 			channel: "rediskit:lock:{orders:42}:released",
+			waiting: "rediskit:lock:{orders:42}:waiting",
 			queue:   "rediskit:lock:{orders:42}:queue",
 			waiters: "rediskit:lock:{orders:42}:waiters",
 		}, nil},
-		{"app:", "x", keys{lock: "app:{x}", fence: "app:{x}:fence", channel: "app:{x}:released",
+		{"app:", "x", keys{lock: "app:{x}", fence: "app:{x}:fence", channel: "app:{x}:released", waiting: "app:{x}:waiting",
 			queue: "app:{x}:queue", waiters: "app:{x}:waiters"}, nil},
 		// A prefix with its own tag still keeps every key in one slot.
-		{"{app}:", "y", keys{lock: "{app}:{y}", fence: "{app}:{y}:fence", channel: "{app}:{y}:released",
+		{"{app}:", "y", keys{lock: "{app}:{y}", fence: "{app}:{y}:fence", channel: "{app}:{y}:released", waiting: "{app}:{y}:waiting",
 			queue: "{app}:{y}:queue", waiters: "{app}:{y}:waiters"}, nil},
 		{DefaultPrefix, "", keys{}, ErrInvalidName},
 		{DefaultPrefix, "a{b", keys{}, ErrInvalidName},
@@ -40,7 +41,7 @@ func TestKeysFor(t *testing.T) {
 		}
 		if err == nil {
 			s := slot.Of(got.lock)
-			for _, k := range []string{got.fence, got.channel, got.queue, got.waiters} {
+			for _, k := range []string{got.fence, got.channel, got.waiting, got.queue, got.waiters} {
 				if slot.Of(k) != s {
 					t.Errorf("keysFor(%q, %q): %q in slot %d, lock in %d", tt.prefix, tt.name, k, slot.Of(k), s)
 				}

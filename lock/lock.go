@@ -216,7 +216,7 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 	// reply was lost finds the lock already its own, and a fair waiter
 	// keeps its place in the queue.
 	owner := rand.Text()
-	le, err := l.attempt(ctx, name, k, ttl, owner, false, l.opts.Fair)
+	le, err := l.attempt(ctx, name, k, ttl, owner, false, true)
 	if err == nil {
 		l.stats.add(name, func(c *counters) { c.acquired.Add(1) })
 		return le, nil
@@ -273,7 +273,7 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 		return nil, err
 	}
 	for {
-		le, err = l.attempt(ctx, name, k, ttl, owner, true, l.opts.Fair)
+		le, err = l.attempt(ctx, name, k, ttl, owner, true, true)
 		if err == nil {
 			acquired = true
 			waited := l.clock.Now().Sub(start)
@@ -322,8 +322,9 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/5 + mrand.N(2*d/5+1)
 }
 
-// attempt tries once on every node concurrently. enqueue (Fair only)
-// joins the queue when it is not owner's turn.
+// attempt tries once on every node concurrently. enqueue says the caller
+// waits when it does not get the lock: the lock is marked as waited for
+// (and with Fair, owner joins the queue).
 func (l *Locker) attempt(ctx context.Context, name string, k keys, ttl time.Duration, owner string, direct, enqueue bool) (*Lease, error) {
 	start := l.clock.Now()
 	req := acquireReq{

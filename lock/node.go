@@ -13,23 +13,23 @@ import (
 )
 
 var (
-	//go:embed acquire-2.lua
+	//go:embed acquire-3.lua
 	acquireSrc string
 	//go:embed extend-1.lua
 	extendSrc string
 	//go:embed acquire-fair-4.lua
 	acquireFairSrc string
-	//go:embed release-2.lua
+	//go:embed release-3.lua
 	releaseSrc string
 	//go:embed dequeue-3.lua
 	dequeueSrc string
 	//go:embed fence-1.lua
 	fenceSrc string
 
-	acquireScript     = script.New("acquire-2.lua", acquireSrc)
+	acquireScript     = script.New("acquire-3.lua", acquireSrc)
 	extendScript      = script.New("extend-1.lua", extendSrc)
 	acquireFairScript = script.New("acquire-fair-4.lua", acquireFairSrc)
-	releaseScript     = script.New("release-2.lua", releaseSrc)
+	releaseScript     = script.New("release-3.lua", releaseSrc)
 	dequeueScript     = script.New("dequeue-3.lua", dequeueSrc)
 	fenceScript       = script.New("fence-1.lua", fenceSrc)
 )
@@ -60,7 +60,7 @@ func newNode(c redis.UniversalClient, opts *Options, l *Locker) *node {
 	return n
 }
 
-// acquireResult is one node's answer to acquire-2.lua.
+// acquireResult is one node's answer to acquire-3.lua.
 type acquireResult struct {
 	ok     bool
 	token  int64
@@ -79,8 +79,10 @@ type acquireReq struct {
 	// direct skips the auto-pipeliner (a woken waiter wants the lowest
 	// latency, not the best throughput).
 	direct bool
-	// fair runs acquire-fair-4.lua; enqueue joins the queue; now (ms) and
-	// waiterTTL date the queue entry.
+	// enqueue: the caller waits if it does not get the lock (marks the
+	// lock as waited for; with fair, joins the queue). fair runs
+	// acquire-fair-4.lua; now (ms) and waiterTTL date the queue entry and
+	// the marker.
 	fair, enqueue bool
 	now           int64
 	waiterTTL     time.Duration
@@ -88,9 +90,14 @@ type acquireReq struct {
 
 // acquire runs the acquire script.
 func (n *node) acquire(ctx context.Context, k keys, r acquireReq) acquireResult {
-	s, keys := acquireScript, []string{k.lock, k.fence}
-	args := []any{r.owner, r.ttl.Milliseconds(), r.holder}
+	mark := int64(0)
+	if r.enqueue {
+		mark = r.waiterTTL.Milliseconds()
+	}
+	s, keys := acquireScript, []string{k.lock, k.fence, k.waiting}
+	args := []any{r.owner, r.ttl.Milliseconds(), r.holder, mark}
 	if r.fair {
+		args = args[:3]
 		s, keys = acquireFairScript, []string{k.lock, k.fence, k.queue, k.waiters}
 		enq := "0"
 		if r.enqueue {
@@ -157,7 +164,7 @@ func (n *node) extend(ctx context.Context, k keys, owner string, ttl time.Durati
 
 // release returns true when this call deleted the lock.
 func (n *node) release(ctx context.Context, k keys, owner string) (bool, error) {
-	v, err := releaseScript.Run(ctx, n.run, []string{k.lock, k.queue}, owner, k.channel).Int64()
+	v, err := releaseScript.Run(ctx, n.run, []string{k.lock, k.queue, k.waiting}, owner, k.channel).Int64()
 	if err != nil {
 		return false, releaseScript.Err(err)
 	}

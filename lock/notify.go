@@ -11,7 +11,7 @@ import (
 	"github.com/rediskit/rediskit/internal/slot"
 )
 
-// notifier wakes waiters when a lock is released. release-1.lua SPUBLISHes
+// notifier wakes waiters when a lock is released. release-3.lua SPUBLISHes
 // on the lock's channel; the notifier holds one sharded subscription (one
 // connection) per cluster slot that has waiters, so the subscription lives
 // on the shard that owns the lock and follows it. Within a process, waiters
