@@ -144,7 +144,10 @@ func New(store Store, client redis.UniversalClient, o Options) (*Service, error)
 	if err != nil {
 		return nil, fmt.Errorf("payments: product cache: %w", err)
 	}
-	s.locker = lock.New(client, lock.Options{Prefix: "payments:lock:", Holder: o.Instance, MaxWait: o.LockWait, Logger: o.Logger})
+	// One lock per order: Stats by name would list arbitrary orders, so
+	// every name is summed under lock.OtherNames.
+	s.locker = lock.New(client, lock.Options{Prefix: "payments:lock:", Holder: o.Instance, MaxWait: o.LockWait,
+		StatsNames: -1, Logger: o.Logger})
 	s.queue, err = queue.New(client, o.QueueName, queue.Options{Prefix: o.QueuePrefix})
 	if err != nil {
 		s.close()
@@ -557,15 +560,14 @@ func (s *Service) Stats() Stats {
 	}
 }
 
-// CacheStats returns the product cache's counters (for the metrics
-// package's pattern collectors).
-func (s *Service) CacheStats() cache.Stats { return s.products.Stats() }
+// ProductCache returns the product cache (for metrics.PatternCollector).
+func (s *Service) ProductCache() *cache.Cache[Product] { return s.products }
 
-// LockStats returns the locker's counters.
-func (s *Service) LockStats() lock.Stats { return s.locker.Stats() }
+// Locker returns the order locker (for metrics.PatternCollector).
+func (s *Service) Locker() *lock.Locker { return s.locker }
 
-// WorkerStats returns the worker's counters.
-func (s *Service) WorkerStats() queue.WorkerStats { return s.worker.Stats() }
+// Worker returns the payments worker (for metrics.PatternCollector).
+func (s *Service) Worker() *queue.Worker { return s.worker }
 
 // WaitReady waits until the product cache tracks every master.
 func (s *Service) WaitReady(ctx context.Context) error { return s.products.WaitReady(ctx) }

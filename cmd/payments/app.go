@@ -83,6 +83,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
+	relay := a.relay
+	reg.MustRegister(metrics.NewPatternCollector(metrics.PatternOptions{}).
+		AddCache(a.svc.ProductCache()).
+		AddInvalidationLag(payments.ProductNamespace, func() (last, p99, highest time.Duration) {
+			s := relay.Stats()
+			return s.LastLag, s.P99Lag, s.MaxLag
+		}).
+		AddLocker(a.svc.Locker()).
+		AddQueue(a.svc.Queue()).
+		AddWorker(a.svc.Queue().Name(), a.svc.Worker()).
+		AddSessions("payments", a.sessions))
 	m, err := httpapi.NewMetrics(reg, a.svc)
 	if err != nil {
 		return a, err

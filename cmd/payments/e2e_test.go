@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -314,6 +315,61 @@ func TestEndToEnd(t *testing.T) {
 			paused(t, e, ch, b, &paidOrders, mode.ignore == "1")
 		})
 	}
+
+	t.Run("graceful-shutdown", func(t *testing.T) {
+		// SIGTERM while a charge is in flight: the request completes, the
+		// process exits 0.
+		ch := e.startChild("draining", map[string]string{"PAYMENTS_PROVIDER_DELAY": "1500ms"})
+		c := newClient(t)
+		c.login(t, b.url, 13)
+		id, st := createOrderRetry(t, c, b.url, 4, time.Now().Add(30*time.Second))
+		if st != 201 {
+			t.Fatalf("create order: %d", st)
+		}
+		replyc := make(chan reply, 1)
+		go func() {
+			r, err := c.do(ch.url, "POST", fmt.Sprintf("/orders/%d/pay", id), nil, map[string]string{"Idempotency-Key": newKey()})
+			if err != nil {
+				r.Status, r.Body = -1, []byte(err.Error())
+			}
+			replyc <- r
+		}()
+		redistest.Eventually(t, 20*time.Second, "charge in flight", func() bool {
+			var fence int64
+			_ = e.store.DB().QueryRow(ctx, "SELECT fence FROM orders WHERE id = $1", id).Scan(&fence)
+			return fence > 0
+		})
+		if err := ch.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if r := <-replyc; r.Status != 201 {
+			t.Errorf("in-flight payment during shutdown: %d %s, want 201", r.Status, r.Body)
+		}
+		select {
+		case <-ch.exited:
+			if code := ch.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("child exit code %d after SIGTERM\n%s", code, ch.out.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("child did not exit within 20s of SIGTERM")
+		}
+		paidOrders.Store(id, true)
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		c := newClient(t)
+		body := string(c.must(t, 200, a.url, "GET", "/metrics", nil, nil).Body)
+		for _, want := range []string{
+			"payments_charges_total", "payments_http_request_duration_seconds_bucket{code=\"201\",route=\"POST /orders/{id}/pay\"",
+			"rediskit_cache_hits_total", "rediskit_queue_jobs", "rediskit_lock_acquired_total", "rediskit_session_",
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+		c.must(t, 200, a.url, "GET", "/readyz", nil, nil)
+		c.must(t, 200, b.url, "GET", "/healthz", nil, nil)
+	})
 
 	t.Run("audit", func(t *testing.T) {
 		n := 0

@@ -135,9 +135,10 @@ func (e *env) start(name string) *instance {
 // child is an instance in a child process (the test binary re-executed as
 // `payments serve`).
 type child struct {
-	url string
-	cmd *exec.Cmd
-	out *syncBuffer
+	url    string
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
 }
 
 type syncBuffer struct {
@@ -178,6 +179,7 @@ func (e *env) startChild(name string, extra map[string]string) *child {
 		e.t.Fatal(err)
 	}
 	exited := make(chan struct{})
+	c.exited = exited
 	go func() { _ = cmd.Wait(); close(exited) }()
 	e.t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGCONT)

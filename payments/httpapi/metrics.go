@@ -8,9 +8,10 @@ import (
 	"github.com/rediskit/rediskit/payments"
 )
 
-// Metrics are the service's Prometheus series: HTTP requests by route and
-// status, and the service's Stats (charges, fencing, cache, lock, worker)
-// read at each scrape. Safe for concurrent use.
+// Metrics are the service's own Prometheus series: HTTP requests by route
+// and status, and the payment counters of Service.Stats (charges, replays,
+// fencing, job runs) read at each scrape. The cache, lock, queue and session
+// series come from metrics.PatternCollector. Safe for concurrent use.
 type Metrics struct {
 	requests *prometheus.HistogramVec
 	svc      *payments.Service
@@ -46,23 +47,13 @@ func (m *Metrics) Observe(route string, status int, d time.Duration) {
 }
 
 var counterHelp = map[string]string{
-	"payments_charges_total":             "Charges committed by this instance.",
-	"payments_replays_total":             "Payments answered from an earlier charge with the same idempotency key.",
-	"payments_already_paid_total":        "Payments refused because another key paid the order.",
-	"payments_fenced_total":              "Charges refused by PostgreSQL because a newer lock holder claimed the order.",
-	"payments_lock_lost_total":           "Payments abandoned because the order's lock was lost.",
-	"payments_jobs_run_total":            "Payment queue job runs.",
-	"payments_job_errors_total":          "Payment queue job runs that failed.",
-	"payments_cache_near_hits_total":     "Product reads answered by the near cache.",
-	"payments_cache_redis_hits_total":    "Product reads answered by Redis.",
-	"payments_cache_misses_total":        "Product reads that went to PostgreSQL (or waited for a loader).",
-	"payments_cache_invalidations_total": "Product keys invalidated by tracking pushes.",
-	"payments_lock_acquired_total":       "Order locks acquired.",
-	"payments_lock_contended_total":      "Order lock attempts that found the lock held.",
-	"payments_queue_completed_total":     "Jobs this instance's worker completed.",
-	"payments_queue_failed_total":        "Jobs this instance's worker failed for good.",
-	"payments_queue_in_flight":           "Jobs running now in this instance's worker.",
-	"payments_cache_near_entries":        "Entries in the product near cache.",
+	"payments_charges_total":      "Charges committed by this instance.",
+	"payments_replays_total":      "Payments answered from an earlier charge with the same idempotency key.",
+	"payments_already_paid_total": "Payments refused because another key paid the order.",
+	"payments_fenced_total":       "Charges refused by PostgreSQL because a newer lock holder claimed the order.",
+	"payments_lock_lost_total":    "Payments abandoned because the order's lock was lost.",
+	"payments_jobs_run_total":     "Payment queue job runs.",
+	"payments_job_errors_total":   "Payment queue job runs that failed.",
 }
 
 // Describe implements prometheus.Collector.
@@ -78,9 +69,6 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	c := func(name string, v float64) {
 		ch <- prometheus.MustNewConstMetric(m.descs[name], prometheus.CounterValue, v)
 	}
-	g := func(name string, v float64) {
-		ch <- prometheus.MustNewConstMetric(m.descs[name], prometheus.GaugeValue, v)
-	}
 	c("payments_charges_total", float64(s.Charges))
 	c("payments_replays_total", float64(s.Replays))
 	c("payments_already_paid_total", float64(s.AlreadyPaid))
@@ -88,14 +76,4 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	c("payments_lock_lost_total", float64(s.LockLost))
 	c("payments_jobs_run_total", float64(s.JobRuns))
 	c("payments_job_errors_total", float64(s.JobErrors))
-	c("payments_cache_near_hits_total", float64(s.Cache.NearHits))
-	c("payments_cache_redis_hits_total", float64(s.Cache.RedisHits))
-	c("payments_cache_misses_total", float64(s.Cache.Misses))
-	c("payments_cache_invalidations_total", float64(s.Cache.InvalidationsReceived))
-	c("payments_lock_acquired_total", float64(s.Lock.Acquired))
-	c("payments_lock_contended_total", float64(s.Lock.Contended))
-	c("payments_queue_completed_total", float64(s.Worker.Completed))
-	c("payments_queue_failed_total", float64(s.Worker.Failed))
-	g("payments_queue_in_flight", float64(s.Worker.InFlight))
-	g("payments_cache_near_entries", float64(s.Cache.NearEntries))
 }
