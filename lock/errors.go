@@ -42,6 +42,8 @@ var (
 type TakenError struct {
 	Name string
 	// Holder is the holder's Options.Holder ("host:pid" by default).
+	// Empty (with Token and TTL zero) when the lock is free but, with
+	// Options.Fair, another waiter is ahead in the queue.
 	Holder string
 	// Token is the holder's fencing token.
 	Token int64
@@ -50,6 +52,9 @@ type TakenError struct {
 }
 
 func (e *TakenError) Error() string {
+	if e.Holder == "" && e.Token == 0 {
+		return fmt.Sprintf("lock: %q taken: another waiter is first in line", e.Name)
+	}
 	return fmt.Sprintf("lock: %q taken by %s (token %d, %v left)", e.Name, e.Holder, e.Token, e.TTL)
 }
 
