@@ -137,7 +137,10 @@ bin/payments loadgen -urls "http://127.0.0.1:$PORT_A,http://127.0.0.1:$PORT_B" \
 cat <<EOF
 
 Look at (while it runs):
-  API         curl http://127.0.0.1:$PORT_A/products/1      (also :$PORT_B; POST /login, /orders, /orders/{id}/pay ...)
+  API         curl http://127.0.0.1:$PORT_A/products/1      (same data on :$PORT_B)
+  try it      curl -c /tmp/jar -X POST localhost:$PORT_A/login -d '{"email":"user1@example.com","password":"demo"}'
+              curl -b /tmp/jar -X POST localhost:$PORT_B/orders -d '{"product_id":7}'
+              curl -b /tmp/jar -X POST -H 'Idempotency-Key: k1' localhost:$PORT_A/orders/<id>/pay   (again: same charge, 200)
   counters    curl http://127.0.0.1:$PORT_A/stats
   metrics     curl http://127.0.0.1:$PORT_A/metrics | grep ^payments_
   health      curl http://127.0.0.1:$PORT_A/readyz
