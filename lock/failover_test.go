@@ -81,6 +81,47 @@ func TestFailoverOneDeployment(t *testing.T) {
 		}
 	})
 
+	t.Run("WaiterFollowsFailover", func(t *testing.T) {
+		// A waiter subscribed on the old master still hears the release
+		// made on the new one (the server drops the sharded subscription
+		// when the slot moves; the notifier subscribes again). Fallback
+		// polling is a minute away, so only the message can wake it.
+		name, _, replica := nameWithReplica(t)
+		a := lock.New(newClient(t), lock.Options{Prefix: prefix})
+		defer a.Close()
+		b := lock.New(newClient(t), lock.Options{Prefix: prefix, PollEvery: time.Minute})
+		defer b.Close()
+		la, err := a.TryAcquire(ctx, name, 60*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan error, 1)
+		go func() {
+			le, err := b.Acquire(ctx, name, 60*time.Second)
+			if err == nil {
+				err = le.Release(ctx)
+			}
+			got <- err
+		}()
+		redistest.Eventually(t, 5*time.Second, "b waiting", func() bool { return b.Stats().Contended >= 2 })
+		if err := cl.Failover(ctx, replica); err != nil {
+			t.Fatal(err)
+		}
+		redistest.Eventually(t, 20*time.Second, "release on the new master", func() bool {
+			return la.Release(ctx) == nil
+		})
+		released := time.Now()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("waiter took over %v after the release", time.Since(released))
+		case <-time.After(30 * time.Second):
+			t.Fatal("waiter not woken after the failover")
+		}
+	})
+
 	t.Run("AsyncFailoverLosesLock", func(t *testing.T) {
 		name, master, replica := nameWithReplica(t)
 		a := lock.New(newClient(t), lock.Options{Prefix: prefix, Holder: "a"})

@@ -82,7 +82,8 @@ func (n *notifier) watch(channel string, c chan struct{}, owner string) (*waiter
 		cancel()
 	}
 	if start {
-		n.l.wg.Go(func() { n.receive(sub.ctx, sub) })
+		ps := sub.ps
+		n.l.wg.Go(func() { n.receive(sub.ctx, sub, ps) })
 	}
 	cw.waiters = append(cw.waiters, w)
 	return w, cw.active
@@ -140,26 +141,42 @@ func wake(w *waiter) {
 	}
 }
 
-// receive reads one slot's subscription until it is closed.
-func (n *notifier) receive(ctx context.Context, sub *slotSub) {
+// receive reads one slot's subscription ps until it is closed or
+// replaced by renew.
+func (n *notifier) receive(ctx context.Context, sub *slotSub, ps *redis.PubSub) {
 	for {
-		msg, err := sub.ps.Receive(ctx)
+		msg, err := ps.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 				return
 			}
-			// Messages may have been lost: everyone retries, then back off
-			// before go-redis reconnects on the next Receive.
+			// Messages may have been lost: everyone retries. Then, after a
+			// pause, a fresh subscription on the slot's current master
+			// (a reply error such as MOVED leaves the old one silent).
 			n.wakeAll(sub, "")
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(50*time.Millisecond + rand.N(200*time.Millisecond)):
 			}
-			continue
+			n.renew(sub, ps)
+			return
 		}
 		switch m := msg.(type) {
 		case *redis.Subscription:
+			if m.Kind == "sunsubscribe" {
+				n.mu.Lock()
+				wanted := sub.chans[m.Channel] != nil
+				n.mu.Unlock()
+				if wanted {
+					// The server dropped a channel we still want: its slot
+					// moved (a failover, a resharding). Subscribe again
+					// where the slot lives now.
+					n.wakeAll(sub, "")
+					n.renew(sub, ps)
+					return
+				}
+			}
 			if m.Kind == "ssubscribe" {
 				n.mu.Lock()
 				if cw := sub.chans[m.Channel]; cw != nil {
@@ -196,6 +213,27 @@ func (n *notifier) receive(ctx context.Context, sub *slotSub) {
 			n.mu.Unlock()
 		}
 	}
+}
+
+// renew replaces the subscription old of sub with a new one for the same
+// channels and starts its receive goroutine; old is closed.
+func (n *notifier) renew(sub *slotSub, old *redis.PubSub) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_ = old.Close()
+	if sub.ps != old || sub.ctx.Err() != nil || len(sub.chans) == 0 {
+		return // closed or replaced meanwhile
+	}
+	chans := make([]string, 0, len(sub.chans))
+	for ch := range sub.chans {
+		chans = append(chans, ch)
+	}
+	ps := n.client.SSubscribe(sub.ctx)
+	ctx, cancel := context.WithTimeout(sub.ctx, 5*time.Second)
+	_ = ps.SSubscribe(ctx, chans...)
+	cancel()
+	sub.ps = ps
+	n.l.wg.Go(func() { n.receive(sub.ctx, sub, ps) })
 }
 
 func (n *notifier) wakeAll(sub *slotSub, channel string) {
