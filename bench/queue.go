@@ -20,10 +20,16 @@ import (
 // The queue area: rediskit/queue vs BullMQ 6.7.0 (Node, bench/node/queue.js)
 // and asynq 0.26, on the same single node, in one run. Every rate is
 // corrected: jobs counted in the measured window / that window's length
-// (warm-up jobs are not counted).
+// (warm-up jobs are not counted). Each case runs queueRounds times per
+// side, interleaved, and reports each side's best round.
 func init() { register("queue", benchQueue) }
 
-const queueWarmup = 500 * time.Millisecond
+const (
+	queueWarmup = 500 * time.Millisecond
+	// queueRounds: each side runs this many times, interleaved; the best
+	// round counts (other builds share the machine's two cores).
+	queueRounds = 2
+)
 
 func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 	srv, err := cfg.Env.Single(ctx)
@@ -36,48 +42,71 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 	flush := func() { rdb.FlushAll(ctx) }
 	fillN := int(40000 * cfg.Duration.Seconds() * 2)
 
-	// 1. Worker, concurrency 100, tiny jobs, results stored.
-	flush()
-	ours, err := oursWorker(ctx, rdb, cfg.Duration, fillN)
-	if err != nil {
-		return fmt.Errorf("rediskit worker: %w", err)
-	}
-	flush()
-	bull, err := nodeBench(ctx, cfg, "worker", addr, fillN/2)
-	if err != nil {
-		return fmt.Errorf("bullmq worker: %w", err)
-	}
-	flush()
-	aq, err := asynqWorker(ctx, addr, cfg.Duration, fillN/3)
-	if err != nil {
-		return fmt.Errorf("asynq worker: %w", err)
+	// 1. Worker, concurrency 100, tiny jobs, results stored. The machine is
+	// shared, so each side runs queueRounds times, interleaved, and keeps
+	// its best round.
+	var ours, bull, aq float64
+	for range queueRounds {
+		flush()
+		r, err := oursWorker(ctx, rdb, cfg.Duration, fillN)
+		if err != nil {
+			return fmt.Errorf("rediskit worker: %w", err)
+		}
+		ours = max(ours, r)
+		flush()
+		r, err = nodeBench(ctx, cfg, "worker", addr, fillN/2)
+		if err != nil {
+			return fmt.Errorf("bullmq worker: %w", err)
+		}
+		bull = max(bull, r)
+		flush()
+		r, err = asynqWorker(ctx, addr, cfg.Duration, fillN/3)
+		if err != nil {
+			return fmt.Errorf("asynq worker: %w", err)
+		}
+		aq = max(aq, r)
 	}
 	emit(Rate("queue", "worker c=100 tiny jobs, results stored", ours, bull, "bullmq 6.7.0 (node)", "jobs/s"))
 	emit(Rate("queue", "worker c=100 tiny jobs, results stored", ours, aq, "asynq 0.26", "jobs/s"))
 
 	// 2. Bulk add, 50 per call, 4 callers.
-	flush()
-	oursAdd, err := oursBulkAdd(ctx, rdb, cfg.Duration)
-	if err != nil {
-		return fmt.Errorf("rediskit bulk add: %w", err)
-	}
-	flush()
-	bullAdd, err := nodeBench(ctx, cfg, "addbulk", addr, 0)
-	if err != nil {
-		return fmt.Errorf("bullmq addBulk: %w", err)
+	var oursAdd, bullAdd float64
+	for range queueRounds {
+		flush()
+		r, err := oursBulkAdd(ctx, rdb, cfg.Duration)
+		if err != nil {
+			return fmt.Errorf("rediskit bulk add: %w", err)
+		}
+		oursAdd = max(oursAdd, r)
+		flush()
+		r, err = nodeBench(ctx, cfg, "addbulk", addr, 0)
+		if err != nil {
+			return fmt.Errorf("bullmq addBulk: %w", err)
+		}
+		bullAdd = max(bullAdd, r)
 	}
 	emit(Rate("queue", "bulk add 50/call, 4 callers", oursAdd, bullAdd, "bullmq 6.7.0 addBulk (node)", "jobs/s"))
 
-	// 3. Enqueue-to-start latency at a steady 5,000 jobs/s.
-	flush()
-	oursLat, err := oursLatency(ctx, rdb, cfg.Duration)
-	if err != nil {
-		return fmt.Errorf("rediskit latency: %w", err)
-	}
-	flush()
-	aqLat, err := asynqLatency(ctx, addr, cfg.Duration)
-	if err != nil {
-		return fmt.Errorf("asynq latency: %w", err)
+	// 3. Enqueue-to-start latency at a steady 5,000 jobs/s (best p99 of the
+	// rounds for each side).
+	var oursLat, aqLat time.Duration
+	for i := range queueRounds {
+		flush()
+		l, err := oursLatency(ctx, rdb, cfg.Duration)
+		if err != nil {
+			return fmt.Errorf("rediskit latency: %w", err)
+		}
+		if i == 0 || l < oursLat {
+			oursLat = l
+		}
+		flush()
+		l, err = asynqLatency(ctx, addr, cfg.Duration)
+		if err != nil {
+			return fmt.Errorf("asynq latency: %w", err)
+		}
+		if i == 0 || l < aqLat {
+			aqLat = l
+		}
 	}
 	emit(Latency("queue", "enqueue-to-start p99 at 5000 jobs/s", msOf(oursLat), msOf(aqLat), "asynq 0.26", "ms"))
 	flush()
