@@ -246,3 +246,55 @@ func TestInteropEventsAndGetters(t *testing.T) {
 		}
 	})
 }
+
+// TestInteropGoLimitsBindNode: global concurrency and rate limit set from
+// Go bind Node workers.
+func TestInteropGoLimitsBindNode(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		t.Run("concurrency", func(t *testing.T) {
+			e := newEnv(t, tg)
+			ctx := context.Background()
+			if err := e.q.SetGlobalConcurrency(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			var jobs []spec
+			for range 6 {
+				jobs = append(jobs, spec{Name: "c", Data: map[string]any{"sleep": 60}})
+			}
+			e.addSpecs(t, "go", jobs)
+			p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": 5})
+			var starts, ends []time.Time
+			for len(ends) < 6 {
+				m := p.waitFor(t, 20*time.Second, "jobs", func(m map[string]any) bool { return m["event"] == "start" || m["event"] == "completed" })
+				if m["event"] == "start" {
+					starts = append(starts, time.Now())
+				} else {
+					ends = append(ends, time.Now())
+				}
+			}
+			// one at a time: 6 x 60 ms back to back
+			if el := ends[5].Sub(starts[0]); el < 300*time.Millisecond {
+				t.Errorf("6 jobs of 60ms with global concurrency 1 took %v", el)
+			}
+		})
+		t.Run("rate", func(t *testing.T) {
+			e := newEnv(t, tg)
+			if err := e.q.SetGlobalRateLimit(context.Background(), 3, 400*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			var jobs []spec
+			for range 9 {
+				jobs = append(jobs, spec{Name: "r", Data: map[string]any{}})
+			}
+			e.addSpecs(t, "go", jobs)
+			start := time.Now()
+			p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": 10})
+			for range 9 {
+				p.waitFor(t, 20*time.Second, "start", func(m map[string]any) bool { return m["event"] == "start" })
+			}
+			if el := time.Since(start); el < 800*time.Millisecond {
+				t.Errorf("9 jobs at 3/400ms took %v, want >= 800ms", el)
+			}
+		})
+	})
+}
