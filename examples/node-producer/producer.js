@@ -77,9 +77,17 @@ async function main() {
   const conn = connection();
   const queue = new Queue(name, { connection: conn, prefix });
   const evConn = process.env.WAIT === '1' ? connection() : null;
-  const events = evConn ? new QueueEvents(name, { connection: evConn, prefix }) : null;
+  let events = null;
   try {
-    if (events) await events.waitUntilReady();
+    if (evConn) {
+      // Read events from the stream's current end, taken before the add:
+      // a QueueEvents starting at '$' may issue its first XREAD after the
+      // Go worker already completed the job, and miss it.
+      const last = await conn.xrevrange(`${prefix}:${name}:events`, '+', '-', 'COUNT', 1);
+      const lastEventId = last.length ? last[0][0] : '0-0';
+      events = new QueueEvents(name, { connection: evConn, prefix, lastEventId });
+      await events.waitUntilReady();
+    }
     const producer = new PaymentsProducer(queue);
     const job = await producer.requestCharge(orderId, key);
     const out = { jobId: job.id, orderId, idempotencyKey: key };
