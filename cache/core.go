@@ -115,8 +115,11 @@ func (c *core) close() {
 		return
 	}
 	c.stop()
-	c.closeMu.Lock() // no background refresh starts after this
-	c.closeMu.Unlock()
+	// A barrier, not a critical section: once the lock has been held here,
+	// no background refresh can start (they check closed under closeMu).
+	c.closeMu.Lock()
+	c.closeMu.Unlock() //nolint:staticcheck // SA2001: intentional barrier
+
 	c.bg.Wait()
 	c.hub.leave(c)
 }
@@ -377,27 +380,6 @@ func (c *core) redisHit(env envelope) (refresh, keep bool) {
 	return c.xfetch(nowMS, env), true
 }
 
-// get is the untyped read path after a near-cache miss (GetMany, waits).
-func (c *core) get(ctx context.Context, key string, load loadFunc) (any, error) {
-	h, found, err := c.lookup(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	if found {
-		var v any
-		if !h.env.neg {
-			v, err = c.dec(h.env.payload)
-		}
-		if err == nil {
-			c.afterRedisHit(key, v, h.env, h.size, h.ep, h.epOK, load)
-			return result(v, h.env)
-		}
-		c.corruptValue(key)
-		h.force = true
-	}
-	return c.fetch(ctx, key, load, h.force, h.ep, h.epOK)
-}
-
 func (c *core) afterRedisHit(key string, v any, env envelope, size int, ep uint64, epOK bool, load loadFunc) {
 	refresh, keep := c.redisHit(env)
 	if refresh {
@@ -491,7 +473,7 @@ func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force b
 			}
 			return v, err
 		}
-		wait := left
+		var wait time.Duration
 		if wake == nil {
 			wait = min(left, poll)
 			poll = min(poll*2, 100*time.Millisecond)

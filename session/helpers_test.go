@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -229,15 +228,6 @@ func mustCode(t testing.TB, r resp, want int) {
 	if r.code != want {
 		t.Fatalf("status = %d (%s), want %d", r.code, r.body, want)
 	}
-}
-
-func atoi(t testing.TB, s string) int {
-	t.Helper()
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		t.Fatalf("not a number: %q", s)
-	}
-	return n
 }
 
 func newTestServer(t testing.TB, h http.Handler) *httptest.Server {
