@@ -5,7 +5,8 @@ package main
 //
 //   - uncontended: 100 goroutines, each acquiring and releasing its own
 //     lock name in a loop (try once, 10 s ttl); ops/s of acquire+release.
-//     The sides alternate in three rounds after a warm-up each.
+//     The sides alternate in six rounds after a warm-up each; each side's
+//     figure is the median of its rounds.
 //   - handoff: 50 goroutines contend for one lock; each holder records the
 //     moment it calls release, the next holder (one that was already
 //     waiting when the releaser got the lock) measures from there to the
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -70,8 +72,8 @@ func init() {
 			return err
 		}
 		// The two sides alternate in short rounds so that the load of a
-		// shared machine drifts over both alike; each side's rate is its
-		// operations over its measured time, after one warm-up round each.
+		// shared machine drifts over both alike; each side's figure is the
+		// median of its rounds, after one warm-up round each.
 		measure := func(op func(context.Context, int) error, d time.Duration) (float64, error) {
 			phase++
 			return Throughput(ctx, 100, d, op)
@@ -82,20 +84,22 @@ func init() {
 		if _, err := measure(peerOp, cfg.Duration/4); err != nil {
 			return fmt.Errorf("redsync uncontended: %w", err)
 		}
-		const rounds = 3
-		var o, p float64
+		const rounds = 6
+		var oursR, peerR []float64
 		for range rounds {
 			r, err := measure(oursOp, cfg.Duration/rounds)
 			if err != nil {
 				return fmt.Errorf("ours uncontended: %w", err)
 			}
-			o += r / rounds
+			oursR = append(oursR, r)
 			r, err = measure(peerOp, cfg.Duration/rounds)
 			if err != nil {
 				return fmt.Errorf("redsync uncontended: %w", err)
 			}
-			p += r / rounds
+			peerR = append(peerR, r)
 		}
+		o, p := lockMedian(oursR), lockMedian(peerR)
+		fmt.Fprintf(cfg.Stderr, "lock uncontended rounds: ours %.0f, redsync %.0f ops/s\n", oursR, peerR)
 		emit(Rate("lock", "uncontended acquire+release, 100 goroutines, cluster", o, p, "redsync", "ops/s"))
 
 		oursAcq := func(ctx context.Context) (func(context.Context) error, error) {
@@ -247,6 +251,15 @@ func pubsubLatency(ctx context.Context, c *redis.ClusterClient, d time.Duration)
 		pl = append(pl, time.Since(start))
 	}
 	return Percentile(sl, 50), Percentile(pl, 50), nil
+}
+
+func lockMedian(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func lockMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
