@@ -56,7 +56,9 @@ type Options struct {
 	// release wakes exactly the waiter at its head, and TryAcquire does
 	// not jump the queue. A queue entry not renewed for 3 × PollEvery (a
 	// waiter that died) is dropped. Every Locker of a name must agree on
-	// Fair. Zero (false) means first come at the moment of release wins.
+	// Fair. NewRedlock ignores it: queues on independent nodes can order
+	// waiters differently, and no waiter would head a majority of them.
+	// Zero (false) means first come at the moment of release wins.
 	Fair bool
 	// StatsNames bounds the names Stats reports one by one. Zero means 100.
 	StatsNames int
@@ -130,6 +132,9 @@ func NewRedlock(clients []redis.UniversalClient, opts Options) *Locker {
 
 func newLocker(clients []redis.UniversalClient, opts Options) *Locker {
 	opts = opts.withDefaults()
+	if len(clients) > 1 {
+		opts.Fair = false
+	}
 	l := &Locker{opts: opts, clock: opts.Clock, quorum: len(clients)/2 + 1, stats: newStatsTable(opts.StatsNames)}
 	for _, c := range clients {
 		l.nodes = append(l.nodes, newNode(c, &l.opts, l))
