@@ -11,15 +11,20 @@ import (
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
-// TestFailover: a master failover in the middle of a 10,000-job run; the
+// TestFailover: a master failover (manual, then a SIGKILLed master) in the middle of a 10,000-job run; the
 // workers carry on by themselves, nothing is lost, and jobs run twice at
 // most as many as were in flight.
 func TestFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a private cluster")
 	}
-	const total = 10000
 	cl := redistest.NewCluster(t, redisproc.ClusterOptions{})
+	t.Run("manual", func(t *testing.T) { testManualFailover(t, cl) })
+	t.Run("master-killed", func(t *testing.T) { testMasterKilled(t, cl) })
+}
+
+func testManualFailover(t *testing.T, cl *redisproc.Cluster) {
+	const total = 10000
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), MaxRetries: 10, MinRetryBackoff: 50 * time.Millisecond, MaxRetryBackoff: 500 * time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
 	e := &env{tg: redistest.Target{Name: "cluster", Addrs: cl.Addrs(), Cluster: true}, rdb: rdb, prefix: "{fo}", name: "q"}
@@ -84,16 +89,12 @@ func TestFailover(t *testing.T) {
 	}
 }
 
-// TestMasterKilled: the queue's master is SIGKILLed mid-run and a replica
+// testMasterKilled: the queue's master is SIGKILLed mid-run and a replica
 // takes over; workers with default client settings carry on by
 // themselves. Replication is asynchronous, so writes acknowledged just
 // before the kill may be lost: the test reports them and bounds them by
 // the jobs in flight, and requires the workers to finish the rest.
-func TestMasterKilled(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a private cluster")
-	}
-	cl := redistest.NewCluster(t, redisproc.ClusterOptions{})
+func testMasterKilled(t *testing.T, cl *redisproc.Cluster) {
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	e := &env{tg: redistest.Target{Name: "cluster", Addrs: cl.Addrs(), Cluster: true}, rdb: rdb, prefix: "{kill}", name: "q"}
