@@ -5,63 +5,21 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"sort"
-	"syscall"
+
+	"github.com/rediskit/rediskit/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "rediskit:", err)
-		os.Exit(1)
-	}
+var commands = cli.Set{
+	Name:   "rediskit",
+	Footer: "Deployments are given by the environment: REDIS_NODES, REDIS_URL, REDIS_MODE, REDIS_SENTINEL_*, REDIS_TLS*, ... (see redisconn).",
 }
 
-type command struct {
-	run   func(ctx context.Context, args []string, stdout, stderr io.Writer) error
-	usage string
-}
-
-// commands is filled by each subcommand file's init.
-var commands = map[string]command{}
-
-func register(name, usage string, run func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
-	commands[name] = command{run: run, usage: usage}
-}
+// register is called by each subcommand file's init.
+func register(name, usage string, run cli.Func) { commands.Register(name, usage, run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return errors.New("no command given")
-		}
-		return nil
-	}
-	c, ok := commands[args[0]]
-	if !ok {
-		usage(stderr)
-		return fmt.Errorf("unknown command %q", args[0])
-	}
-	return c.run(ctx, args[1:], stdout, stderr)
+	return commands.Run(ctx, args, stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: rediskit <command> [flags]")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].usage)
-	}
-	fmt.Fprintln(w, "Deployments are given by the environment: REDIS_NODES, REDIS_URL, REDIS_MODE, REDIS_SENTINEL_*, REDIS_TLS*, ... (see redisconn).")
-}
+func main() { cli.Main("rediskit", run) }
