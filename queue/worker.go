@@ -307,9 +307,10 @@ func (w *Worker) release(n int) {
 	}
 }
 
-func (w *Worker) tokenRange(n int) (base string, start int64) {
-	end := w.tokens.Add(int64(n))
-	return w.id + ":", end - int64(n)
+// tokenBase returns a lock-token prefix unique to one fetch call; a job's
+// token is the prefix followed by its id ("<worker id>:<call>:<job id>").
+func (w *Worker) tokenBase() string {
+	return w.id + ":" + strconv.FormatInt(w.tokens.Add(1), 10) + ":"
 }
 
 func (w *Worker) limiter() (max int, dur int64) {
@@ -393,10 +394,10 @@ func (w *Worker) fetcher(ctx, work context.Context, bc redis.UniversalClient) {
 			continue
 		}
 		t0 := time.Now()
-		base, start := w.tokenRange(n)
+		base := w.tokenBase()
 		lm, ld := w.limiter()
 		v, err := takeScript.Run(work, w.q.rdb, []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker},
-			k.base, time.Now().UnixMilli(), n, base, start, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld).Result()
+			k.base, time.Now().UnixMilli(), n, base, 0, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld).Result()
 		var f fetched
 		if err == nil {
 			f, err = w.parseFetched(work, v)
@@ -596,10 +597,10 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	w.mu.Unlock()
 
 	args := make([]any, 0, 10+12*len(batch))
-	base, start := w.tokenRange(max(n, 1))
+	base := w.tokenBase()
 	lm, ld := w.limiter()
 	now := time.Now()
-	args = append(args, k.base, now.UnixMilli(), len(batch), n, base, start, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld)
+	args = append(args, k.base, now.UnixMilli(), len(batch), n, base, 0, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld)
 	kinds := make([]string, len(batch))
 	for i, r := range batch {
 		e := w.entry(r, draining)
@@ -675,7 +676,7 @@ func (w *Worker) entry(r result, draining bool) []any {
 	}
 	mk := func(kind, value, stack string, delay int64, keep *Removal) []any {
 		c, a, l := keep.keep()
-		return []any{kind, j.ID, r.token, value, stack, delay, c, a, l, j.Opts.Attempts, lifo, j.AttemptsMade}
+		return []any{kind, j.ID, r.token, value, stack, delay, c, a, l, j.Opts.Attempts, lifo, j.AttemptsMade + 1}
 	}
 	if r.err == nil {
 		b, err := json.Marshal(r.val)

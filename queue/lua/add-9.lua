@@ -29,8 +29,8 @@ for i = 0, n - 1 do
     out[#out + 1] = id
     out[#out + 1] = 1
   else
-    rcall("HSET", jk, "name", name, "data", data, "opts", opts, "timestamp", now,
-      "delay", delay, "priority", priority)
+    rcall("HSET", jk, "name", name, "data", data, "opts", opts, "timestamp", ARGV[2],
+      "delay", ARGV[b + 4], "priority", ARGV[b + 5])
     rcall("XADD", K.events, "*", "event", "added", "jobId", id, "name", name)
     if delay > 0 then
       local due = now + delay
@@ -52,6 +52,6 @@ for i = 0, n - 1 do
     out[#out + 1] = 0
   end
 end
-if ready and not isBlocked then rcall("ZADD", K.marker, 0, "0") end
+if ready and not isBlocked then rcall("ZADD", K.marker, "0", "0") end
 if delayed then delayMarker(K.marker, K.delayed) end
 return out

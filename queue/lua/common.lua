@@ -1,6 +1,8 @@
 -- common.lua: helpers prepended to every queue script (not run alone).
 -- Job keys are built as prefix .. id; the prefix ("<prefix>:<name>:") carries
 -- the queue's hash tag, so they share the slot of the KEYS.
+-- Hot paths write times and counters as the strings they arrived as:
+-- passing a Lua number to redis.call formats it with printf (slow).
 local rcall = redis.call
 
 -- maxEvents returns meta's opts.maxLenEvents, writing the default 10000
@@ -72,14 +74,14 @@ local function promote(K, prefix, now, isBlocked)
   for _, id in ipairs(due) do
     enqueue(prefix, K.wait, K.prio, K.pc, id, "LPUSH")
     rcall("XADD", K.events, "*", "event", "waiting", "jobId", id, "prev", "delayed")
-    rcall("HSET", prefix .. id, "delay", 0)
+    rcall("HSET", prefix .. id, "delay", "0")
   end
-  if not isBlocked then rcall("ZADD", K.marker, 0, "0") end
+  if not isBlocked then rcall("ZADD", K.marker, "0", "0") end
 end
 
 -- activate locks one job just moved to active, emits "active", stamps
 -- processedOn/pb/ats and appends id, token and its fields to out.
-local function activate(K, prefix, now, id, token, lockMs, worker, out)
+local function activate(K, prefix, nowStr, id, token, lockMs, worker, out)
   local jk = prefix .. id
   rcall("SET", jk .. ":lock", token, "PX", lockMs)
   rcall("XADD", K.events, "*", "event", "active", "jobId", id, "prev", "waiting")
@@ -91,18 +93,19 @@ local function activate(K, prefix, now, id, token, lockMs, worker, out)
       break
     end
   end
+  ats = tostring(ats)
   if worker ~= "" then
-    rcall("HSET", jk, "processedOn", now, "pb", worker, "ats", ats)
+    rcall("HSET", jk, "processedOn", nowStr, "pb", worker, "ats", ats)
     f[#f + 1] = "pb"
     f[#f + 1] = worker
   else
-    rcall("HSET", jk, "processedOn", now, "ats", ats)
+    rcall("HSET", jk, "processedOn", nowStr, "ats", ats)
   end
   -- later pairs win when the worker builds its map
   f[#f + 1] = "processedOn"
-  f[#f + 1] = tostring(now)
+  f[#f + 1] = nowStr
   f[#f + 1] = "ats"
-  f[#f + 1] = tostring(ats)
+  f[#f + 1] = ats
   out[#out + 1] = id
   out[#out + 1] = token
   out[#out + 1] = f
@@ -146,9 +149,11 @@ local function takeMany(K, n)
   return ids
 end
 
--- fetch moves up to n ready jobs to active and locks them.
+-- fetch moves up to n ready jobs to active and locks them; a job's lock
+-- token is tokenBase .. its id (tokenBase is unique per call).
 -- Returns {rateLimitTTL, nextDueMillis, id1, token1, fields1, id2, ...}.
-local function fetch(K, prefix, now, n, tokenBase, tokenStart, lockMs, worker, limMax, limDur)
+local function fetch(K, prefix, nowStr, n, tokenBase, lockMs, worker, limMax, limDur)
+  local now = tonumber(nowStr)
   local m = rcall("HMGET", K.meta, "paused", "concurrency", "max", "duration")
   local conc = tonumber(m[2])
   local nactive = 0
@@ -186,14 +191,14 @@ local function fetch(K, prefix, now, n, tokenBase, tokenStart, lockMs, worker, l
         if c == 1 then rcall("PEXPIRE", K.limiter, math.floor(math.abs(dur))) end
         limited = c >= max
       end
-      activate(K, prefix, now, id, tokenBase .. (tokenStart + taken), lockMs, worker, out)
+      activate(K, prefix, nowStr, id, tokenBase .. id, lockMs, worker, out)
       taken = taken + 1
       if limited then break end
     end
   else
     local ids = takeMany(K, n)
-    for i, id in ipairs(ids) do
-      activate(K, prefix, now, id, tokenBase .. (tokenStart + i - 1), lockMs, worker, out)
+    for _, id in ipairs(ids) do
+      activate(K, prefix, nowStr, id, tokenBase .. id, lockMs, worker, out)
     end
     taken = #ids
   end
@@ -201,7 +206,7 @@ local function fetch(K, prefix, now, n, tokenBase, tokenStart, lockMs, worker, l
     out[2] = nextDue(K.delayed) or 0
   elseif rcall("LLEN", K.wait) > 0 or rcall("ZCARD", K.prio) > 0 then
     -- more is ready: wake another blocked worker (Go or Node)
-    rcall("ZADD", K.marker, 0, "0")
+    rcall("ZADD", K.marker, "0", "0")
   end
   return out
 end

@@ -5,12 +5,12 @@
 -- KEYS[5] stalled  KEYS[6] limiter  KEYS[7] delayed  KEYS[8] meta  KEYS[9] pc
 -- KEYS[10] marker  KEYS[11] completed  KEYS[12] failed
 -- ARGV[1] key prefix  ARGV[2] now (ms)  ARGV[3] entry count
--- ARGV[4] jobs to fetch  ARGV[5] token base  ARGV[6] first token counter
+-- ARGV[4] jobs to fetch  ARGV[5] token base (unique per call)  ARGV[6] unused
 -- ARGV[7] lock duration (ms)  ARGV[8] worker name  ARGV[9] limiter max (0 = none)
 -- ARGV[10] limiter duration (ms, 0 = none)
 -- then 12 per entry: kind, id, token, value, stacktrace, delay (ms), keep count
 --   (-1 = all, 0 = none), keep age (s, 0 = any), keep limit, attempts, lifo,
---   attempts made before this one (atm as the worker read it at fetch)
+--   attempts made including this one (atm to store on completion)
 --   kind: "c" completed (value = returnvalue JSON), "f" failed (value = reason),
 --   "d" retry after delay, "w" retry now, "r" return unfinished to wait (shutdown)
 -- Returns {{code1, code2, ...}, fetched} with codes 0 ok, -1 job missing,
@@ -20,7 +20,8 @@ local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], s
   limiter = KEYS[6], delayed = KEYS[7], meta = KEYS[8], pc = KEYS[9], marker = KEYS[10],
   completed = KEYS[11], failed = KEYS[12]}
 local prefix = ARGV[1]
-local now = tonumber(ARGV[2])
+local nowStr = ARGV[2]
+local now = tonumber(nowStr)
 local n = tonumber(ARGV[3])
 local maxEv = maxEvents(K.meta)
 rcall("XTRIM", K.events, "MAXLEN", "~", maxEv)
@@ -75,9 +76,9 @@ for i = 0, n - 1 do
     local count, age, limit = tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8])
     if kind == "c" then
       if count ~= 0 then
-        completedArgs[#completedArgs + 1] = now
+        completedArgs[#completedArgs + 1] = nowStr
         completedArgs[#completedArgs + 1] = id
-        rcall("HSET", jk, "returnvalue", value, "finishedOn", now, "atm", tonumber(ARGV[b + 11]) + 1)
+        rcall("HSET", jk, "returnvalue", value, "finishedOn", nowStr, "atm", ARGV[b + 11])
         keep(K.completed, count, age, limit)
       else
         removeJobKeys(jk)
@@ -132,13 +133,12 @@ if #completedArgs > 0 then rcall("ZADD", K.completed, unpack(completedArgs)) end
 for _, k in ipairs(keeps) do
   keepJobs(k[1], prefix, now, k[2], k[3], k[4])
 end
-if requeued and not blocked(K.meta, K.active) then rcall("ZADD", K.marker, 0, "0") end
+if requeued and not blocked(K.meta, K.active) then rcall("ZADD", K.marker, "0", "0") end
 local limMax = tonumber(ARGV[9])
 if limMax == 0 then limMax = nil end
 local limDur = tonumber(ARGV[10])
 if limDur == 0 then limDur = nil end
-local fetched = fetch(K, prefix, now, tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7], ARGV[8],
-  limMax, limDur)
+local fetched = fetch(K, prefix, nowStr, tonumber(ARGV[4]), ARGV[5], ARGV[7], ARGV[8], limMax, limDur)
 if delayed then delayMarker(K.marker, K.delayed) end
 -- "drained" as Node emits it: nothing fetched and wait, active and
 -- prioritized empty; when a fetch was asked for, only if it was not held

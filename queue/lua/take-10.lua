@@ -5,7 +5,8 @@
 -- KEYS[5] stalled  KEYS[6] limiter  KEYS[7] delayed  KEYS[8] meta  KEYS[9] pc
 -- KEYS[10] marker
 -- ARGV[1] key prefix  ARGV[2] now (ms)  ARGV[3] max jobs  ARGV[4] token base
--- ARGV[5] first token counter  ARGV[6] lock duration (ms)  ARGV[7] worker name
+-- (unique per call; a job's token is base .. id)  ARGV[5] unused
+-- ARGV[6] lock duration (ms)  ARGV[7] worker name
 -- ARGV[8] limiter max (0 = none)  ARGV[9] limiter duration (ms, 0 = none)
 -- Returns {rateLimitTTL, nextDueMillis, id1, token1, fields1, ...}.
 local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], stalled = KEYS[5],
@@ -14,5 +15,4 @@ local limMax = tonumber(ARGV[8])
 if limMax == 0 then limMax = nil end
 local limDur = tonumber(ARGV[9])
 if limDur == 0 then limDur = nil end
-return fetch(K, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]),
-  ARGV[6], ARGV[7], limMax, limDur)
+return fetch(K, ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[6], ARGV[7], limMax, limDur)
