@@ -596,17 +596,41 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	}
 	w.mu.Unlock()
 
-	args := make([]any, 0, 10+12*len(batch))
 	base := w.tokenBase()
 	lm, ld := w.limiter()
 	now := time.Now()
-	args = append(args, k.base, now.UnixMilli(), len(batch), n, base, 0, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld)
+	// removal settings are sent once per batch and referred to by index
+	type keepTuple struct {
+		count int
+		age   int64
+		limit int
+	}
+	var tuples []keepTuple
+	idx := map[keepTuple]int{}
+	keepIndex := func(r *Removal) int {
+		c, a, l := r.keep()
+		t := keepTuple{c, a, l}
+		i, ok := idx[t]
+		if !ok {
+			tuples = append(tuples, t)
+			i = len(tuples)
+			idx[t] = i
+		}
+		return i
+	}
+	entries := make([]any, 0, 10*len(batch))
 	kinds := make([]string, len(batch))
 	for i, r := range batch {
-		e := w.entry(r, draining)
+		e := w.entry(r, draining, keepIndex)
 		kinds[i] = e[0].(string)
-		args = append(args, e...)
+		entries = append(entries, e...)
 	}
+	args := make([]any, 0, 11+3*len(tuples)+len(entries))
+	args = append(args, k.base, now.UnixMilli(), len(batch), n, base, 0, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld, len(tuples))
+	for _, t := range tuples {
+		args = append(args, t.count, t.age, t.limit)
+	}
+	args = append(args, entries...)
 	keys := []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker, k.completed, k.failed}
 	var v []any
 	var err error
@@ -659,9 +683,10 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	w.release(n - f.n)
 }
 
-// entry builds the 12 script arguments of one finished job, deciding
-// between completion, retry and failure as BullMQ's worker does.
-func (w *Worker) entry(r result, draining bool) []any {
+// entry builds the script arguments of one finished job (see
+// finish-12.lua), deciding between completion, retry and failure as
+// BullMQ's worker does.
+func (w *Worker) entry(r result, draining bool, keepIndex func(*Removal) int) []any {
 	j := r.job
 	keepC, keepF := j.Opts.RemoveOnComplete, j.Opts.RemoveOnFail
 	if keepC == nil {
@@ -674,9 +699,12 @@ func (w *Worker) entry(r result, draining bool) []any {
 	if j.Opts.LIFO {
 		lifo = "1"
 	}
+	atm := j.AttemptsMade + 1
 	mk := func(kind, value, stack string, delay int64, keep *Removal) []any {
-		c, a, l := keep.keep()
-		return []any{kind, j.ID, r.token, value, stack, delay, c, a, l, j.Opts.Attempts, lifo, j.AttemptsMade + 1}
+		if kind == "c" {
+			return []any{kind, j.ID, r.token, value, atm, keepIndex(keep)}
+		}
+		return []any{kind, j.ID, r.token, value, stack, delay, keepIndex(keep), j.Opts.Attempts, lifo, atm}
 	}
 	if r.err == nil {
 		b, err := json.Marshal(r.val)

@@ -8,11 +8,14 @@
 -- ARGV[4] jobs to fetch  ARGV[5] token base (unique per call)  ARGV[6] unused
 -- ARGV[7] lock duration (ms)  ARGV[8] worker name  ARGV[9] limiter max (0 = none)
 -- ARGV[10] limiter duration (ms, 0 = none)
--- then 12 per entry: kind, id, token, value, stacktrace, delay (ms), keep count
---   (-1 = all, 0 = none), keep age (s, 0 = any), keep limit, attempts, lifo,
---   attempts made including this one (atm to store on completion)
---   kind: "c" completed (value = returnvalue JSON), "f" failed (value = reason),
---   "d" retry after delay, "w" retry now, "r" return unfinished to wait (shutdown)
+-- ARGV[11] number of removal settings R, then R triples: keep count (-1 = all,
+--   0 = none), keep age (s, 0 = any), keep limit
+-- then the entries, each starting with its kind:
+--   "c" completed: kind, id, token, returnvalue JSON, atm to store, removal index
+--   others: kind, id, token, value, stacktrace, delay (ms), removal index,
+--     attempts, lifo, atm to store
+--   kind: "f" failed (value = reason), "d" retry after delay, "w" retry now,
+--   "r" return unfinished to wait (shutdown)
 -- Returns {{code1, code2, ...}, fetched} with codes 0 ok, -1 job missing,
 -- -2 lock missing, -3 not active, -6 lock held by another token, and fetched
 -- as take-10.lua returns it.
@@ -27,29 +30,47 @@ local maxEv = maxEvents(K.meta)
 rcall("XTRIM", K.events, "MAXLEN", "~", maxEv)
 local codes = {}
 local finished, delayed, requeued = false, false, false
+local removals = {}
+local at = 11
+for r = 1, tonumber(ARGV[at]) do
+  removals[r] = {tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])}
+  at = at + 3
+end
+at = at + 1
+local entries = {}
+for i = 1, n do
+  local e = {kind = ARGV[at], id = ARGV[at + 1], token = ARGV[at + 2], value = ARGV[at + 3]}
+  if e.kind == "c" then
+    e.atm, e.removal = ARGV[at + 4], removals[tonumber(ARGV[at + 5])]
+    at = at + 6
+  else
+    e.stack, e.delay, e.removal = ARGV[at + 4], ARGV[at + 5], removals[tonumber(ARGV[at + 6])]
+    e.attempts, e.lifo, e.atm = ARGV[at + 7], ARGV[at + 8], ARGV[at + 9]
+    at = at + 10
+  end
+  entries[i] = e
+end
 -- one MGET for every lock, one DEL and one SREM for those we hold
 local lockKeys = {}
-for i = 0, n - 1 do
-  lockKeys[i + 1] = prefix .. ARGV[11 + i * 12 + 1] .. ":lock"
+for i = 1, n do
+  lockKeys[i] = prefix .. entries[i].id .. ":lock"
 end
 local held, heldIds = {}, {}
 if n > 0 then
   local cur = rcall("MGET", unpack(lockKeys))
-  for i = 0, n - 1 do
-    local b = 11 + i * 12
-    local id, token = ARGV[b + 1], ARGV[b + 2]
-    local c = cur[i + 1]
-    if c == token then
-      codes[i + 1] = 0
-      held[#held + 1] = lockKeys[i + 1]
+  for i = 1, n do
+    local id, c = entries[i].id, cur[i]
+    if c == entries[i].token then
+      codes[i] = 0
+      held[#held + 1] = lockKeys[i]
       heldIds[#heldIds + 1] = id
     elseif c then
-      codes[i + 1] = -6
+      codes[i] = -6
     elseif rcall("EXISTS", prefix .. id) == 0 then
-      codes[i + 1] = -1
+      codes[i] = -1
       rcall("LREM", K.active, -1, id)
     else
-      codes[i + 1] = -2
+      codes[i] = -2
     end
   end
   if #held > 0 then
@@ -67,18 +88,18 @@ local function keep(set, count, age, limit)
     keeps[#keeps + 1] = {set, count, age, limit}
   end
 end
-for i = 0, n - 1 do
-  local b = 11 + i * 12
-  local kind, id, value, stack = ARGV[b], ARGV[b + 1], ARGV[b + 3], ARGV[b + 4]
+for i = 1, n do
+  local e = entries[i]
+  local kind, id, value, stack = e.kind, e.id, e.value, e.stack
   local jk = prefix .. id
-  if codes[i + 1] == 0 and rcall("LREM", K.active, -1, id) < 1 then codes[i + 1] = -3 end
-  if codes[i + 1] == 0 then
-    local count, age, limit = tonumber(ARGV[b + 6]), tonumber(ARGV[b + 7]), tonumber(ARGV[b + 8])
+  if codes[i] == 0 and rcall("LREM", K.active, -1, id) < 1 then codes[i] = -3 end
+  if codes[i] == 0 then
+    local count, age, limit = e.removal[1], e.removal[2], e.removal[3]
     if kind == "c" then
       if count ~= 0 then
         completedArgs[#completedArgs + 1] = nowStr
         completedArgs[#completedArgs + 1] = id
-        rcall("HSET", jk, "returnvalue", value, "finishedOn", nowStr, "atm", ARGV[b + 11])
+        rcall("HSET", jk, "returnvalue", value, "finishedOn", nowStr, "atm", e.atm)
         keep(K.completed, count, age, limit)
       else
         removeJobKeys(jk)
@@ -97,12 +118,12 @@ for i = 0, n - 1 do
         removeJobKeys(jk)
       end
       rcall("XADD", K.events, "*", "event", "failed", "jobId", id, "failedReason", value, "prev", "active")
-      if atm >= (tonumber(ARGV[b + 9]) or 0) then
+      if atm >= (tonumber(e.attempts) or 0) then
         rcall("XADD", K.events, "*", "event", "retries-exhausted", "jobId", id, "attemptsMade", atm)
       end
       finished = true
     elseif kind == "d" then
-      local delay = tonumber(ARGV[b + 5])
+      local delay = tonumber(e.delay)
       local due = now + delay
       rcall("HSET", jk, "failedReason", value, "stacktrace", stack, "delay", delay)
       rcall("HINCRBY", jk, "atm", 1)
@@ -112,7 +133,7 @@ for i = 0, n - 1 do
     elseif kind == "w" then
       rcall("HSET", jk, "failedReason", value, "stacktrace", stack)
       local push = "LPUSH"
-      if ARGV[b + 10] == "1" then push = "RPUSH" end
+      if e.lifo == "1" then push = "RPUSH" end
       enqueue(prefix, K.wait, K.prio, K.pc, id, push)
       rcall("HINCRBY", jk, "atm", 1)
       rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "waiting", "jobId", id, "prev", "active")
