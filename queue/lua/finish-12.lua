@@ -33,7 +33,7 @@ local finished, delayed, requeued = false, false, false
 local removals = {}
 local at = 11
 for r = 1, tonumber(ARGV[at]) do
-  removals[r] = {tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])}
+  removals[r] = {tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), key = "|" .. ARGV[at + 1] .. "|" .. ARGV[at + 2] .. "|" .. ARGV[at + 3]}
   at = at + 3
 end
 at = at + 1
@@ -80,12 +80,15 @@ if n > 0 then
 end
 local completedArgs = {}
 local keeps = {} -- distinct removeOn* settings, applied once per batch
-local function keep(set, count, age, limit)
+-- keep notes a removal setting to apply to set once, after the batch
+-- (keyed by the setting's index: no number formatting per job).
+local function keep(set, r)
+  local count, age = r[1], r[2]
   if count == -1 and (age == 0 or age == nil) then return end
-  local key = set .. "|" .. count .. "|" .. age .. "|" .. limit
+  local key = set .. r.key
   if not keeps[key] then
     keeps[key] = true
-    keeps[#keeps + 1] = {set, count, age, limit}
+    keeps[#keeps + 1] = {set, count, age, r[3]}
   end
 end
 for i = 1, n do
@@ -94,13 +97,13 @@ for i = 1, n do
   local jk = prefix .. id
   if codes[i] == 0 and rcall("LREM", K.active, -1, id) < 1 then codes[i] = -3 end
   if codes[i] == 0 then
-    local count, age, limit = e.removal[1], e.removal[2], e.removal[3]
+    local count = e.removal[1]
     if kind == "c" then
       if count ~= 0 then
         completedArgs[#completedArgs + 1] = nowStr
         completedArgs[#completedArgs + 1] = id
         rcall("HSET", jk, "returnvalue", value, "finishedOn", nowStr, "atm", e.atm)
-        keep(K.completed, count, age, limit)
+        keep(K.completed, e.removal)
       else
         removeJobKeys(jk)
       end
@@ -113,7 +116,7 @@ for i = 1, n do
         rcall("ZADD", K.failed, now, id)
         rcall("HSET", jk, "finishedOn", now)
         rcall("HDEL", jk, "defa")
-        keep(K.failed, count, age, limit)
+        keep(K.failed, e.removal)
       else
         removeJobKeys(jk)
       end
