@@ -19,6 +19,7 @@ func TestLoadgen(t *testing.T) {
 	rep, err := loadgen(context.Background(), loadConfig{
 		urls: []string{a.url, b.url}, duration: 5 * time.Second, users: 6, accounts: 20, products: 20,
 		password: "demo", progress: 2 * time.Second, dsn: e.dsn, drainWait: 30 * time.Second,
+		readyWait: 30 * time.Second, // /readyz includes the queue worker, which may lag the HTTP server
 	}, &out)
 	if err != nil {
 		t.Fatal(err)
