@@ -50,14 +50,14 @@ func (q *Queue) SetGlobalConcurrency(ctx context.Context, n int) error {
 	return nil
 }
 
-// SetGlobalRateLimit allows at most max jobs per d across all workers
-// (meta "max"/"duration"); max 0 removes the limit.
-func (q *Queue) SetGlobalRateLimit(ctx context.Context, max int, d time.Duration) error {
+// SetGlobalRateLimit allows at most limit jobs per d across all workers
+// (meta "max"/"duration"); limit 0 removes the limit.
+func (q *Queue) SetGlobalRateLimit(ctx context.Context, limit int, d time.Duration) error {
 	var err error
-	if max <= 0 {
+	if limit <= 0 {
 		err = q.rdb.HDel(ctx, q.k.meta, "max", "duration").Err()
 	} else {
-		err = q.rdb.HSet(ctx, q.k.meta, "max", max, "duration", d.Milliseconds()).Err()
+		err = q.rdb.HSet(ctx, q.k.meta, "max", limit, "duration", d.Milliseconds()).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("queue: set global rate limit: %w", err)

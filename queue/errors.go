@@ -16,7 +16,7 @@ var (
 	// ErrInvalidOption is returned by Add for options BullMQ rejects too
 	// (integer or ':' custom ids, priority out of range, negative delay).
 	ErrInvalidOption = errors.New("queue: invalid job option")
-	// ErrUnrecoverable, returned (or wrapped) by a handler, fails the job at
+	// ErrUnrecoverable is returned (or wrapped) by a handler to fail the job at
 	// once without using its remaining attempts. Errors whose type is named
 	// UnrecoverableError, or that implement Name() string returning
 	// "UnrecoverableError", count too (as BullMQ's err.name check).

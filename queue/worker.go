@@ -313,7 +313,7 @@ func (w *Worker) tokenBase() string {
 	return w.id + ":" + strconv.FormatInt(w.tokens.Add(1), 10) + ":"
 }
 
-func (w *Worker) limiter() (max int, dur int64) {
+func (w *Worker) limiter() (limit int, dur int64) {
 	return w.o.Limiter.Max, w.o.Limiter.Duration.Milliseconds()
 }
 

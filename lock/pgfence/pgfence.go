@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// ErrStale: the token is not newer than the last one the resource saw; the
+// ErrStale means the token is not newer than the last one the resource saw; the
 // write was not made. Roll the transaction back.
 var ErrStale = errors.New("pgfence: stale fencing token")
 
