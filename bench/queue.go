@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -160,7 +161,9 @@ func oursWorker(ctx context.Context, rdb *redis.Client, d time.Duration, n int) 
 	go func() { errc <- w.Run(wctx) }()
 	rate := window(ctx, d, int64(n), done.Load)
 	cancel()
-	<-errc
+	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
+		return rate, fmt.Errorf("worker: %w", err)
+	}
 	return rate, nil
 }
 
@@ -383,7 +386,9 @@ func oursLatency(ctx context.Context, rdb *redis.Client, d time.Duration) (time.
 	wg.Wait()
 	sleepFor(ctx, 200*time.Millisecond)
 	cancel()
-	<-errc
+	if werr := <-errc; werr != nil && !errors.Is(werr, context.Canceled) && err == nil {
+		err = fmt.Errorf("worker: %w", werr)
+	}
 	return lat.p99(queueWarmup, 5000), err
 }
 

@@ -264,7 +264,7 @@ func oursSessionSide(ctx context.Context, rdb redis.UniversalClient, prefix stri
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("/bump", func(w http.ResponseWriter, r *http.Request) {
 		s := m.From(r.Context())
@@ -276,7 +276,7 @@ func oursSessionSide(ctx context.Context, rdb redis.UniversalClient, prefix stri
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	})
 	side := &sessionSide{name: name, handler: m.Middleware(mux)}
 	return side, side.fill(ctx, "session")
@@ -295,12 +295,12 @@ func scsSessionSide(ctx context.Context, rdb *redis.Client, prefix string) (*ses
 			sm.Put(r.Context(), k, v)
 		}
 		sm.Put(r.Context(), "n", 0)
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	})
 	mux.HandleFunc("/bump", func(w http.ResponseWriter, r *http.Request) {
 		n := sm.GetInt(r.Context(), "n")
 		sm.Put(r.Context(), "n", n+1)
-		io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ok")
 	})
 	side := &sessionSide{name: "scs", handler: sm.LoadAndSave(mux)}
 	return side, side.fill(ctx, sm.Cookie.Name)
