@@ -44,9 +44,14 @@ type activeCounter interface {
 	Active(ctx context.Context) (int64, error)
 }
 
-// LagFunc reports invalidation lags, e.g. from a pgcache relay:
+// LagFunc reports invalidation lags of one namespace, e.g. from a
+// pgcache relay (per-namespace last and max, relay-wide p99):
 //
-//	func() (last, p99, highest time.Duration) { s := relay.Stats(); return s.LastLag, s.P99Lag, s.MaxLag }
+//	func() (last, p99, highest time.Duration) {
+//		s := relay.Stats()
+//		ns := s.Namespaces["users"]
+//		return ns.LastLag, s.P99Lag, ns.MaxLag
+//	}
 //
 // (metrics does not import pgcache, so it never pulls in pgx).
 type LagFunc func() (last, p99, highest time.Duration)
