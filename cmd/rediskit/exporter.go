@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/rediskit/rediskit/metrics"
-	"github.com/rediskit/rediskit/redisconn"
 )
 
 func init() {
@@ -39,21 +38,13 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if *nodes != "" {
-		os.Setenv("REDIS_NODES", *nodes)
-	}
-	cfg, err := configFromEnv(*dir)
-	if err != nil {
-		return err
-	}
-	mode := cfg.Mode
-	if mode == "" || mode == redisconn.ModeAuto {
-		if mode, err = redisconn.Detect(ctx, cfg); err != nil {
+		if err := os.Setenv("REDIS_NODES", *nodes); err != nil {
 			return err
 		}
 	}
 	// No Connect: the exporter must start, and report, while the
 	// deployment is unhealthy.
-	conn, err := redisconn.NewClient(cfg, mode)
+	conn, cfg, err := openUnverified(ctx, *dir, nil)
 	if err != nil {
 		return err
 	}
@@ -87,7 +78,7 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		auth = "basic"
 	}
 	fmt.Fprintf(stdout, "rediskit exporter: %s deployment %s, serving http://%s/metrics (auth %s)\n",
-		mode, strings.Join(cfg.Nodes, ","), ln.Addr(), auth)
+		conn.Mode, strings.Join(append(cfg.Nodes, cfg.SentinelAddrs...), ","), ln.Addr(), auth)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -43,6 +43,27 @@ func configFromEnv(dir string) (redisconn.Config, error) {
 	return cfg, err
 }
 
+// openUnverified builds a client for the deployment of the environment
+// (or the local cluster) without Connect's health check, so that status
+// and the exporter can report on a deployment that is unhealthy.
+func openUnverified(ctx context.Context, dir string, tweak func(*redisconn.Config)) (*redisconn.Conn, redisconn.Config, error) {
+	cfg, err := configFromEnv(dir)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	mode := cfg.Mode
+	if mode == "" || mode == redisconn.ModeAuto {
+		if mode, err = redisconn.Detect(ctx, cfg); err != nil {
+			return nil, cfg, err
+		}
+	}
+	conn, err := redisconn.NewClient(cfg, mode)
+	return conn, cfg, err
+}
+
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -52,20 +73,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configFromEnv(*dir)
-	if err != nil {
-		return err
-	}
-	cfg.MaxRetries = -1
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	mode := cfg.Mode
-	if mode == "" || mode == redisconn.ModeAuto {
-		if mode, err = redisconn.Detect(ctx, cfg); err != nil {
-			return err
-		}
-	}
-	conn, err := redisconn.NewClient(cfg, mode)
+	conn, _, err := openUnverified(ctx, *dir, func(c *redisconn.Config) { c.MaxRetries = -1 })
 	if err != nil {
 		return err
 	}
