@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisinfo"
 )
 
 // ErrUnhealthy is matched when the deployment answered but is not fit for
@@ -231,7 +232,7 @@ func Detect(ctx context.Context, cfg Config) (Mode, error) {
 			}
 			continue
 		}
-		switch infoField(info, "redis_mode") {
+		switch redisinfo.ParseInfo(info)["redis_mode"] {
 		case "cluster":
 			return ModeCluster, nil
 		case "sentinel":
@@ -369,10 +370,15 @@ func describeCluster(ctx context.Context, cc *redis.ClusterClient) (Topology, er
 	if err != nil || text == "" {
 		return t, fmt.Errorf("%w: no master answered CLUSTER NODES: %v", ErrUnreachable, err)
 	}
-	lines := parseNodes(text)
+	var lines []redisinfo.Node
+	for _, l := range redisinfo.ParseNodes(text) {
+		if !l.Unusable() {
+			lines = append(lines, l)
+		}
+	}
 	byID := map[string]string{}
 	for _, l := range lines {
-		byID[l.id] = l.addr
+		byID[l.ID] = l.Addr
 	}
 	o := cc.Options()
 	t.Nodes = make([]Node, len(lines))
@@ -380,25 +386,26 @@ func describeCluster(ctx context.Context, cc *redis.ClusterClient) (Topology, er
 	var mu sync.Mutex
 	for i, l := range lines {
 		wg.Go(func() {
-			n := redis.NewClient(&redis.Options{Addr: l.addr, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
+			n := redis.NewClient(&redis.Options{Addr: l.Addr, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig,
 				DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, MaxRetries: -1, DisableIdentity: true})
 			defer n.Close()
 			node := describeNode(ctx, n)
-			node.Slots = l.slots
-			if node.Err == nil && l.failed {
+			node.Slots = l.SlotCount()
+			if node.Err == nil && l.Failed() {
 				node.Err = errors.New("marked failed by the cluster")
 			}
 			if node.Err != nil {
-				node.Role = map[bool]string{true: "master", false: "replica"}[l.master]
-				node.MasterAddr = byID[l.masterID]
+				node.Role = map[bool]string{true: "master", false: "replica"}[l.IsMaster()]
+				node.MasterAddr = byID[l.MasterID]
 			}
 			var info string
 			if node.Err == nil && node.Role == "master" {
 				if info, err = n.ClusterInfo(ctx).Result(); err == nil {
 					mu.Lock()
 					if t.ClusterState != "fail" {
-						t.ClusterState = infoField(info, "cluster_state")
-						t.SlotsOK, _ = strconv.Atoi(infoField(info, "cluster_slots_ok"))
+						ci := redisinfo.ParseInfo(info)
+						t.ClusterState = ci["cluster_state"]
+						t.SlotsOK, _ = strconv.Atoi(ci["cluster_slots_ok"])
 					}
 					mu.Unlock()
 				}
@@ -409,43 +416,6 @@ func describeCluster(ctx context.Context, cc *redis.ClusterClient) (Topology, er
 	wg.Wait()
 	sortNodes(t.Nodes)
 	return t, nil
-}
-
-type nodesLine struct {
-	id, addr, masterID string
-	master, failed     bool
-	slots              int
-}
-
-// parseNodes reads CLUSTER NODES output.
-func parseNodes(text string) []nodesLine {
-	var out []nodesLine
-	for line := range strings.SplitSeq(strings.TrimSpace(text), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 || strings.Contains(f[2], "handshake") || strings.Contains(f[2], "noaddr") {
-			continue
-		}
-		addr, _, _ := strings.Cut(f[1], "@")
-		l := nodesLine{id: f[0], addr: addr, masterID: f[3], master: strings.Contains(f[2], "master"),
-			failed: strings.Contains(f[2], "fail")}
-		for _, r := range f[8:] {
-			if strings.HasPrefix(r, "[") {
-				continue
-			}
-			lo, hi, isRange := strings.Cut(r, "-")
-			a, err1 := strconv.Atoi(lo)
-			b, err2 := strconv.Atoi(hi)
-			switch {
-			case err1 != nil:
-			case !isRange:
-				l.slots++
-			case err2 == nil:
-				l.slots += b - a + 1
-			}
-		}
-		out = append(out, l)
-	}
-	return out
 }
 
 func describeSingle(ctx context.Context, c *redis.Client) (Topology, error) {
@@ -493,19 +463,20 @@ func describeNode(ctx context.Context, n *redis.Client) Node {
 			}
 		}
 	}
-	node.Version = infoField(info, "redis_version")
-	if infoField(info, "role") == "slave" {
+	f := redisinfo.ParseInfo(info)
+	node.Version = f["redis_version"]
+	if f["role"] == "slave" {
 		node.Role = "replica"
-		node.MasterAddr = infoField(info, "master_host") + ":" + infoField(info, "master_port")
-		node.LinkUp = infoField(info, "master_link_status") == "up"
+		node.MasterAddr = f["master_host"] + ":" + f["master_port"]
+		node.LinkUp = f["master_link_status"] == "up"
 	} else {
 		node.Role, node.LinkUp = "master", true
 	}
-	node.UsedMemory, _ = strconv.ParseInt(infoField(info, "used_memory"), 10, 64)
-	node.MaxMemory, _ = strconv.ParseInt(infoField(info, "maxmemory"), 10, 64)
-	node.Fragmentation, _ = strconv.ParseFloat(infoField(info, "mem_fragmentation_ratio"), 64)
-	node.Clients, _ = strconv.Atoi(infoField(info, "connected_clients"))
-	node.Policy = infoField(info, "maxmemory_policy")
+	node.UsedMemory, _ = strconv.ParseInt(f["used_memory"], 10, 64)
+	node.MaxMemory, _ = strconv.ParseInt(f["maxmemory"], 10, 64)
+	node.Fragmentation, _ = strconv.ParseFloat(f["mem_fragmentation_ratio"], 64)
+	node.Clients, _ = strconv.Atoi(f["connected_clients"])
+	node.Policy = f["maxmemory_policy"]
 	return node
 }
 
@@ -516,20 +487,4 @@ func sortNodes(ns []Node) {
 		}
 		return ns[i].Addr < ns[j].Addr
 	})
-}
-
-// infoField returns the value of "name:value" in an INFO reply.
-func infoField(info, name string) string {
-	i := strings.Index(info, "\n"+name+":")
-	if i < 0 {
-		if !strings.HasPrefix(info, name+":") {
-			return ""
-		}
-		i = -1
-	}
-	rest := info[i+len(name)+2:]
-	if j := strings.IndexAny(rest, "\r\n"); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
 }

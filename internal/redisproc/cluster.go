@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisinfo"
 )
 
 // ClusterOptions describe a Redis Cluster. The zero value is 3 masters with
@@ -169,7 +170,7 @@ func (c *Cluster) create(ctx context.Context) error {
 				return false, nil
 			}
 			for _, n := range nodes {
-				if n.has("handshake") || n.has("noaddr") {
+				if n.Unusable() {
 					return false, nil
 				}
 			}
@@ -265,17 +266,17 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 
 // topologyView is a canonical string of master/replica relations among
 // nodes that are not failed.
-func topologyView(nodes []nodeLine) string {
+func topologyView(nodes []redisinfo.Node) string {
 	var parts []string
 	for _, n := range nodes {
-		if n.has("fail") || n.has("fail?") {
+		if n.Failed() {
 			continue
 		}
 		role := "M"
-		if n.has("slave") {
-			role = "S" + n.master
+		if n.Has("slave") {
+			role = "S" + n.MasterID
 		}
-		parts = append(parts, n.addr+"="+role)
+		parts = append(parts, n.Addr+"="+role)
 	}
 	sortStrings(parts)
 	return strings.Join(parts, ",")
@@ -328,8 +329,8 @@ func (c *Cluster) MasterForKey(ctx context.Context, key string) (*Server, error)
 			continue
 		}
 		for _, n := range nodes {
-			if n.has("master") && !n.has("fail") && n.ownsSlot(slot) {
-				return c.byAddr(n.addr)
+			if n.IsMaster() && !n.Has("fail") && n.Owns(slot) {
+				return c.byAddr(n.Addr)
 			}
 		}
 	}
