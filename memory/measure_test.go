@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisinfo"
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
@@ -18,7 +19,7 @@ func usedMemory(t *testing.T, c *redis.Client) int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := strconv.ParseInt(parseInfo(info)["used_memory"], 10, 64)
+	n, err := strconv.ParseInt(redisinfo.ParseInfo(info)["used_memory"], 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}

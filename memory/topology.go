@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisinfo"
 )
 
 // node is what the analyser needs from one Redis server connection.
@@ -60,33 +61,9 @@ func clusterNodes(ctx context.Context, cc *redis.ClusterClient) ([]clusterNode, 
 		return nil, fmt.Errorf("memory: cluster nodes: %w", err)
 	}
 	var out []clusterNode
-	for _, line := range strings.Split(txt, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 {
-			continue
-		}
-		addr, _, _ := strings.Cut(f[1], "@")
-		addr, _, _ = strings.Cut(addr, ",")
-		flags := "," + f[2] + ","
-		n := clusterNode{id: f[0], addr: addr, master: f[3],
-			isMaster: strings.Contains(flags, ",master,"),
-			failed:   strings.Contains(flags, ",fail,") || strings.Contains(flags, ",fail?,") || strings.Contains(flags, ",noaddr,") || strings.Contains(flags, ",handshake,")}
-		for _, sl := range f[8:] {
-			if strings.HasPrefix(sl, "[") {
-				continue // migrating or importing marker
-			}
-			lo, hi, found := strings.Cut(sl, "-")
-			a, err1 := strconv.Atoi(lo)
-			b := a
-			var err2 error
-			if found {
-				b, err2 = strconv.Atoi(hi)
-			}
-			if err1 == nil && err2 == nil {
-				n.ranges = append(n.ranges, [2]int{a, b})
-			}
-		}
-		out = append(out, n)
+	for _, n := range redisinfo.ParseNodes(txt) {
+		out = append(out, clusterNode{id: n.ID, addr: n.Addr, master: n.MasterID, isMaster: n.IsMaster(),
+			failed: n.Failed() || n.Unusable(), ranges: n.Slots})
 	}
 	return out, nil
 }
@@ -226,7 +203,7 @@ func nodeFacts(ctx context.Context, c node, nr *NodeReport) {
 		nr.Err = err.Error()
 		return
 	}
-	kv := parseInfo(info)
+	kv := redisinfo.ParseInfo(info)
 	nr.UsedMemory, _ = strconv.ParseInt(kv["used_memory"], 10, 64)
 	nr.UsedMemoryRSS, _ = strconv.ParseInt(kv["used_memory_rss"], 10, 64)
 	nr.Fragmentation, _ = strconv.ParseFloat(kv["mem_fragmentation_ratio"], 64)
@@ -246,17 +223,6 @@ func nodeFacts(ctx context.Context, c node, nr *NodeReport) {
 		}
 	}
 	nr.Config = cfg
-}
-
-func parseInfo(s string) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // sleepCtx waits d or until ctx is done.

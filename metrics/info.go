@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/rediskit/rediskit/internal/redisinfo"
 )
 
 // info is a parsed INFO reply: field name to raw value, plus the
@@ -178,46 +180,9 @@ type clusterNode struct {
 // (noaddr, handshake) are skipped.
 func parseClusterNodes(text string) []clusterNode {
 	var out []clusterNode
-	for line := range strings.SplitSeq(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 8 {
-			continue
-		}
-		addr, _, _ := strings.Cut(f[1], "@")
-		if i := strings.IndexByte(addr, ','); i >= 0 { // ip:port@cport,hostname
-			addr = addr[:i]
-		}
-		if addr == "" || strings.HasPrefix(addr, ":") {
-			continue
-		}
-		n := clusterNode{addr: addr}
-		skip := false
-		for flag := range strings.SplitSeq(f[2], ",") {
-			switch flag {
-			case "master":
-				n.master = true
-			case "fail", "fail?":
-				n.failed = true
-			case "myself":
-				n.myself = true
-			case "noaddr", "handshake":
-				skip = true
-			}
-		}
-		if !skip {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// parseClusterInfo parses CLUSTER INFO ("cluster_state:ok" lines).
-func parseClusterInfo(text string) map[string]string {
-	out := map[string]string{}
-	for line := range strings.SplitSeq(text, "\n") {
-		k, v, ok := strings.Cut(strings.TrimRight(line, "\r"), ":")
-		if ok {
-			out[k] = v
+	for _, n := range redisinfo.ParseNodes(text) {
+		if !n.Unusable() {
+			out = append(out, clusterNode{addr: n.Addr, master: n.IsMaster(), failed: n.Failed(), myself: n.Has("myself")})
 		}
 	}
 	return out

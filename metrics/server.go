@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisinfo"
 )
 
 // ErrUnsupportedClient is returned by NewServerCollector for a client
@@ -535,7 +536,7 @@ func (s *ServerCollector) probe(ctx context.Context, n *node) *probe {
 		p.slowlog = slowGet.Val()
 	}
 	if clusterInfo != nil && clusterInfo.Err() == nil {
-		p.cluster = parseClusterInfo(clusterInfo.Val())
+		p.cluster = redisinfo.ParseInfo(clusterInfo.Val())
 	}
 	if clusterNodes != nil && clusterNodes.Err() == nil {
 		p.members = parseClusterNodes(clusterNodes.Val())
