@@ -27,7 +27,16 @@ const (
 // Every other field's zero value means the default stated on it.
 // A Config is plain data: safe to copy, not to mutate concurrently.
 type Config struct {
-	// Nodes are host:port seeds (REDIS_NODES).
+	// Nodes are host:port seeds (REDIS_NODES). In REDIS_NODES and
+	// REDIS_SENTINEL_ADDRS an entry may also be written as ioredis accepts
+	// it, redis://[user[:password]@]host[:port] or rediss://...: the port
+	// defaults to 6379 (26379 for sentinels), rediss turns TLS on, and the
+	// userinfo becomes Username/Password (SentinelUsername/Password for
+	// sentinels). Every entry with userinfo must carry the same; a
+	// REDIS_*USERNAME/PASSWORD variable that says otherwise is an error,
+	// and so are a database, query or fragment in an entry. Errors never
+	// echo what stands before an entry's '@'. Nodes themselves are plain
+	// host:port.
 	Nodes []string
 	// Mode selects the client kind (REDIS_MODE). Zero means ModeAuto:
 	// sentinel when SentinelAddrs is set, else what the first reachable
@@ -116,13 +125,18 @@ type ConfigError struct {
 func (e *ConfigError) Error() string {
 	v := ""
 	if e.Value != "" {
-		v = fmt.Sprintf("=%q", e.Value)
+		v = fmt.Sprintf("=%q", redactValue(e.Value))
 	}
 	s := fmt.Sprintf("redisconn: %s%s: want %s", e.Var, v, e.Want)
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
 	return s
+}
+
+// GoString keeps %#v as free of secrets as Error.
+func (e *ConfigError) GoString() string {
+	return fmt.Sprintf("&redisconn.ConfigError{Var:%q, Value:%q, Want:%q, Err:%v}", e.Var, redactValue(e.Value), e.Want, e.Err)
 }
 
 // Unwrap lets errors.Is match ErrConfig and the cause.
@@ -147,12 +161,13 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 			return c, err
 		}
 	}
+	var nodeCreds, sentCreds listCreds
 	if v := get("REDIS_NODES"); v != "" {
-		nodes, err := parseAddrs("REDIS_NODES", v)
+		nodes, cr, err := parseAddrs("REDIS_NODES", v, "6379")
 		if err != nil {
 			return c, err
 		}
-		c.Nodes = nodes
+		c.Nodes, nodeCreds = nodes, cr
 	}
 	if v := get("REDIS_MODE"); v != "" {
 		switch m := Mode(strings.ToLower(v)); m {
@@ -163,11 +178,21 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	if v := get("REDIS_SENTINEL_ADDRS"); v != "" {
-		a, err := parseAddrs("REDIS_SENTINEL_ADDRS", v)
+		a, cr, err := parseAddrs("REDIS_SENTINEL_ADDRS", v, "26379")
 		if err != nil {
 			return c, err
 		}
-		c.SentinelAddrs = a
+		c.SentinelAddrs, sentCreds = a, cr
+	}
+	if nodeCreds.scheme != "" && sentCreds.scheme != "" && nodeCreds.scheme != sentCreds.scheme {
+		return c, &ConfigError{Var: "REDIS_SENTINEL_ADDRS", Want: "the same scheme as REDIS_NODES (redis:// or rediss://)"}
+	}
+	c.TLS = c.TLS || nodeCreds.scheme == "rediss" || sentCreds.scheme == "rediss"
+	if nodeCreds.list != "" {
+		c.Username, c.Password = nodeCreds.user, nodeCreds.pass
+	}
+	if sentCreds.list != "" {
+		c.SentinelUsername, c.SentinelPassword = sentCreds.user, sentCreds.pass
 	}
 	c.SentinelMaster = get("REDIS_SENTINEL_MASTER")
 	c.ClientName = get("REDIS_CLIENT_NAME")
@@ -179,20 +204,29 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 			err = e
 		}
 	}
+	// list names the node list whose URL entries already set dst ("":
+	// none; REDIS_URL's credentials are overridden by the variables, as
+	// before). A variable that contradicts a list's credentials is an error.
 	for _, s := range []struct {
 		name string
 		dst  *string
+		list string
 	}{
-		{"REDIS_USERNAME", &c.Username},
-		{"REDIS_PASSWORD", &c.Password},
-		{"REDIS_SENTINEL_USERNAME", &c.SentinelUsername},
-		{"REDIS_SENTINEL_PASSWORD", &c.SentinelPassword},
+		{"REDIS_USERNAME", &c.Username, nodeCreds.list},
+		{"REDIS_PASSWORD", &c.Password, nodeCreds.list},
+		{"REDIS_SENTINEL_USERNAME", &c.SentinelUsername, sentCreds.list},
+		{"REDIS_SENTINEL_PASSWORD", &c.SentinelPassword, sentCreds.list},
 	} {
 		v, ok, e := p.secret(s.name)
 		set(e)
-		if ok {
-			*s.dst = v
+		if !ok {
+			continue
 		}
+		if s.list != "" && *s.dst != "" && *s.dst != v {
+			set(&ConfigError{Var: s.name, Want: "the same value as the credentials inside " + s.list + ", or only one of them"})
+			continue
+		}
+		*s.dst = v
 	}
 	if b, ok, e := p.boolean("REDIS_TLS"); ok || e != nil {
 		set(e)
@@ -251,12 +285,12 @@ func (c Config) Validate() error {
 		return &ConfigError{Var: "REDIS_NODES", Want: "at least one host:port (or REDIS_URL, or REDIS_SENTINEL_ADDRS)"}
 	}
 	for _, a := range c.Nodes {
-		if err := checkAddr("REDIS_NODES", a); err != nil {
+		if err := checkAddr("REDIS_NODES", a, redactValue(a)); err != nil {
 			return err
 		}
 	}
 	for _, a := range c.SentinelAddrs {
-		if err := checkAddr("REDIS_SENTINEL_ADDRS", a); err != nil {
+		if err := checkAddr("REDIS_SENTINEL_ADDRS", a, redactValue(a)); err != nil {
 			return err
 		}
 	}
@@ -300,8 +334,15 @@ func (c Config) String() string {
 		}
 		return "[redacted]"
 	}
+	addrs := func(as []string) []string {
+		out := make([]string, len(as))
+		for i, a := range as {
+			out[i] = redactValue(a)
+		}
+		return out
+	}
 	return fmt.Sprintf("redisconn.Config{Mode:%s Nodes:%v SentinelAddrs:%v SentinelMaster:%q Username:%q Password:%s SentinelPassword:%s DB:%d TLS:%v TLSServerName:%q TLSInsecure:%v}",
-		c.mode(), c.Nodes, c.SentinelAddrs, c.SentinelMaster, c.Username, red(c.Password), red(c.SentinelPassword), c.DB, c.TLS, c.TLSServerName, c.TLSInsecure)
+		c.mode(), addrs(c.Nodes), addrs(c.SentinelAddrs), c.SentinelMaster, c.Username, red(c.Password), red(c.SentinelPassword), c.DB, c.TLS, c.TLSServerName, c.TLSInsecure)
 }
 
 // GoString keeps secrets out of %#v too.
@@ -387,28 +428,136 @@ func (p parser) integer(name string, lo, hi int) (int, bool, error) {
 	return n, true, nil
 }
 
-func parseAddrs(name, v string) ([]string, error) {
-	var out []string
-	for a := range strings.FieldsFuncSeq(v, func(r rune) bool { return r == ',' || r == ' ' || r == ';' }) {
-		if err := checkAddr(name, a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	if len(out) == 0 {
-		return nil, &ConfigError{Var: name, Value: v, Want: "a comma-separated list of host:port"}
-	}
-	return out, nil
+// listCreds are what the URL entries of one node list carry.
+type listCreds struct {
+	// list is the variable's name once an entry carried userinfo, else "".
+	list       string
+	user, pass string
+	// scheme is "redis" or "rediss" once an entry was a URL, else "".
+	scheme string
 }
 
-func checkAddr(name, a string) error {
+func isListSep(b byte) bool {
+	return b == ',' || b == ';' || b == ' ' || b == '\t' || b == '\n' || b == '\r'
+}
+
+// parseAddrs splits a node list (REDIS_NODES, REDIS_SENTINEL_ADDRS) into
+// host:port entries. An entry may also be an ioredis-style URL
+// redis://[user[:password]@]host[:port] or rediss://...: the port
+// defaults to defPort, the userinfo becomes the list's credentials (every
+// entry that has one must carry the same), rediss turns TLS on. Errors
+// never echo anything that stands before the last '@' of v: that is
+// where a password is.
+func parseAddrs(name, v, defPort string) ([]string, listCreds, error) {
+	var out []string
+	var cr listCreds
+	lastAt := strings.LastIndexByte(v, '@')
+	for start, n := 0, 1; start < len(v); n++ {
+		for start < len(v) && isListSep(v[start]) {
+			start++
+		}
+		if start == len(v) {
+			break
+		}
+		end := start
+		for end < len(v) && !isListSep(v[end]) {
+			end++
+		}
+		shown := shownPart(v, start, end, lastAt)
+		addr, err := parseEntry(name, v[start:end], shown, defPort, n, &cr)
+		if err != nil {
+			return nil, listCreds{}, err
+		}
+		out = append(out, addr)
+		start = end
+	}
+	if len(out) == 0 {
+		return nil, listCreds{}, &ConfigError{Var: name, Value: redactValue(v), Want: "a comma-separated list of host:port"}
+	}
+	return out, cr, nil
+}
+
+// shownPart is v[start:end] as an error may show it: whatever stands
+// before the last '@' of v (lastAt) is replaced by [redacted].
+func shownPart(v string, start, end, lastAt int) string {
+	switch {
+	case lastAt < start:
+		return v[start:end]
+	case lastAt >= end:
+		return "[redacted]"
+	default:
+		return "[redacted]" + v[lastAt:end]
+	}
+}
+
+// redactValue hides whatever stands before the last '@' of v.
+func redactValue(v string) string {
+	if i := strings.LastIndexByte(v, '@'); i >= 0 {
+		return "[redacted]" + v[i:]
+	}
+	return v
+}
+
+// parseEntry parses entry n of a node list; shown is the entry as errors
+// may echo it.
+func parseEntry(name, tok, shown, defPort string, n int, cr *listCreds) (string, error) {
+	bad := func(want string) error {
+		return &ConfigError{Var: name, Value: shown, Want: fmt.Sprintf("entry %d: %s", n, want)}
+	}
+	if !strings.Contains(tok, "://") {
+		if strings.Contains(tok, "@") {
+			return "", bad("host:port, or redis://user:password@host:port to give credentials in the list")
+		}
+		return tok, checkAddr(name, tok, shown)
+	}
+	u, err := url.Parse(tok)
+	if err != nil {
+		return "", bad("a URL like redis://user:password@host:6379 (it did not parse; escape special characters of the password with %XX)")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return "", bad("scheme redis:// or rediss://")
+	}
+	if cr.scheme != "" && cr.scheme != u.Scheme {
+		return "", bad("the same scheme (redis:// or rediss://) in every entry")
+	}
+	cr.scheme = u.Scheme
+	if u.Host == "" || u.Opaque != "" {
+		return "", bad("a host after redis://")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", bad("no database, query or fragment in a node list entry (set REDIS_DB)")
+	}
+	addr := u.Host
+	if u.Port() == "" && !strings.HasSuffix(u.Host, ":") {
+		addr = net.JoinHostPort(u.Hostname(), defPort)
+	}
+	if err := checkAddr(name, addr, shown); err != nil {
+		return "", err
+	}
+	if u.User != nil {
+		user := u.User.Username()
+		pw, ok := u.User.Password()
+		if !ok {
+			// redis://pw@host is a password alone, as in REDIS_URL.
+			user, pw = "", user
+		}
+		if cr.list != "" && (cr.user != user || cr.pass != pw) {
+			return "", bad("the same user and password in every entry that has them")
+		}
+		cr.list, cr.user, cr.pass = name, user, pw
+	}
+	return addr, nil
+}
+
+// checkAddr checks a host:port; shown is a as errors may echo it.
+func checkAddr(name, a, shown string) error {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil || host == "" {
-		return &ConfigError{Var: name, Value: a, Want: "host:port (IPv6 as [::1]:6379)"}
+		return &ConfigError{Var: name, Value: shown, Want: "host:port (IPv6 as [::1]:6379)"}
 	}
 	n, err := strconv.Atoi(port)
 	if err != nil || n < 1 || n > 65535 {
-		return &ConfigError{Var: name, Value: a, Want: "a port from 1 to 65535"}
+		return &ConfigError{Var: name, Value: shown, Want: "a port from 1 to 65535"}
 	}
 	return nil
 }
@@ -444,7 +593,7 @@ func applyURL(c *Config, raw string) error {
 		if !strings.Contains(h, ":") || strings.HasSuffix(h, "]") {
 			h = net.JoinHostPort(strings.Trim(h, "[]"), "6379")
 		}
-		if err := checkAddr("REDIS_URL", h); err != nil {
+		if err := checkAddr("REDIS_URL", h, ""); err != nil {
 			return bad("host:port entries (the host list did not parse)")
 		}
 		c.Nodes = append(c.Nodes, h)
