@@ -3,6 +3,9 @@ package redisconn
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,4 +87,101 @@ func TestNodeListURLsNeverLeak(t *testing.T) {
 	if l := leaks(code, pw); len(l) > 0 {
 		t.Errorf("secret leaked:\n%s", strings.Join(l, "\n"))
 	}
+}
+
+// FuzzSecretsNeverPrinted plants a secret in every place a secret may be
+// given (password variables, their _FILE contents, the userinfo of
+// REDIS_URL and of node-list entries, escaped or raw) next to fuzzed
+// values of the other variables, and checks that no error and no
+// rendering of the Config ever contains any end of it. The secret is
+// framed by markers that appear nowhere else, so a partial echo is
+// caught too.
+func FuzzSecretsNeverPrinted(f *testing.F) {
+	f.Add(uint8(0), "pw", "", uint8(0), "", "h:1", "cluster", "2s")
+	f.Add(uint8(5), "p@ss:w/rd", "x", uint8(1), "a:1", "", "", "")
+	f.Add(uint8(6), "p,ss;w rd", "%zz", uint8(4), "", "", "sentinel", "3")
+	f.Add(uint8(3), "p%40ss", "#?", uint8(6), "", "", "single", "x")
+	f.Add(uint8(9), "pw", "", uint8(2), "", "", "", "")
+	f.Add(uint8(1), "pw\n", "\r", uint8(0), "", "h:1", "", "")
+	f.Add(uint8(7), "pw", "@", uint8(3), "b:2", "", "", "yes")
+	f.Fuzz(func(t *testing.T, where uint8, x, y string, hostPick uint8, extra, nodes, mode, other string) {
+		const m1, m2, m3 = "Zk9Q", "Xm4V", "Qj8W"
+		secret := m1 + x + m2 + y + m3
+		for _, v := range []string{extra, nodes, mode, other} {
+			for _, m := range []string{m1, m2, m3} {
+				if strings.Contains(v, m) {
+					return // the marker must come from the secret only
+				}
+			}
+		}
+		hosts := []string{"h:1", "[::1]:6380", "h", "h:0", "h:99999", "", "h:1/2", "h:1?x=1", "h:1#f", "@h:1"}
+		host := hosts[int(hostPick)%len(hosts)]
+		esc := url.UserPassword("u", secret).String()
+		env := map[string]string{"REDIS_NODES": nodes, "REDIS_MODE": mode, "REDIS_DIAL_TIMEOUT": other,
+			"REDIS_DB": other, "REDIS_TLS": other, "REDIS_SENTINEL_MASTER": mode}
+		list := func(entry string) string {
+			if extra == "" {
+				return entry
+			}
+			return extra + "," + entry
+		}
+		wantPw, wantSentPw := "", ""
+		switch where % 11 {
+		case 0:
+			env["REDIS_PASSWORD"], wantPw = secret, secret
+		case 1:
+			p := filepath.Join(t.TempDir(), "pw")
+			if err := os.WriteFile(p, []byte(secret), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env["REDIS_PASSWORD_FILE"] = p
+		case 2:
+			env["REDIS_SENTINEL_PASSWORD"], wantSentPw = secret, secret
+		case 3:
+			env["REDIS_URL"] = "redis://" + esc + "@" + host
+		case 4:
+			env["REDIS_URL"] = "rediss://:" + secret + "@" + host
+		case 5:
+			env["REDIS_NODES"] = list("redis://" + esc + "@" + host)
+		case 6:
+			env["REDIS_NODES"] = list("redis://:" + secret + "@" + host)
+		case 7:
+			env["REDIS_SENTINEL_ADDRS"] = list("rediss://" + esc + "@" + host)
+		case 8:
+			env["REDIS_SENTINEL_ADDRS"] = list("redis://u:" + secret + "@" + host)
+		case 9:
+			env["REDIS_NODES"] = list("u:" + secret + "@" + host)
+		case 10:
+			p := filepath.Join(t.TempDir(), "pw")
+			if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			env["REDIS_SENTINEL_PASSWORD_FILE"] = p
+		}
+		c, err := FromLookup(lookup(env))
+		var shown []any
+		shown = append(shown, c, &c)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Var == "" {
+				t.Fatalf("error without a variable: %v", err)
+			}
+			shown = append(shown, err, ce, *ce)
+		} else {
+			if verr := c.Validate(); verr != nil {
+				shown = append(shown, verr)
+				t.Errorf("accepted config fails Validate: %v", verr)
+			}
+			if wantPw != "" && c.Password != wantPw || wantSentPw != "" && c.SentinelPassword != wantSentPw {
+				t.Errorf("secret not taken as the password")
+			}
+		}
+		for _, v := range shown {
+			for _, m := range []string{m1, m2, m3} {
+				if l := leaks(v, m); len(l) > 0 {
+					t.Fatalf("part of the secret %q leaked:\n%s", secret, strings.Join(l, "\n"))
+				}
+			}
+		}
+	})
 }
