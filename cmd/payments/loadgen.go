@@ -26,10 +26,6 @@ import (
 	"github.com/rediskit/rediskit/payments/postgres"
 )
 
-func init() {
-	register("loadgen", "drive a realistic load against instances and print a report", runLoadgen)
-}
-
 type loadConfig struct {
 	urls      []string
 	duration  time.Duration

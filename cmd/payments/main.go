@@ -14,12 +14,16 @@ import (
 	"github.com/rediskit/rediskit/internal/cli"
 )
 
+// commands is every subcommand, in the order the usage lists them.
 var commands = cli.Set{
 	Name:   "payments",
 	Footer: "Configuration: REDIS_* (see redisconn), DATABASE_URL, PAYMENTS_* (see `payments serve -h`).",
+	Commands: []cli.Command{
+		{Name: "loadgen", Usage: "drive a realistic load against instances and print a report", Run: runLoadgen},
+		{Name: "migrate", Usage: "apply the schema migrations to DATABASE_URL (and -seed the demo data)", Run: runMigrate},
+		{Name: "serve", Usage: "run the payments HTTP service (configured by the environment)", Run: runServe},
+	},
 }
-
-func register(name, usage string, run cli.Func) { commands.Register(name, usage, run) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return commands.Run(ctx, args, stdout, stderr)

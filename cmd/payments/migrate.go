@@ -12,10 +12,6 @@ import (
 	"github.com/rediskit/rediskit/payments/postgres"
 )
 
-func init() {
-	register("migrate", "apply the schema migrations to DATABASE_URL (and -seed the demo data)", runMigrate)
-}
-
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)

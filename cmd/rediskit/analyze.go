@@ -13,10 +13,6 @@ import (
 	"github.com/rediskit/rediskit/redisconn"
 )
 
-func init() {
-	register("analyze", "memory by key pattern over every master (SCAN only, sampled, rate-limited)", runAnalyze)
-}
-
 // runAnalyze is `rediskit analyze`: memory by key pattern over a whole
 // deployment, with SCAN only (never KEYS). The deployment comes from
 // -nodes or the redisconn environment (REDIS_NODES, REDIS_URL, TLS, ACL,

@@ -15,10 +15,6 @@ import (
 	"github.com/rediskit/rediskit/internal/redisproc"
 )
 
-func init() {
-	register("down", "stop the local cluster started by `up` and remove its files", runDown)
-}
-
 func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fset := flag.NewFlagSet("down", flag.ContinueOnError)
 	fset.SetOutput(stderr)

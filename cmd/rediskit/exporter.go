@@ -15,10 +15,6 @@ import (
 	"github.com/rediskit/rediskit/metrics"
 )
 
-func init() {
-	register("exporter", "serve Prometheus /metrics for every node of a deployment", runExporter)
-}
-
 // runExporter serves /metrics for the deployment given by the
 // environment (redisconn: REDIS_NODES, REDIS_URL, REDIS_SENTINEL_*,
 // REDIS_TLS*, REDIS_USERNAME/PASSWORD) or -redis. One scrape covers every

@@ -15,10 +15,6 @@ import (
 	"github.com/rediskit/rediskit/redisconn"
 )
 
-func init() {
-	register("smoke", "run a short read/write workload against a deployment and print what it did", runSmoke)
-}
-
 func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("smoke", flag.ContinueOnError)
 	fs.SetOutput(stderr)

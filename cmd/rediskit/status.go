@@ -15,10 +15,6 @@ import (
 	"github.com/rediskit/rediskit/redisconn"
 )
 
-func init() {
-	register("status", "show nodes, roles, slots, memory and policy warnings of a deployment", runStatus)
-}
-
 // configFromEnv reads redisconn's environment; with no deployment given
 // it falls back to the local cluster of `up` in dir.
 func configFromEnv(dir string) (redisconn.Config, error) {

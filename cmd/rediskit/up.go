@@ -12,10 +12,6 @@ import (
 	"github.com/rediskit/rediskit/internal/redisproc"
 )
 
-func init() {
-	register("up", "start a persistent local 3-master, 3-replica cluster under ./.rediskit", runUp)
-}
-
 func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	fs.SetOutput(stderr)

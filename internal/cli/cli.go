@@ -1,7 +1,14 @@
-// Package cli is the small frame shared by rediskit's commands: a set of
-// subcommands, each run<Name>(ctx, args, stdout, stderr) error in its own
-// file, and a main that cancels the context on SIGINT/SIGTERM and turns
-// an error into exit status 1.
+// Package cli is the small frame shared by rediskit's commands: an
+// explicit table of subcommands, each run<Name>(ctx, args, stdout,
+// stderr) error in its own file, and a main that cancels the context on
+// SIGINT/SIGTERM and turns an error into exit status 1.
+//
+// A command's main.go holds its whole table, so adding a subcommand is one
+// line there (and one file for its run function):
+//
+//	var commands = cli.Set{Name: "rediskit", Commands: []cli.Command{
+//		{Name: "status", Usage: "show the deployment", Run: runStatus},
+//	}}
 package cli
 
 import (
@@ -12,34 +19,60 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
 )
 
 // Func is one subcommand.
 type Func func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
-type command struct {
-	run   Func
-	usage string
+// Command is one row of a Set's table.
+type Command struct {
+	// Name is the word that selects the subcommand.
+	Name string
+	// Usage is the one line printed beside Name in the command's usage.
+	Usage string
+	// Run runs the subcommand with the arguments after Name.
+	Run Func
 }
 
-// Set is a command's subcommands. Register them from init functions;
-// Run is safe for concurrent use once registration is over.
+// Set is a command's subcommands. It is plain data, built once (usually a
+// package-level var); Run is safe for concurrent use as long as nobody
+// changes the Set.
 type Set struct {
 	// Name is the program name in usage and error lines.
 	Name string
 	// Footer is printed after the list of subcommands.
 	Footer string
-	cmds   map[string]command
+	// Commands are listed in the usage in this order.
+	Commands []Command
 }
 
-// Register adds a subcommand.
-func (s *Set) Register(name, usage string, run Func) {
-	if s.cmds == nil {
-		s.cmds = map[string]command{}
+// Lookup returns the subcommand called name.
+func (s *Set) Lookup(name string) (Command, bool) {
+	for _, c := range s.Commands {
+		if c.Name == name {
+			return c, true
+		}
 	}
-	s.cmds[name] = command{run: run, usage: usage}
+	return Command{}, false
+}
+
+// Validate reports an empty or duplicate name, or a missing Run: call it
+// from a test so that a bad table never ships.
+func (s *Set) Validate() error {
+	seen := map[string]bool{}
+	for i, c := range s.Commands {
+		switch {
+		case c.Name == "":
+			return fmt.Errorf("%s: command %d has no name", s.Name, i)
+		case seen[c.Name]:
+			return fmt.Errorf("%s: command %q listed twice", s.Name, c.Name)
+		case c.Run == nil:
+			return fmt.Errorf("%s: command %q has no Run", s.Name, c.Name)
+		}
+		seen[c.Name] = true
+	}
+	return nil
 }
 
 // Run dispatches args[0] to its subcommand. No arguments is an error
@@ -52,23 +85,18 @@ func (s *Set) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return nil
 	}
-	c, ok := s.cmds[args[0]]
+	c, ok := s.Lookup(args[0])
 	if !ok {
 		s.usage(stderr)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
-	return c.run(ctx, args[1:], stdout, stderr)
+	return c.Run(ctx, args[1:], stdout, stderr)
 }
 
 func (s *Set) usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s <command> [flags]\n", s.Name)
-	names := make([]string, 0, len(s.cmds))
-	for n := range s.cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, s.cmds[n].usage)
+	for _, c := range s.Commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Usage)
 	}
 	if s.Footer != "" {
 		fmt.Fprintln(w, s.Footer)
