@@ -142,6 +142,7 @@ func lineDiff(want, got string) string {
 // timings, paths) by stable placeholders.
 type normalizer struct {
 	ports map[string]string
+	next  int
 	repl  []string // old, new pairs applied first
 }
 
@@ -162,7 +163,8 @@ func (n *normalizer) addr(a string) string {
 	if p, ok := n.ports[a]; ok {
 		return p
 	}
-	p := "ADDR" + strconv.Itoa(len(n.ports)+1)
+	n.next++
+	p := "ADDR" + strconv.Itoa(n.next)
 	n.ports[a] = p
 	return p
 }
