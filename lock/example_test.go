@@ -11,12 +11,14 @@ import (
 )
 
 func ExampleLocker_Do() {
-	var client redis.UniversalClient // a single node, sentinel or cluster client
+	client := exampleClient() // a single node, sentinel or cluster client
+	defer client.Close()
 	l := lock.New(client, lock.Options{MaxWait: 10 * time.Second})
 	defer l.Close()
 	err := l.Do(context.Background(), "payment:42", 30*time.Second, func(ctx context.Context, le *lock.Lease) error {
 		// ctx ends the moment the lock is lost; pass le.Token() to the
 		// resource (see lock/pgfence).
+		fmt.Println("charging payment 42 with a fencing token:", le.Token() > 0)
 		return nil
 	})
 	var taken *lock.TakenError
@@ -25,11 +27,19 @@ func ExampleLocker_Do() {
 		fmt.Println("busy, held by", taken.Holder)
 	case errors.Is(err, lock.ErrLost):
 		fmt.Println("lost the lock while working")
+	case err != nil:
+		fmt.Println(err)
+	default:
+		fmt.Println("done")
 	}
+	// Output:
+	// charging payment 42 with a fencing token: true
+	// done
 }
 
 func ExampleLocker_TryAcquire() {
-	var client redis.UniversalClient
+	client := exampleClient()
+	defer client.Close()
 	l := lock.New(client, lock.Options{})
 	defer l.Close()
 	ctx := context.Background()
@@ -38,25 +48,45 @@ func ExampleLocker_TryAcquire() {
 		return // someone else is on it
 	}
 	if err != nil {
+		fmt.Println(err)
 		return
 	}
 	defer le.Release(ctx)
+	_, err = l.TryAcquire(ctx, "report:daily", time.Minute)
+	fmt.Println("a second try:", errors.Is(err, lock.ErrTaken))
 	select {
 	case <-le.Lost():
-		// expired or taken over: stop writing
+		fmt.Println("lost: stop writing") // expired or taken over
 	default:
-		_ = le.Extend(ctx, time.Minute)
+		fmt.Println("extended:", le.Extend(ctx, time.Minute) == nil)
 	}
+	// Output:
+	// a second try: true
+	// extended: true
 }
 
 func ExampleNewRedlock() {
-	// Three independent deployments (not the shards of one cluster).
-	var a, b, c redis.UniversalClient
-	l := lock.NewRedlock([]redis.UniversalClient{a, b, c}, lock.Options{})
+	// Three independent deployments (not the shards of one cluster); here
+	// three databases of the example server stand in for them.
+	example := exampleClient()
+	defer example.Close()
+	addr := example.Options().Addr
+	var clients []redis.UniversalClient
+	for db := 1; db <= 3; db++ {
+		c := redis.NewClient(&redis.Options{Addr: addr, DB: db})
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	l := lock.NewRedlock(clients, lock.Options{})
 	defer l.Close()
-	_ = l.Do(context.Background(), "invoice:9", 20*time.Second, func(ctx context.Context, le *lock.Lease) error {
+	err := l.Do(context.Background(), "invoice:9", 20*time.Second, func(ctx context.Context, le *lock.Lease) error {
+		fmt.Println("held on a majority:", le.ValidUntil().After(time.Now()))
 		return nil
 	})
+	fmt.Println(err)
+	// Output:
+	// held on a majority: true
+	// <nil>
 }
 
 // The suite's own servers run this one.
