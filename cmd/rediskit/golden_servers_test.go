@@ -219,6 +219,11 @@ func TestGoldenExporter(t *testing.T) {
 		}
 		var fams []string
 		for _, m := range reTypeLine.FindAllStringSubmatch(string(body), -1) {
+			// The slowlog summaries exist only once a command was slow:
+			// on a busy machine, some are.
+			if strings.HasPrefix(m[1], "rediskit_redis_slowlog_") && m[1] != "rediskit_redis_slowlog_length" {
+				continue
+			}
 			if strings.HasPrefix(m[1], "redis") {
 				fams = append(fams, m[1]+" "+m[2])
 			}
