@@ -5,13 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"os"
 
+	"github.com/rediskit/rediskit/internal/redistest"
 	"github.com/rediskit/rediskit/redisconn"
 )
 
 // Connect from the environment (REDIS_NODES=host:port,... and friends),
 // verify the deployment, and check that its memory policy suits a queue.
 func ExampleConnect() {
+	// In a service the environment is set by the deployment; here it
+	// points at the example server.
+	os.Setenv("REDIS_NODES", redistest.ExampleAddr())
+	defer os.Unsetenv("REDIS_NODES")
+
 	ctx := context.Background()
 	cfg, err := redisconn.FromEnv()
 	if err != nil {
@@ -22,10 +29,15 @@ func ExampleConnect() {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Println(conn.Mode, len(conn.Topology.Masters()), "masters")
-	if _, err := redisconn.CheckPolicy(ctx, conn.Client, redisconn.RoleQueue); errors.Is(err, redisconn.ErrPolicy) {
+	fmt.Println(conn.Mode, len(conn.Topology.Masters()), "master")
+	_, err = redisconn.CheckPolicy(ctx, conn.Client, redisconn.RoleQueue)
+	if errors.Is(err, redisconn.ErrPolicy) {
 		log.Print(err) // names the node and the CONFIG SET that fixes it
 	}
+	fmt.Println("fit for a queue:", err == nil)
+	// Output:
+	// single 1 master
+	// fit for a queue: true
 }
 
 // Malformed configuration names the variable and never echoes secrets.

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/redistest"
 	"github.com/rediskit/rediskit/internal/scan"
 )
@@ -94,11 +93,18 @@ func TestKeysStopsOnErrorAndCancel(t *testing.T) {
 
 func ExampleKeys() {
 	ctx := context.Background()
-	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:7000"}})
+	c := redistest.ExampleClient() // or a cluster client
 	defer c.Close()
-	// Only the master owning the slot of {orders} is scanned.
+	for _, k := range []string{"{orders}:1", "{orders}:2", "{orders}:3", "{carts}:1"} {
+		c.Set(ctx, k, "x", time.Minute)
+	}
+	// On a cluster only the master owning the slot of {orders} is scanned.
 	_ = scan.Keys(ctx, c, "{orders}:*", scan.Options{}, func(key string) error {
 		fmt.Println(key)
 		return nil
 	})
+	// Unordered output:
+	// {orders}:1
+	// {orders}:2
+	// {orders}:3
 }
