@@ -9,11 +9,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/rediskit/rediskit/internal/pgtest"
+	"github.com/rediskit/rediskit/internal/redistest"
 	"github.com/rediskit/rediskit/lock/pgfence"
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	redistest.Shutdown() // the examples' Redis node
 	pgtest.Shutdown()
 	os.Exit(code)
 }
