@@ -4,38 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log"
+	"log/slog"
 
+	"github.com/rediskit/rediskit/internal/pgtest"
+	"github.com/rediskit/rediskit/internal/redistest"
 	"github.com/rediskit/rediskit/payments"
 	"github.com/rediskit/rediskit/payments/postgres"
-	"github.com/rediskit/rediskit/redisconn"
 )
 
-// The service over PostgreSQL and a Redis deployment from the environment;
-// a double click (the same idempotency key twice) charges once.
+// The service over PostgreSQL and a Redis deployment; a double click (the
+// same idempotency key twice) charges once.
 func ExampleService_Pay() {
 	ctx := context.Background()
-	cfg, _ := redisconn.FromEnv()
-	conn, err := redisconn.Connect(ctx, cfg)
+	client := redistest.ExampleClient() // in a service: conn.Client from redisconn.Connect
+	defer client.Close()
+	dsn, drop := pgtest.ExampleDatabase() // in a service: DATABASE_URL
+	defer drop()
+	store, err := postgres.Open(ctx, dsn)
 	if err != nil {
-		return
-	}
-	defer conn.Close()
-	store, err := postgres.Open(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		return
+		log.Fatal(err)
 	}
 	defer store.Close()
-	svc, err := payments.New(store, conn.Client, payments.Options{})
+	if err := store.Seed(ctx, 3, 2, "demo-password"); err != nil {
+		log.Fatal(err)
+	}
+	svc, err := payments.New(store, client, payments.Options{
+		QueueName: "example-payments",
+		Logger:    slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
-		return
+		log.Fatal(err)
 	}
 	defer svc.Close()
-	go func() { _ = svc.Run(ctx) }() // confirmations and receipts
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(runCtx) }() // confirmations and receipts
+	defer func() { stop(); <-done }()
 
-	first, _ := svc.Pay(ctx, 1, 42, "key-1")
-	again, _ := svc.Pay(ctx, 1, 42, "key-1")
-	fmt.Println(first.Charge.ID == again.Charge.ID, again.Replayed)
-	_, err = svc.Pay(ctx, 1, 42, "key-2")
+	order, err := svc.CreateOrder(ctx, 1, 1, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	first, err1 := svc.Pay(ctx, 1, order.ID, "key-1")
+	again, err2 := svc.Pay(ctx, 1, order.ID, "key-1")
+	fmt.Println(err1, err2, first.Charge.ID == again.Charge.ID, again.Replayed)
+	_, err = svc.Pay(ctx, 1, order.ID, "key-2")
 	fmt.Println(errors.Is(err, payments.ErrAlreadyPaid))
+	// Output:
+	// <nil> <nil> true true
+	// true
 }
