@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rediskit/rediskit/cache"
+	"github.com/rediskit/rediskit/internal/redistest"
 )
 
 type User struct {
@@ -14,7 +15,7 @@ type User struct {
 }
 
 func Example() {
-	client := cache.TestingClient() // in a service: a client from redisconn
+	client := redistest.ExampleClient() // in a service: conn.Client from redisconn.Connect
 	defer client.Close()
 	users, err := cache.New[User](client, cache.Options{Namespace: "example-users", TTL: time.Minute, NearEntries: 1000})
 	if err != nil {
@@ -43,7 +44,7 @@ func Example() {
 }
 
 func ExampleCache_GetMany() {
-	client := cache.TestingClient()
+	client := redistest.ExampleClient()
 	defer client.Close()
 	users, err := cache.New[User](client, cache.Options{Namespace: "example-many"})
 	if err != nil {
@@ -62,7 +63,7 @@ func ExampleCache_GetMany() {
 }
 
 func ExampleCache_InvalidateTags() {
-	client := cache.TestingClient()
+	client := redistest.ExampleClient()
 	defer client.Close()
 	products, err := cache.New[User](client, cache.Options{Namespace: "example-tags"})
 	if err != nil {
