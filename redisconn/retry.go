@@ -50,10 +50,11 @@ func (h retryHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h retryHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		var deadline time.Time
-		idempotent := retry.Idempotent(cmd.Args())
 		for attempt := 1; ; {
 			err := next(ctx, cmd)
-			if err == nil || attempt > h.max || !retry.Retryable(err, idempotent) || ctx.Err() != nil {
+			// Idempotency is looked at only on a failure: the success path
+			// costs one closure call.
+			if err == nil || attempt > h.max || !retry.Retryable(err, retry.Idempotent(cmd.Args())) || ctx.Err() != nil {
 				return err
 			}
 			if deadline.IsZero() {
@@ -72,14 +73,14 @@ func (h retryHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h retryHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		var deadline time.Time
-		idempotent := true
-		for _, c := range cmds {
-			idempotent = idempotent && retry.Idempotent(c.Args())
-		}
 		for attempt := 1; ; {
 			err := next(ctx, cmds)
 			if err == nil || attempt > h.max || ctx.Err() != nil {
 				return err
+			}
+			idempotent := true
+			for _, c := range cmds {
+				idempotent = idempotent && retry.Idempotent(c.Args())
 			}
 			if deadline.IsZero() {
 				deadline = time.Now().Add(h.budget)
