@@ -104,6 +104,7 @@ func FuzzSecretsNeverPrinted(f *testing.F) {
 	f.Add(uint8(9), "pw", "", uint8(2), "", "", "", "")
 	f.Add(uint8(1), "pw\n", "\r", uint8(0), "", "h:1", "", "")
 	f.Add(uint8(7), "pw", "@", uint8(3), "b:2", "", "", "yes")
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, where uint8, x, y string, hostPick uint8, extra, nodes, mode, other string) {
 		const m1, m2, m3 = "Zk9Q", "Xm4V", "Qj8W"
 		secret := m1 + x + m2 + y + m3
@@ -130,7 +131,7 @@ func FuzzSecretsNeverPrinted(f *testing.F) {
 		case 0:
 			env["REDIS_PASSWORD"], wantPw = secret, secret
 		case 1:
-			p := filepath.Join(t.TempDir(), "pw")
+			p := filepath.Join(dir, "pw")
 			if err := os.WriteFile(p, []byte(secret), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -152,7 +153,7 @@ func FuzzSecretsNeverPrinted(f *testing.F) {
 		case 9:
 			env["REDIS_NODES"] = list("u:" + secret + "@" + host)
 		case 10:
-			p := filepath.Join(t.TempDir(), "pw")
+			p := filepath.Join(dir, "spw")
 			if err := os.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
