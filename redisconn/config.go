@@ -115,7 +115,9 @@ var ErrConfig = errors.New("redisconn: invalid configuration")
 type ConfigError struct {
 	// Var is the environment variable or Config field.
 	Var string
-	// Value is the offending value, empty for secrets.
+	// Value is the offending value, empty for secrets. Whatever stands
+	// before its last '@' (the userinfo of a URL) is never printed: Error
+	// and GoString show "[redacted]" instead.
 	Value string
 	// Want says what is expected.
 	Want string
