@@ -57,7 +57,8 @@ func ExampleInstrumentClient() {
 	if _, err := metrics.InstrumentClient(client, reg, metrics.ClientOptions{Name: "api"}); err != nil {
 		log.Fatal(err)
 	}
-	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux := http.NewServeMux() // the service's mux
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 
 	client.Get(context.Background(), "example:missing") // a miss is not an error
 	fmt.Println("GET commands:", total(reg, "rediskit_client_command_duration_seconds", "command", "get"))
@@ -137,6 +138,7 @@ func ExampleNewPatternCollector() {
 	pc.AddCache(users).AddLocker(locker).AddQueue(emails)
 	reg := prometheus.NewRegistry() // or prometheus.MustRegister(pc)
 	reg.MustRegister(pc)
+	_ = emails.Obliterate(context.Background(), true) // the example starts from an empty queue
 	_, _ = emails.Add(context.Background(), "welcome", nil)
 	fmt.Println("cache hits:", total(reg, "rediskit_cache_hits_total"))
 	fmt.Println("queued jobs:", total(reg, "rediskit_queue_jobs"))
