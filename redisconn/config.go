@@ -479,6 +479,19 @@ func parseAddrs(name, v, defPort string) ([]string, listCreds, error) {
 	return out, cr, nil
 }
 
+// unescapedUserinfo reports whether the userinfo of a URL (up to its
+// last '@') holds a '/', '?' or '#': url.Parse would end the host there
+// and read the rest of the password as host, path or fragment, which
+// would then be dialled and printed. Such a password must be escaped.
+func unescapedUserinfo(raw string) bool {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return false
+	}
+	at := strings.LastIndexByte(rest, '@')
+	return at >= 0 && strings.ContainsAny(rest[:at], "/?#")
+}
+
 // shownPart is v[start:end] as an error may show it: whatever stands
 // before the last '@' of v (lastAt) is replaced by [redacted].
 func shownPart(v string, start, end, lastAt int) string {
@@ -513,7 +526,7 @@ func parseEntry(name, tok, shown, defPort string, n int, cr *listCreds) (string,
 		return tok, checkAddr(name, tok, shown)
 	}
 	u, err := url.Parse(tok)
-	if err != nil {
+	if err != nil || unescapedUserinfo(tok) {
 		return "", bad("a URL like redis://user:password@host:6379 (it did not parse; escape special characters of the password with %XX)")
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
@@ -571,6 +584,12 @@ func applyURL(c *Config, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return bad("a URL like redis://user:password@host:6379/0 (it did not parse)")
+	}
+	if unescapedUserinfo(raw) {
+		return bad("a URL whose password has its '/', '?' and '#' escaped as %2F, %3F, %23")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return bad("no #fragment in the URL")
 	}
 	switch u.Scheme {
 	case "redis":

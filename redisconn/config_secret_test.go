@@ -46,6 +46,12 @@ func TestNodeListURLsNeverLeak(t *testing.T) {
 		{"REDIS_NODES": "http://:" + pw + "@h:1"},
 		{"REDIS_NODES": "redis://:" + pw + "@"},
 		{"REDIS_SENTINEL_ADDRS": "redis://:" + pw + "@s:0", "REDIS_SENTINEL_MASTER": "m"},
+		// An unescaped '#', '/' or '?' would make the rest of the password
+		// the host (dialled, printed): found by the fuzzer.
+		{"REDIS_URL": "rediss://:x@" + pw + "#@h:1"},
+		{"REDIS_URL": "redis://:x@" + pw + "?a@h:1"},
+		{"REDIS_URL": "redis://:x#" + pw + "@h:1"},
+		{"REDIS_NODES": "redis://:x@" + pw + "/@h:1"},
 		{"REDIS_SENTINEL_ADDRS": "s:1;x:" + pw + "@s", "REDIS_SENTINEL_MASTER": "m"},
 	}
 	for _, env := range bad {
