@@ -591,6 +591,9 @@ func applyURL(c *Config, raw string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return bad("no #fragment in the URL")
 	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return bad("no ?query in the URL (set REDIS_DB, REDIS_TLS, ... instead)")
+	}
 	switch u.Scheme {
 	case "redis":
 	case "rediss":

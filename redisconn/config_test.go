@@ -85,6 +85,8 @@ func TestFromLookupErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"REDIS_URL": "http://h:1"}, "REDIS_URL"},
 		{map[string]string{"REDIS_URL": "redis://h:1", "REDIS_NODES": "h:2"}, "REDIS_URL"},
 		{map[string]string{"REDIS_URL": "redis://h:1/abc"}, "REDIS_URL"},
+		{map[string]string{"REDIS_URL": "redis://h:1/0?family=6"}, "REDIS_URL"},
+		{map[string]string{"REDIS_URL": "redis://h:1#x"}, "REDIS_URL"},
 		{map[string]string{"REDIS_SENTINEL_ADDRS": "s:1"}, "REDIS_SENTINEL_MASTER"},
 		{map[string]string{"REDIS_NODES": "h:1", "REDIS_MODE": "cluster", "REDIS_DB": "3"}, "REDIS_DB"},
 		{map[string]string{"REDIS_NODES": "h:1", "REDIS_MODE": "sentinel"}, "REDIS_SENTINEL_ADDRS"},
