@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
@@ -242,4 +243,12 @@ func TestGoldenExporter(t *testing.T) {
 		got = n.apply(got) + "-- metric families --\n" + strings.Join(fams, "\n") + "\n"
 		golden(t, "exporter_"+tg.Name, got)
 	})
+}
+
+// status through sentinels: REDIS_SENTINEL_ADDRS and the master's name.
+func TestGoldenStatusSentinel(t *testing.T) {
+	st := redistest.NewSentinel(t, redisproc.SentinelOptions{Sentinels: 1, Args: []string{"maxmemory-policy noeviction"}})
+	setEnv(t, map[string]string{"REDIS_SENTINEL_ADDRS": strings.Join(st.SentinelAddrs(), ","), "REDIS_SENTINEL_MASTER": st.MasterName})
+	got := transcript(context.Background(), "status")
+	golden(t, "status_sentinel", statusTable(newNormalizer(), got))
 }

@@ -80,6 +80,9 @@ func runSmoke(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if conn.Mode == redisconn.ModeSentinel {
+		topo.Mode = conn.Mode // Describe sees the failover client as a single node
+	}
 	printTopology(stdout, topo)
 	return nil
 }

@@ -80,6 +80,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if conn.Mode == redisconn.ModeSentinel {
+		// Describe sees the failover client as a single node; the mode
+		// the client was built for is the one to report.
+		topo.Mode = conn.Mode
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
