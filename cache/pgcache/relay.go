@@ -36,11 +36,14 @@ type RelayOptions struct {
 // Redis accepted its invalidation, so it is relayed at least once. Safe
 // for concurrent use.
 type Relay struct {
-	db     *pgxpool.Pool
-	client redis.UniversalClient
-	o      RelayOptions
+	db      *pgxpool.Pool
+	client  redis.UniversalClient
+	o       RelayOptions
+	channel string // Channel; tests make LISTEN fail with a bad one
 
 	relayed, batches, errs atomic.Int64
+	listenErrs             atomic.Int64
+	listening              atomic.Bool
 	lastLag, maxLag        atomic.Int64
 	lagMu                  sync.Mutex
 	lags                   []time.Duration // recent lags, ring
@@ -67,6 +70,11 @@ type RelayStats struct {
 	// row relayed and the largest seen. P50Lag and P99Lag cover the last
 	// 1,024 rows.
 	LastLag, MaxLag, P50Lag, P99Lag time.Duration
+	// ListenErrors counts failures to open the LISTEN connection (the
+	// relay then polls every PollInterval); Listening reports whether it
+	// listens now.
+	ListenErrors int64
+	Listening    bool
 	// Namespaces breaks Relayed and the lags down per cache namespace.
 	Namespaces map[string]NamespaceStats
 }
@@ -82,7 +90,7 @@ func NewRelay(db *pgxpool.Pool, client redis.UniversalClient, o RelayOptions) *R
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Relay{db: db, client: client, o: o, lags: make([]time.Duration, 0, 1024), perNS: map[string]*NamespaceStats{}}
+	return &Relay{db: db, client: client, o: o, channel: Channel, lags: make([]time.Duration, 0, 1024), perNS: map[string]*NamespaceStats{}}
 }
 
 // Run relays until ctx is done, then returns ctx's error (wrapped). It
@@ -101,13 +109,15 @@ func (r *Relay) Run(ctx context.Context) error {
 			return fmt.Errorf("pgcache: relay: %w", ctx.Err())
 		}
 		if listen == nil {
-			if c, err := r.db.Acquire(ctx); err == nil {
-				if _, err := c.Exec(ctx, "LISTEN "+Channel); err == nil {
-					listen = c
-				} else {
-					c.Release()
+			var err error
+			if listen, err = r.listen(ctx); err != nil && ctx.Err() == nil {
+				// Warn on the first failure after a success (or ever), not on
+				// every poll while it keeps failing.
+				if r.listenErrs.Add(1) == 1 || r.listening.Load() {
+					r.o.Logger.Warn("pgcache: relay: LISTEN failed, polling every PollInterval", "channel", r.channel, "err", err)
 				}
 			}
+			r.listening.Store(listen != nil)
 		}
 		if _, err := r.Drain(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -137,8 +147,22 @@ func (r *Relay) Run(ctx context.Context) error {
 			listen.Conn().Close(context.Background())
 			listen.Release()
 			listen = nil
+			r.listening.Store(false)
 		}
 	}
+}
+
+// listen returns a pool connection that listens on the channel.
+func (r *Relay) listen(ctx context.Context) (*pgxpool.Conn, error) {
+	c, err := r.db.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pgcache: relay: LISTEN: %w", err)
+	}
+	if _, err := c.Exec(ctx, "LISTEN "+r.channel); err != nil {
+		c.Release()
+		return nil, fmt.Errorf("pgcache: relay: LISTEN: %w", err)
+	}
+	return c, nil
 }
 
 // Drain relays outbox rows until none is left (rows locked by another
@@ -287,6 +311,7 @@ func (r *Relay) recordLags(nss []string, ages []float64, extra time.Duration) {
 func (r *Relay) Stats() RelayStats {
 	s := RelayStats{
 		Relayed: r.relayed.Load(), Batches: r.batches.Load(), Errors: r.errs.Load(),
+		ListenErrors: r.listenErrs.Load(), Listening: r.listening.Load(),
 		LastLag: time.Duration(r.lastLag.Load()), MaxLag: time.Duration(r.maxLag.Load()),
 	}
 	r.lagMu.Lock()
