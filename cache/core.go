@@ -38,7 +38,7 @@ type core struct {
 	hub  *hub
 	trk  *tracking    // the hub's
 	gets *getter      // the hub's; nil: GETs go through rd
-	now  atomic.Int64 // coarse clock, unix nanos, ticks every millisecond
+	now  atomic.Int64 // coarse clock for near hits, unix nanos, ticks every millisecond (near cache on only)
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{}
@@ -92,8 +92,11 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	c.bgCtx = func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.LeaseTTL) }
 	c.hub = joinHub(client, c, o.TrackInterval, o.Logger)
 	c.trk = c.hub.trk
-	if !o.NoPipelining {
+	if o.Pipelining != PipeliningOff {
 		c.gets = c.hub.gets
+	}
+	if c.near == nil {
+		return c, nil // the coarse clock serves near hits only
 	}
 	c.bg.Go(func() {
 		t := time.NewTicker(time.Millisecond)
