@@ -74,6 +74,9 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	if err := checkNamespace(o.Namespace); err != nil {
 		return nil, err
 	}
+	if o.Pipelining < PipeliningAuto || o.Pipelining > PipeliningOff {
+		return nil, fmt.Errorf("cache: unknown Options.Pipelining %d", int(o.Pipelining))
+	}
 	o = o.withDefaults()
 	c := &core{
 		client: client, rd: client, o: o, ns: o.Namespace, prefix: trackPrefix(o.Namespace),
@@ -350,17 +353,18 @@ func (c *core) lookup(ctx context.Context, key string) (h hit, found bool, err e
 	return h, true, nil
 }
 
-// redisGet reads one value through the pipelined fast path, falling back
-// to the go-redis client on any error of that path.
+// redisGet reads one value through the pipelined fast path (which falls
+// back to the go-redis client on any error of its own), or through the
+// client's auto-pipeliner with PipeliningOff.
 func (c *core) redisGet(ctx context.Context, rk string) (string, error) {
-	if c.gets != nil {
-		s, err := c.gets.get(ctx, rk)
-		if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
-			return s, err
-		}
-		c.gets.wake()
+	if c.gets == nil {
+		return c.rd.Get(ctx, rk).Result()
 	}
-	return c.rd.Get(ctx, rk).Result()
+	// Through the client's hook chain: pipeHook serves it from the
+	// pipelined connections (or hands it on to go-redis on their errors).
+	cmd := redis.NewStringCmd(ctx, "get", rk)
+	_ = c.client.Process(context.WithValue(ctx, fastGetKey{}, c.gets), cmd)
+	return cmd.Result()
 }
 
 func (c *core) corruptValue(key string) {

@@ -155,8 +155,9 @@ type Options struct {
 	// Default 64 MiB (used only when NearEntries > 0).
 	NearBytes int64
 	// TrackInterval is how often the tracking connections ping their
-	// master and the masters are re-discovered (a failover is seen at once
-	// through the dropped connection). Default 1 s. Caches of one client
+	// master and the masters are re-read from go-redis's slot map (a local
+	// read; a failover is seen at once through the dropped connection).
+	// Default 1 s. Caches of one client
 	// share their connections; the first one's interval applies.
 	TrackInterval time.Duration
 	// Pipelining chooses how a Get's GET reaches Redis. Default
