@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/cache"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // RelayOptions configure a Relay. The zero value of every field means its
@@ -95,7 +96,10 @@ func NewRelay(db *pgxpool.Pool, client redis.UniversalClient, o RelayOptions) *R
 
 // Run relays until ctx is done, then returns ctx's error (wrapped). It
 // listens on Channel for wake-ups and polls every PollInterval; errors of
-// one pass (database or Redis down) are logged and retried.
+// one pass (database or Redis down) are logged (rate-limited), counted in
+// RelayStats.Errors and retried with a growing pause (internal/retry). A
+// LISTEN that fails is logged and counted (RelayStats.ListenErrors); the
+// relay then polls.
 func (r *Relay) Run(ctx context.Context) error {
 	var listen *pgxpool.Conn
 	defer func() {
@@ -103,11 +107,8 @@ func (r *Relay) Run(ctx context.Context) error {
 			listen.Release()
 		}
 	}()
-	backoff := 50 * time.Millisecond
-	for {
-		if ctx.Err() != nil {
-			return fmt.Errorf("pgcache: relay: %w", ctx.Err())
-		}
+	loop := retry.Loop{Name: "pgcache relay", Log: r.o.Logger, Policy: retry.Policy{Min: 50 * time.Millisecond, Max: r.o.PollInterval}}
+	_ = loop.Run(ctx, func(ctx context.Context) error {
 		if listen == nil {
 			var err error
 			if listen, err = r.listen(ctx); err != nil && ctx.Err() == nil {
@@ -120,24 +121,16 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.listening.Store(listen != nil)
 		}
 		if _, err := r.Drain(ctx); err != nil {
-			if ctx.Err() != nil {
-				continue
-			}
-			r.o.Logger.Warn("pgcache: relay pass failed", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, r.o.PollInterval)
-			continue
+			return err
 		}
-		backoff = 50 * time.Millisecond
 		if listen == nil {
+			t := time.NewTimer(r.o.PollInterval)
+			defer t.Stop()
 			select {
 			case <-ctx.Done():
-			case <-time.After(r.o.PollInterval):
+			case <-t.C:
 			}
-			continue
+			return nil
 		}
 		wctx, cancel := context.WithTimeout(ctx, r.o.PollInterval)
 		_, err := listen.Conn().WaitForNotification(wctx)
@@ -149,7 +142,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			listen = nil
 			r.listening.Store(false)
 		}
-	}
+		return nil
+	})
+	return fmt.Errorf("pgcache: relay: %w", ctx.Err())
 }
 
 // listen returns a pool connection that listens on the channel.
