@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
@@ -146,4 +147,42 @@ func TestIdleNoClusterSlotsPolling(t *testing.T) {
 	if d := clusterSlotsCalls(t, tg.Addrs) - before; d > 1 {
 		t.Fatalf("%d CLUSTER SLOTS calls in 2 s of idle; want at most 1", d)
 	}
+}
+
+// Over TLS with an ACL user, tracking registers and the fast path reads
+// with the client's credentials (no false misses, near hits).
+func TestTLSAndACLUser(t *testing.T) {
+	ctx := context.Background()
+	files, err := redisproc.GenerateTLS(t.TempDir(), "redis.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := redistest.NewSingle(t, redisproc.ServerOptions{TLS: files})
+	admin := s.Client()
+	defer admin.Close()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "app", "on", ">app-pw", "~*", "&*", "+@all").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Do(ctx, "ACL", "SETUSER", "default", "off").Err(); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := files.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.ServerName = "redis.test"
+	client := redis.NewClient(&redis.Options{Addr: s.Addr(), Username: "app", Password: "app-pw", TLSConfig: tc})
+	t.Cleanup(func() { _ = client.Close() })
+	ns := redistest.Unique(t)
+	c := newCache(t, client, Options{Namespace: ns, NearEntries: 10})
+	setRaw(t, client, ns, "k", 1)
+	readNear(t, c, "k", 1)
+	if st := c.Stats(); st.Misses != 0 || st.RedisHits == 0 || !st.TrackingUp {
+		t.Fatalf("stats %+v: want no misses, a Redis hit, tracking up", st)
+	}
+	setRaw(t, client, ns, "k", 2)
+	redistest.Eventually(t, 2*time.Second, "invalidated over TLS", func() bool {
+		got, err := c.Get(ctx, "k", noLoad(t))
+		return err == nil && got.Ver == 2
+	})
 }
