@@ -77,6 +77,9 @@ type getReq struct {
 
 var (
 	errPipeBroken = errors.New("cache: pipelined connection broken")
+	// errPipeDown: the last dial failed, go-redis serves the reads for a
+	// while (no new hint: the failure was already reported).
+	errPipeDown = errors.New("cache: pipelined connection down")
 	reqPool       = sync.Pool{New: func() any { return &getReq{done: make(chan struct{}, 1)} }}
 )
 
@@ -186,8 +189,9 @@ func (pipeHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return nil
 		case errors.Is(err, redis.Nil), ctx.Err() != nil:
 			return err
+		case !errors.Is(err, errPipeDown):
+			g.hint(err)
 		}
-		g.hint(err)
 		return next(ctx, cmd) // through go-redis: redirects, retries
 	}
 }
@@ -244,7 +248,7 @@ func (p *pipe) send(r *getReq, key string) error {
 	}
 	if p.conn == nil {
 		if time.Now().Before(p.downUntil) {
-			return errPipeBroken
+			return errPipeDown
 		}
 		if err := p.connectLocked(); err != nil {
 			p.failures++

@@ -138,6 +138,33 @@ func Discover(ctx context.Context, client redis.UniversalClient) (*Topology, err
 	return nil, fmt.Errorf("%w, got %T", ErrUnsupportedClient, client)
 }
 
+// unchanged reports whether go-redis's slot map still agrees with t on a
+// sample of slots: the first and last slot of each range of t and every
+// 256th slot. A full Discover costs 16384 lookups (milliseconds); this
+// check runs every interval, and a change it misses inside a range shows
+// up as MOVED on the fast path, which kicks a full re-read.
+func (t *Topology) unchanged(ctx context.Context, c *redis.ClusterClient) bool {
+	if t.slots == nil {
+		return false
+	}
+	keys := slotKeys()
+	check := func(s int) bool {
+		n, err := c.MasterForKey(ctx, keys[s])
+		if err != nil {
+			return false
+		}
+		m := t.Masters[t.slots[s]]
+		return n.Options().Addr == m.Addr && n.Options() == m.opt
+	}
+	for s := 0; s < slot.Count; s++ {
+		edge := s == 0 || s == slot.Count-1 || t.slots[s] != t.slots[s-1] || t.slots[s] != t.slots[s+1]
+		if (edge || s%256 == 0) && !check(s) {
+			return false
+		}
+	}
+	return true
+}
+
 // DialOptions configure Dial. The zero value of every field means its
 // default.
 type DialOptions struct {

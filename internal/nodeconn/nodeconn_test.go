@@ -144,3 +144,27 @@ func TestWatcherSubscribe(t *testing.T) {
 	case <-wait.C: // ten re-reads at the interval: none may call
 	}
 }
+
+func BenchmarkDiscoverCluster(b *testing.B) {
+	client := redistest.ClusterTarget(b).Client(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := Discover(ctx, client); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnchangedCluster(b *testing.B) {
+	client := redistest.ClusterTarget(b).Client(b).(*redis.ClusterClient)
+	ctx := context.Background()
+	top, err := Discover(ctx, client)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if !top.unchanged(ctx, client) {
+			b.Fatal("changed")
+		}
+	}
+}

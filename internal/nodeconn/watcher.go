@@ -53,7 +53,7 @@ const (
 
 // Run follows the topology until ctx is done; then it returns nil.
 func (w *Watcher) Run(ctx context.Context) error {
-	var fastUntil time.Time
+	var fastUntil, lastReload time.Time
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -62,21 +62,32 @@ func (w *Watcher) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-w.kick:
-			if cc, ok := w.client.(*redis.ClusterClient); ok {
+			// go-redis cools reloads down itself; this bounds ours further
+			// while errors keep kicking.
+			if cc, ok := w.client.(*redis.ClusterClient); ok && time.Since(lastReload) >= fastFor/4 {
 				cc.ReloadState(ctx)
+				lastReload = time.Now()
 			}
 			fastUntil = time.Now().Add(fastFor)
 		}
-		w.refresh(ctx)
+		fast := time.Now().Before(fastUntil)
+		w.refresh(ctx, !fast)
 		next := w.interval
-		if time.Now().Before(fastUntil) {
+		if fast {
 			next = fastEvery
 		}
 		t.Reset(next)
 	}
 }
 
-func (w *Watcher) refresh(ctx context.Context) {
+// refresh re-reads the topology; with sample, it first checks a sample
+// of slots and stops there when they did not change.
+func (w *Watcher) refresh(ctx context.Context, sample bool) {
+	if cc, ok := w.client.(*redis.ClusterClient); ok && sample {
+		if cur := w.cur.Load(); cur != nil && cur.unchanged(ctx, cc) {
+			return
+		}
+	}
 	t, err := Discover(ctx, w.client)
 	if err != nil {
 		if ctx.Err() == nil {
