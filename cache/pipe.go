@@ -80,7 +80,7 @@ var (
 	// errPipeDown: the last dial failed, go-redis serves the reads for a
 	// while (no new hint: the failure was already reported).
 	errPipeDown = errors.New("cache: pipelined connection down")
-	reqPool       = sync.Pool{New: func() any { return &getReq{done: make(chan struct{}, 1)} }}
+	reqPool     = sync.Pool{New: func() any { return &getReq{done: make(chan struct{}, 1)} }}
 )
 
 const pipeTimeout = 3 * time.Second
