@@ -18,9 +18,10 @@ type Cache[T any] struct {
 }
 
 // New returns a cache over client (a *redis.Client or *redis.ClusterClient
-// for the near cache and push wake-ups; other UniversalClients work
-// without them, waiters then poll). It starts one tracking connection per
-// master; Close stops them.
+// for the near cache, the pipelined reads and push wake-ups; other
+// UniversalClients work without them, waiters then poll, and NearEntries
+// > 0 is refused with an error wrapping nodeconn's unsupported-client
+// error). It starts one tracking connection per master; Close stops them.
 func New[T any](client redis.UniversalClient, o Options) (*Cache[T], error) {
 	c, err := newCore(client, o)
 	if err != nil {

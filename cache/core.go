@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/nodeconn"
 )
 
 // loadFunc is the untyped loader: it returns the value (as any) or an
@@ -73,6 +74,13 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	}
 	if err := checkNamespace(o.Namespace); err != nil {
 		return nil, err
+	}
+	switch client.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		if o.NearEntries > 0 {
+			return nil, fmt.Errorf("cache: NearEntries needs tracking connections: %w, got %T", nodeconn.ErrUnsupportedClient, client)
+		}
 	}
 	if o.Pipelining < PipeliningAuto || o.Pipelining > PipeliningOff {
 		return nil, fmt.Errorf("cache: unknown Options.Pipelining %d", int(o.Pipelining))

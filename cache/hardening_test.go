@@ -186,3 +186,18 @@ func TestTLSAndACLUser(t *testing.T) {
 		return err == nil && got.Ver == 2
 	})
 }
+
+// A near cache needs tracking connections: a client that cannot have them
+// is refused at New, not silently left without a near cache.
+func TestNearCacheNeedsSupportedClient(t *testing.T) {
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": redistest.SingleTarget(t).Addrs[0]}})
+	t.Cleanup(func() { _ = ring.Close() })
+	if _, err := New[item](ring, Options{Namespace: redistest.Unique(t), NearEntries: 10}); err == nil || !strings.Contains(err.Error(), "*redis.Ring") {
+		t.Fatalf("New with a Ring and a near cache = %v; want an error naming *redis.Ring", err)
+	}
+	c, err := New[item](ring, Options{Namespace: redistest.Unique(t), Pipelining: Pipelining(9)})
+	if err == nil || !strings.Contains(err.Error(), "Pipelining") {
+		t.Fatalf("New with Pipelining 9 = %v; want an error", err)
+	}
+	_ = c
+}
