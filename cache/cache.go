@@ -18,9 +18,10 @@ type Cache[T any] struct {
 }
 
 // New returns a cache over client (a *redis.Client or *redis.ClusterClient
-// for the near cache and push wake-ups; other UniversalClients work
-// without them, waiters then poll). It starts one tracking connection per
-// master; Close stops them.
+// for the near cache, the pipelined reads and push wake-ups; other
+// UniversalClients work without them, waiters then poll, and NearEntries
+// > 0 is refused with an error wrapping nodeconn's unsupported-client
+// error). It starts one tracking connection per master; Close stops them.
 func New[T any](client redis.UniversalClient, o Options) (*Cache[T], error) {
 	c, err := newCore(client, o)
 	if err != nil {
@@ -134,6 +135,13 @@ func wrapLoad[T any](load func(ctx context.Context) (T, error)) loadFunc {
 // are leased in one pipeline and loaded with one call of load, which
 // returns the values it found (absent keys count as not found and are
 // cached negatively). Keys another process is loading are waited for.
+//
+// A key that fails on its own (a Redis error for that key such as
+// WRONGTYPE or a node that did not answer, a value the codec cannot
+// encode) is absent from the map and reported in the error: errors.Join
+// of one *KeyError per failed key, while every other key is served. An
+// error of load itself or of ctx is returned joined with them; the map
+// then holds what was found before it.
 func (c *Cache[T]) GetMany(ctx context.Context, keys []string, load func(ctx context.Context, missing []string) (map[string]T, error)) (map[string]T, error) {
 	batch := func(ctx context.Context, missing []string) (map[string]any, error) {
 		m, err := load(ctx, missing)
@@ -258,19 +266,23 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 	for i, k := range rest {
 		snaps[i].ep, snaps[i].ok = c.snapshot(k)
 	}
-	_, err := c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// Per-command errors are looked at one by one below (one node of a
+	// cluster may fail while the others answer).
+	_, _ = c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range rest {
 			cmds[i] = p.Get(ctx, valueKey(c.ns, k))
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return out, ctxErr(ctx, fmt.Errorf("cache: get many: %w", err))
+	if ctx.Err() != nil {
+		return out, fmt.Errorf("cache: get many: %w", ctx.Err())
 	}
 	var missing []int
+	var keyErrs []error
 	for i, k := range rest {
 		b, err := cmds[i].Bytes()
-		if err == nil {
+		switch {
+		case err == nil:
 			if v, env, ok := c.parse(b); ok {
 				c.afterRedisHit(k, v, env, len(b), snaps[i].ep, snaps[i].ok, single(load, k))
 				if !env.neg {
@@ -279,36 +291,42 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 				continue
 			}
 			c.corruptValue(k)
-		} else {
+		case errors.Is(err, redis.Nil):
 			c.st.misses.Add(1)
+		default:
+			keyErrs = append(keyErrs, &KeyError{Key: k, Err: err})
+			continue
 		}
 		missing = append(missing, i)
 	}
 	if len(missing) == 0 {
-		return out, nil
+		return out, errors.Join(keyErrs...)
 	}
 	// Lease every missing key in one pipeline (forced: the GET above saw
 	// nothing usable).
 	token := newToken()
 	if err := leaseScript.Load(ctx, c.client); err != nil {
-		return out, ctxErr(ctx, fmt.Errorf("cache: get many: %w", err))
+		return out, errors.Join(append(keyErrs, ctxErr(ctx, fmt.Errorf("cache: get many: %w", err)))...)
 	}
 	lcmds := make([]*redis.Cmd, len(missing))
-	_, err = c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for j, i := range missing {
 			lcmds[j] = leaseScript.Queue(ctx, p, []string{valueKey(c.ns, rest[i]), leaseKey(c.ns, rest[i])}, token, c.o.LeaseTTL.Milliseconds(), "1")
 		}
 		return nil
 	})
-	if err != nil {
+	if ctx.Err() != nil {
 		return out, ctxErr(ctx, fmt.Errorf("cache: get many: lease: %w", err))
 	}
 	var leased, others []int
 	for j, i := range missing {
-		res, _ := lcmds[j].Slice()
-		if len(res) > 0 && res[0] == int64(1) {
+		res, err := lcmds[j].Slice()
+		switch {
+		case err != nil:
+			keyErrs = append(keyErrs, &KeyError{Key: rest[i], Err: fmt.Errorf("lease: %w", leaseScript.Err(err))})
+		case len(res) > 0 && res[0] == int64(1):
 			leased = append(leased, i)
-		} else {
+		default:
 			others = append(others, i)
 		}
 	}
@@ -325,7 +343,7 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 			for _, k := range ks {
 				c.release(k, token)
 			}
-			return out, lerr
+			return out, errors.Join(append(keyErrs, lerr)...)
 		}
 		for _, i := range leased {
 			k := rest[i]
@@ -337,8 +355,11 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 				return v, nil
 			}, snaps[i].ep, snaps[i].ok, readStart)
 			c.st.loads.Add(-1) // counted once for the batch above
-			if err == nil {
+			switch {
+			case err == nil:
 				out[k] = got
+			case !errors.Is(err, ErrNotFound):
+				keyErrs = append(keyErrs, &KeyError{Key: k, Err: err})
 			}
 		}
 	}
@@ -348,12 +369,15 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 		switch {
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
-			return out, err
+			if ctx.Err() != nil {
+				return out, errors.Join(append(keyErrs, err)...)
+			}
+			keyErrs = append(keyErrs, &KeyError{Key: k, Err: err})
 		default:
 			out[k] = v
 		}
 	}
-	return out, nil
+	return out, errors.Join(keyErrs...)
 }
 
 // single adapts a batch loader to one key.

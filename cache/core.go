@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/nodeconn"
 )
 
 // loadFunc is the untyped loader: it returns the value (as any) or an
@@ -38,7 +39,7 @@ type core struct {
 	hub  *hub
 	trk  *tracking    // the hub's
 	gets *getter      // the hub's; nil: GETs go through rd
-	now  atomic.Int64 // coarse clock, unix nanos, ticks every millisecond
+	now  atomic.Int64 // coarse clock for near hits, unix nanos, ticks every millisecond (near cache on only)
 
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{}
@@ -74,6 +75,16 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	if err := checkNamespace(o.Namespace); err != nil {
 		return nil, err
 	}
+	switch client.(type) {
+	case *redis.Client, *redis.ClusterClient:
+	default:
+		if o.NearEntries > 0 {
+			return nil, fmt.Errorf("cache: NearEntries needs tracking connections: %w, got %T", nodeconn.ErrUnsupportedClient, client)
+		}
+	}
+	if o.Pipelining < PipeliningAuto || o.Pipelining > PipeliningOff {
+		return nil, fmt.Errorf("cache: unknown Options.Pipelining %d", int(o.Pipelining))
+	}
 	o = o.withDefaults()
 	c := &core{
 		client: client, rd: client, o: o, ns: o.Namespace, prefix: trackPrefix(o.Namespace),
@@ -92,8 +103,11 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	c.bgCtx = func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, o.LeaseTTL) }
 	c.hub = joinHub(client, c, o.TrackInterval, o.Logger)
 	c.trk = c.hub.trk
-	if !o.NoPipelining {
+	if o.Pipelining != PipeliningOff {
 		c.gets = c.hub.gets
+	}
+	if c.near == nil {
+		return c, nil // the coarse clock serves near hits only
 	}
 	c.bg.Go(func() {
 		t := time.NewTicker(time.Millisecond)
@@ -347,17 +361,18 @@ func (c *core) lookup(ctx context.Context, key string) (h hit, found bool, err e
 	return h, true, nil
 }
 
-// redisGet reads one value through the pipelined fast path, falling back
-// to the go-redis client on any error of that path.
+// redisGet reads one value through the pipelined fast path (which falls
+// back to the go-redis client on any error of its own), or through the
+// client's auto-pipeliner with PipeliningOff.
 func (c *core) redisGet(ctx context.Context, rk string) (string, error) {
-	if c.gets != nil {
-		s, err := c.gets.get(ctx, rk)
-		if err == nil || errors.Is(err, redis.Nil) || ctx.Err() != nil {
-			return s, err
-		}
-		c.gets.wake()
+	if c.gets == nil {
+		return c.rd.Get(ctx, rk).Result()
 	}
-	return c.rd.Get(ctx, rk).Result()
+	// Through the client's hook chain: pipeHook serves it from the
+	// pipelined connections (or hands it on to go-redis on their errors).
+	cmd := redis.NewStringCmd(ctx, "get", rk)
+	_ = c.client.Process(context.WithValue(ctx, fastGetKey{}, c.gets), cmd)
+	return cmd.Result()
 }
 
 func (c *core) corruptValue(key string) {

@@ -51,24 +51,32 @@
 //     bytes with CLOCK eviction (recently read keys survive). One RESP3
 //     connection per master runs CLIENT TRACKING on BCAST PREFIX
 //     rk:c:<ns>:, so a change by anyone (even redis-cli SET) invalidates
-//     every process's copy. Masters are re-discovered every TrackInterval
-//     and at once when a tracking connection drops; while any master is
-//     untracked the near cache is bypassed, and a drop flushes it. A reply
-//     that raced with an invalidation is never stored (per-shard epochs).
-//   - Redis reads: concurrent Gets share one pipelined connection per
-//     master with one batch in flight (falling back to the go-redis client
-//     on MOVED, errors or timeouts); GetMany pipelines per node.
+//     every process's copy. The masters come from go-redis's own slot map
+//     (internal/nodeconn, read every TrackInterval, no CLUSTER SLOTS of
+//     ours) and are re-read at once when a tracking connection drops or a
+//     read sees MOVED; while any master is untracked the near cache is
+//     bypassed, and a drop flushes it. A reply that raced with an
+//     invalidation is never stored (per-shard epochs).
+//   - Redis reads: with Pipelining on (the default), concurrent Gets share
+//     one pipelined connection per master with one batch in flight,
+//     dialled with the client's options (TLS, ACL user, DB), and every
+//     GET still runs the client's hooks; on MOVED, errors or timeouts the
+//     read goes through the go-redis client. GetMany pipelines per node
+//     and reports per-key errors (*KeyError).
 //
 // Costs: the Caches of one client share, per master, one tracking
-// connection (one PREFIX per namespace) and one pipelined read connection
-// (NoPipelining makes a Cache use the client instead; the pipelined path
-// bypasses the client's hooks), and ask CLUSTER SLOTS every TrackInterval. Tag sets are stamped with their last invalidation time,
-// and a load that read its data before a stamp of one of its tags (minus
-// one second of tolerated clock skew) is served but not stored.
+// connection (one PREFIX per namespace, a PING every TrackInterval) and
+// one pipelined read connection (Pipelining: PipeliningOff makes a Cache
+// read through the client's auto-pipeliner instead). Hooks added to the
+// client after its first Cache was created do not see the pipelined GETs:
+// instrument the client first. A Cache without a near cache runs no
+// goroutine of its own. Tag sets are stamped with their last invalidation
+// time, and a load that read its data before a stamp of one of its tags
+// (minus one second of tolerated clock skew) is served but not stored.
 //
 // Limits: a master that stops answering without closing its connections
 // (paused, partitioned) is noticed after 3 x TrackInterval of silence or
-// when CLUSTER SLOTS shows the failover, whichever comes first; the near
+// when go-redis's slot map shows the failover, whichever comes first; the near
 // cache may serve what it holds until then. Invalidation lag from
 // PostgreSQL is reported by pgcache.Relay.Stats.
 //

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/nodeconn"
 )
 
 // hub is what the Caches of one client share: the tracking connections
@@ -17,8 +19,9 @@ import (
 type hub struct {
 	client redis.UniversalClient
 	refs   int
+	w      *nodeconn.Watcher // nil for clients other than *redis.Client and *redis.ClusterClient
 	trk    *tracking
-	gets   *getter // nil for clients other than *redis.Client and *redis.ClusterClient
+	gets   *getter // nil with w
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -39,14 +42,24 @@ func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log 
 	if h == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		h = &hub{client: client, stop: cancel, subs: map[string][]*core{}}
-		h.trk = newTracking(client, h.prefixes, interval, log, h.onKeys, h.onFlush)
 		switch client.(type) {
 		case *redis.Client, *redis.ClusterClient:
-			h.gets = newGetter(client, log)
-			h.wg.Go(func() { h.gets.run(ctx, interval) })
+			h.w = nodeconn.NewWatcher(client, interval, log)
+			h.trk = newTracking(h.w, h.prefixes, interval, log, h.onKeys, h.onFlush)
+			h.gets = newGetter(h.w, log)
+			hookClient(client)
+			unsubscribe := h.w.Subscribe(h.gets.update)
+			h.wg.Go(func() {
+				defer h.gets.close()
+				defer unsubscribe()
+				_ = h.w.Run(ctx)
+			})
+			h.wg.Go(func() { h.trk.run(ctx) })
+		default:
+			h.trk = newTracking(nil, h.prefixes, interval, log, h.onKeys, h.onFlush)
+			log.Debug("cache: near cache and push wake-ups off: the client is neither a *redis.Client nor a *redis.ClusterClient", "client", fmt.Sprintf("%T", client))
 		}
 		h.subs[c.prefix] = []*core{c}
-		h.wg.Go(func() { h.trk.run(ctx) })
 		hubs.m[client] = h
 		h.refs = 1
 		return h

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
@@ -24,6 +25,20 @@ var (
 	// ErrEmptyKey is returned for the key "" (it has no hash tag).
 	ErrEmptyKey = errors.New("cache: empty key")
 )
+
+// KeyError is the error of one key of GetMany: GetMany returns the values
+// of the other keys and errors.Join of one *KeyError per failed key (use
+// errors.As for the first, or the Unwrap() []error method of the joined
+// error for all of them). A failed key is absent from the map.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("cache: key %q: %v", e.Key, e.Err) }
+
+// Unwrap returns the key's error.
+func (e *KeyError) Unwrap() error { return e.Err }
 
 // Codec turns values into bytes and back. Implementations must be safe
 // for concurrent use.
@@ -69,6 +84,36 @@ func (Raw) Unmarshal(b []byte, v any) error {
 	return nil
 }
 
+// Pipelining chooses how concurrent Gets share connections. The same
+// type and constants exist in lock and session.
+type Pipelining int
+
+const (
+	// PipeliningAuto is the package's measured default: PipeliningOn.
+	PipeliningAuto Pipelining = iota
+	// PipeliningOn batches the GETs of concurrent Gets on one pipelined
+	// connection per master (full duplex: the next batch is written while
+	// the previous one's replies are read).
+	PipeliningOn
+	// PipeliningOff sends each GET through the client's own go-redis
+	// auto-pipeliner (Client.AutoPipeline, with the client's
+	// AutoPipelineOptions).
+	PipeliningOff
+)
+
+// String returns "auto", "on" or "off".
+func (p Pipelining) String() string {
+	switch p {
+	case PipeliningAuto:
+		return "auto"
+	case PipeliningOn:
+		return "on"
+	case PipeliningOff:
+		return "off"
+	}
+	return "Pipelining(" + strconv.Itoa(int(p)) + ")"
+}
+
 // Options configure a Cache. The zero value of every field means its
 // default.
 type Options struct {
@@ -110,14 +155,18 @@ type Options struct {
 	// Default 64 MiB (used only when NearEntries > 0).
 	NearBytes int64
 	// TrackInterval is how often the tracking connections ping their
-	// master and the masters are re-discovered (a failover is seen at once
-	// through the dropped connection). Default 1 s. Caches of one client
+	// master and the masters are re-read from go-redis's slot map (a local
+	// read; a failover is seen at once through the dropped connection).
+	// Default 1 s. Caches of one client
 	// share their connections; the first one's interval applies.
 	TrackInterval time.Duration
-	// NoPipelining sends each Get's GET through the client (its
-	// auto-pipeliner) instead of the cache's own per-master pipelined
-	// connections. Default false: concurrent Gets share one connection per
-	// master and one write per batch.
+	// Pipelining chooses how a Get's GET reaches Redis. Default
+	// PipeliningAuto (see there).
+	Pipelining Pipelining
+	// NoPipelining is PipeliningOff.
+	//
+	// Deprecated: use Pipelining: PipeliningOff. NoPipelining is kept for
+	// one release; when set it overrides Pipelining.
 	NoPipelining bool
 	// Codec encodes values. Default JSON{}.
 	Codec Codec
@@ -126,6 +175,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
+	if o.NoPipelining {
+		o.Pipelining = PipeliningOff
+	}
+	if o.Pipelining == PipeliningAuto {
+		o.Pipelining = PipeliningOn
+	}
 	if o.TTL <= 0 {
 		o.TTL = 5 * time.Minute
 	}

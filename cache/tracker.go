@@ -1,19 +1,14 @@
 package cache
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/nodeconn"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // trackConnName is the CLIENT SETNAME of every tracking connection, so
@@ -23,11 +18,12 @@ const trackConnName = "rediskit-cache-track"
 // tracking keeps one RESP3 connection per master with
 // CLIENT TRACKING on BCAST PREFIX <prefix>, so every change of a key under
 // the prefix on any master (by anyone, with any command) arrives as an
-// invalidation push. It re-discovers the masters every interval and at
-// once when a connection drops, and reports whether every current master
-// is covered (up): only then may the near cache serve or store entries.
+// invalidation push. The masters come from the hub's nodeconn.Watcher; a
+// dropped connection flushes the near cache, kicks the watcher and is
+// re-dialled through a retry.Loop. up reports whether every current
+// master is covered: only then may the near cache serve or store entries.
 type tracking struct {
-	client   redis.UniversalClient
+	w        *nodeconn.Watcher
 	prefixes func() []string // the namespaces' key prefixes to track
 	interval time.Duration
 	log      *slog.Logger
@@ -45,16 +41,15 @@ type tracking struct {
 }
 
 type trackConn struct {
-	addr       string
+	node       nodeconn.Node
 	cancel     context.CancelFunc
 	registered atomic.Bool
+	loop       retry.Loop
 }
 
-type dialFunc func(ctx context.Context, addr string) (net.Conn, error)
-
-func newTracking(client redis.UniversalClient, prefixes func() []string, interval time.Duration, log *slog.Logger, onKeys func([]string), onFlush func()) *tracking {
+func newTracking(w *nodeconn.Watcher, prefixes func() []string, interval time.Duration, log *slog.Logger, onKeys func([]string), onFlush func()) *tracking {
 	return &tracking{
-		client: client, prefixes: prefixes, interval: interval, log: log,
+		w: w, prefixes: prefixes, interval: interval, log: log,
 		onKeys: onKeys, onFlush: onFlush,
 		kick:  make(chan struct{}, 1),
 		conns: map[string]*trackConn{},
@@ -64,22 +59,21 @@ func newTracking(client redis.UniversalClient, prefixes func() []string, interva
 // run owns every tracking goroutine; it returns when ctx is done and all
 // of them have stopped.
 func (t *tracking) run(ctx context.Context) {
+	if t.w == nil {
+		return
+	}
 	defer t.wg.Wait()
-	tick := time.NewTicker(t.interval)
-	defer tick.Stop()
+	unsubscribe := t.w.Subscribe(func(*nodeconn.Topology) { t.wake() })
+	defer unsubscribe()
 	for {
-		t.sync(ctx)
+		if top := t.w.Current(); top != nil {
+			t.sync(ctx, top)
+		}
 		select {
 		case <-ctx.Done():
 			t.up.Store(false)
 			return
-		case <-tick.C:
 		case <-t.kick:
-			// A connection dropped: re-discover soon, but not in a tight loop.
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
 		}
 	}
 }
@@ -107,33 +101,31 @@ func (t *tracking) wake() {
 
 // sync starts a tracker on every new master and stops those of nodes that
 // are no longer masters.
-func (t *tracking) sync(ctx context.Context) {
-	addrs, dial, err := t.masters(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			t.log.Debug("cache: tracking: discover masters", "err", err)
-		}
-		return
-	}
+func (t *tracking) sync(ctx context.Context, top *nodeconn.Topology) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	changed := false
+	current := map[string]nodeconn.Node{}
+	for _, n := range top.Masters {
+		current[n.Addr] = n
+	}
 	for addr, tc := range t.conns {
-		if !slices.Contains(addrs, addr) {
+		if n, ok := current[addr]; !ok || n != tc.node {
 			tc.cancel()
 			delete(t.conns, addr)
 			changed = true
 		}
 	}
-	for _, addr := range addrs {
-		if _, ok := t.conns[addr]; ok {
+	for _, n := range top.Masters {
+		if _, ok := t.conns[n.Addr]; ok {
 			continue
 		}
 		cctx, cancel := context.WithCancel(ctx)
-		tc := &trackConn{addr: addr, cancel: cancel}
-		t.conns[addr] = tc
+		tc := &trackConn{node: n, cancel: cancel}
+		tc.loop = retry.Loop{Name: "cache tracking " + n.Addr, Log: t.log, Policy: retry.Policy{Min: 20 * time.Millisecond, Max: time.Second}}
+		t.conns[n.Addr] = tc
 		changed = true
-		t.wg.Go(func() { t.loop(cctx, tc, dial) })
+		t.wg.Go(func() { t.loop(cctx, tc) })
 	}
 	if changed {
 		// Slots may have moved between masters: whatever we hold may have
@@ -159,141 +151,79 @@ func (t *tracking) setRegistered(tc *trackConn, v bool) {
 	t.recomputeLocked()
 }
 
-// masters returns the master addresses and how to dial them.
-func (t *tracking) masters(ctx context.Context) ([]string, dialFunc, error) {
-	switch c := t.client.(type) {
-	case *redis.ClusterClient:
-		slots, err := c.ClusterSlots(ctx).Result()
-		if err != nil {
-			return nil, nil, err
-		}
-		var addrs []string
-		for _, s := range slots {
-			if len(s.Nodes) > 0 && !slices.Contains(addrs, s.Nodes[0].Addr) {
-				addrs = append(addrs, s.Nodes[0].Addr)
+// loop keeps one master's tracking connection alive until ctx is done:
+// one step registers a connection (a success, which resets the backoff),
+// the next reads its pushes until it fails (an error, logged and counted
+// by the retry.Loop).
+func (t *tracking) loop(ctx context.Context, tc *trackConn) {
+	var conn *nodeconn.Conn
+	_ = tc.loop.Run(ctx, func(ctx context.Context) error {
+		if conn == nil {
+			c, err := t.register(ctx, tc)
+			if err != nil {
+				return err
 			}
+			conn = c
+			return nil
 		}
-		if len(addrs) == 0 {
-			return nil, nil, errors.New("cache: tracking: CLUSTER SLOTS lists no master")
-		}
-		slices.Sort(addrs)
-		o := c.Options()
-		return addrs, clusterDialer(o), nil
-	case *redis.Client:
-		o := c.Options()
-		return []string{o.Addr}, func(ctx context.Context, _ string) (net.Conn, error) {
-			conn, err := o.Dialer(ctx, o.Network, o.Addr)
-			return conn, err
-		}, nil
-	default:
-		return nil, nil, fmt.Errorf("cache: near cache and lease wake-ups need a *redis.Client or *redis.ClusterClient, got %T", t.client)
-	}
-}
-
-func clusterDialer(o *redis.ClusterOptions) dialFunc {
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		if o.Dialer != nil {
-			return o.Dialer(ctx, "tcp", addr)
-		}
-		d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil || o.TLSConfig == nil {
-			return conn, err
-		}
-		tc := tls.Client(conn, o.TLSConfig.Clone())
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = conn.Close()
-			return nil, err
-		}
-		return tc, nil
-	}
-}
-
-func (t *tracking) credentials() (user, pass string) {
-	switch c := t.client.(type) {
-	case *redis.ClusterClient:
-		return c.Options().Username, c.Options().Password
-	case *redis.Client:
-		return c.Options().Username, c.Options().Password
-	}
-	return "", ""
-}
-
-// loop keeps one master's tracking connection alive until ctx is done.
-func (t *tracking) loop(ctx context.Context, tc *trackConn, dial dialFunc) {
-	backoff := 20 * time.Millisecond
-	for ctx.Err() == nil {
-		err := t.session(ctx, tc, dial)
-		if tc.registered.Load() {
-			t.setRegistered(tc, false)
-		}
+		err := t.read(ctx, conn)
+		_ = conn.Close()
+		conn = nil
+		t.setRegistered(tc, false)
 		// Invalidations may have been missed while the connection was
 		// gone: drop everything (after marking the near cache unusable).
 		t.onFlush()
-		if ctx.Err() != nil {
-			return
+		if ctx.Err() == nil {
+			t.drops.Add(1)
+			t.w.Kick()
 		}
-		t.drops.Add(1)
-		t.log.Debug("cache: tracking connection lost", "addr", tc.addr, "err", err)
-		t.wake()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, time.Second)
+		return err
+	})
+	if conn != nil {
+		_ = conn.Close()
+	}
+	if tc.registered.Load() {
+		t.setRegistered(tc, false)
 	}
 }
 
-func (t *tracking) session(ctx context.Context, tc *trackConn, dial dialFunc) error {
-	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := dial(dctx, tc.addr)
-	cancel()
+// register dials the master and turns on broadcast tracking.
+func (t *tracking) register(ctx context.Context, tc *trackConn) (*nodeconn.Conn, error) {
+	conn, err := nodeconn.Dial(ctx, tc.node, nodeconn.DialOptions{Protocol: 3, Name: trackConnName})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	defer conn.Close()
-	r := bufio.NewReaderSize(conn, 16<<10)
-	w := bufio.NewWriter(conn)
-	timeout := 3 * t.interval
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	hello := []string{"HELLO", "3"}
-	if user, pass := t.credentials(); pass != "" {
-		if user == "" {
-			user = "default"
-		}
-		hello = append(hello, "AUTH", user, pass)
-	}
-	hello = append(hello, "SETNAME", trackConnName)
-	if err := call(r, w, hello...); err != nil {
-		return err
-	}
-	if err := writeCommand(w, "CLIENT", "ID"); err != nil {
-		return err
-	}
-	if v, err := readValue(r); err != nil {
-		return err
-	} else if id, ok := v.(int64); ok {
-		t.connIDs.Store(tc.addr, id)
-	}
+	t.connIDs.Store(tc.node.Addr, conn.ID)
 	args := []string{"CLIENT", "TRACKING", "on", "BCAST"}
 	for _, p := range t.prefixes() {
 		args = append(args, "PREFIX", p)
 	}
-	if err := call(r, w, args...); err != nil {
-		return err
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := nodeconn.Call(conn.R, conn.W, args...); err != nil {
+		_ = conn.Close()
+		return nil, err
 	}
+	_ = conn.SetDeadline(time.Time{})
 	t.regs.Add(1)
 	t.setRegistered(tc, true)
+	return conn, nil
+}
 
-	// Pinger: a silent connection (paused or partitioned server) must be
-	// noticed, so the reader's deadline is pushed only by traffic.
+// read handles the pushes of a registered connection until it fails or
+// ctx is done. A pinger makes a silent link (paused or partitioned
+// server) fail within 3 intervals: the read deadline moves only with
+// traffic.
+func (t *tracking) read(ctx context.Context, conn *nodeconn.Conn) error {
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	timeout := 3 * t.interval
 	pctx, pcancel := context.WithCancel(ctx)
-	defer pcancel()
-	var wmu sync.Mutex
-	go func() {
+	var pinger sync.WaitGroup
+	defer func() {
+		pcancel()
+		pinger.Wait()
+	}()
+	pinger.Go(func() {
 		tick := time.NewTicker(t.interval)
 		defer tick.Stop()
 		for {
@@ -301,26 +231,23 @@ func (t *tracking) session(ctx context.Context, tc *trackConn, dial dialFunc) er
 			case <-pctx.Done():
 				return
 			case <-tick.C:
-				wmu.Lock()
 				_ = conn.SetWriteDeadline(time.Now().Add(timeout))
-				err := writeCommand(w, "PING")
-				wmu.Unlock()
-				if err != nil {
+				if err := nodeconn.WriteCommand(conn.W, "PING"); err != nil {
 					_ = conn.Close()
 					return
 				}
 			}
 		}
-	}()
+	})
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(timeout))
-		v, err := readValue(r)
+		v, err := nodeconn.ReadValue(conn.R)
 		if err != nil {
 			return err
 		}
-		p, ok := v.(respPush)
+		p, ok := v.(nodeconn.Push)
 		if !ok || len(p) < 2 || p[0] != "invalidate" {
-			if e, ok := v.(respError); ok {
+			if e, ok := v.(nodeconn.RespError); ok {
 				return e
 			}
 			continue
@@ -338,18 +265,4 @@ func (t *tracking) session(ctx context.Context, tc *trackConn, dial dialFunc) er
 		}
 		t.onKeys(keys)
 	}
-}
-
-func call(r *bufio.Reader, w *bufio.Writer, args ...string) error {
-	if err := writeCommand(w, args...); err != nil {
-		return err
-	}
-	v, err := readValue(r)
-	if err != nil {
-		return err
-	}
-	if e, ok := v.(respError); ok {
-		return fmt.Errorf("cache: tracking: %s: %w", args[0], e)
-	}
-	return nil
 }

@@ -287,14 +287,14 @@ func TestPipelinedGetFollowsMoved(t *testing.T) {
 	for _, k := range keys {
 		setRaw(t, writer, c.c.ns, k, 1)
 	}
-	redistest.Eventually(t, 5*time.Second, "slot map loaded", func() bool { return c.c.gets.table.Load() != nil })
+	redistest.Eventually(t, 5*time.Second, "slot map loaded", func() bool { return c.c.gets.route.Load() != nil })
 	// Point every slot at one master.
-	good := c.c.gets.table.Load()
-	var wrong [len(good)]*pipe
-	for i := range wrong {
-		wrong[i] = good[0]
+	good := c.c.gets.route.Load()
+	wrong := &route{top: good.top, pipes: make([]*pipe, len(good.pipes))}
+	for i := range wrong.pipes {
+		wrong.pipes[i] = good.pipes[0]
 	}
-	c.c.gets.table.Store(&wrong)
+	c.c.gets.route.Store(wrong)
 	for _, k := range keys {
 		got, err := c.Get(ctx, k, noLoad(t))
 		if err != nil || got.Ver != 1 {
@@ -302,7 +302,7 @@ func TestPipelinedGetFollowsMoved(t *testing.T) {
 		}
 	}
 	redistest.Eventually(t, 5*time.Second, "slot map refreshed", func() bool {
-		tb := c.c.gets.table.Load()
-		return tb != nil && tb != &wrong
+		r := c.c.gets.route.Load()
+		return r != nil && r != wrong
 	})
 }

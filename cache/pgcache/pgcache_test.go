@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,4 +218,49 @@ func TestRelayKeepsRowsWhenRedisFails(t *testing.T) {
 	if n, err := NewRelay(db, live, RelayOptions{}).Drain(ctx); err != nil || n != 1 {
 		t.Fatalf("drain = %d, %v", n, err)
 	}
+}
+
+// syncBuffer is a log sink safe for the relay's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A LISTEN that fails is not silent: it is logged and counted, and the
+// relay keeps relaying by polling.
+func TestRelayListenFailureSurfaces(t *testing.T) {
+	ctx := context.Background()
+	db := setup(t)
+	if err := WatchTable(ctx, db, Watch{Table: "products", Namespace: "p", Key: "id::text"}); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	r := NewRelay(db, redistest.SingleTarget(t).Client(t), RelayOptions{
+		PollInterval: 50 * time.Millisecond,
+		Logger:       slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	r.channel = `""` // a zero-length identifier: LISTEN fails with a syntax error
+	defer runRelay(t, r)()
+	redistest.Eventually(t, 5*time.Second, "the failed LISTEN logged", func() bool {
+		return strings.Contains(logs.String(), "LISTEN")
+	})
+	if st := r.Stats(); st.ListenErrors == 0 || st.Listening {
+		t.Fatalf("stats = %+v; want ListenErrors > 0 and not Listening", st)
+	}
+	if _, err := db.Exec(ctx, "INSERT INTO products VALUES (1, 'x', 1)"); err != nil {
+		t.Fatal(err)
+	}
+	redistest.Eventually(t, 5*time.Second, "row relayed by polling", func() bool { return r.Stats().Relayed == 1 })
 }

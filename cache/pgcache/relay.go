@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/cache"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // RelayOptions configure a Relay. The zero value of every field means its
@@ -36,11 +37,14 @@ type RelayOptions struct {
 // Redis accepted its invalidation, so it is relayed at least once. Safe
 // for concurrent use.
 type Relay struct {
-	db     *pgxpool.Pool
-	client redis.UniversalClient
-	o      RelayOptions
+	db      *pgxpool.Pool
+	client  redis.UniversalClient
+	o       RelayOptions
+	channel string // Channel; tests make LISTEN fail with a bad one
 
 	relayed, batches, errs atomic.Int64
+	listenErrs             atomic.Int64
+	listening              atomic.Bool
 	lastLag, maxLag        atomic.Int64
 	lagMu                  sync.Mutex
 	lags                   []time.Duration // recent lags, ring
@@ -67,6 +71,11 @@ type RelayStats struct {
 	// row relayed and the largest seen. P50Lag and P99Lag cover the last
 	// 1,024 rows.
 	LastLag, MaxLag, P50Lag, P99Lag time.Duration
+	// ListenErrors counts failures to open the LISTEN connection (the
+	// relay then polls every PollInterval); Listening reports whether it
+	// listens now.
+	ListenErrors int64
+	Listening    bool
 	// Namespaces breaks Relayed and the lags down per cache namespace.
 	Namespaces map[string]NamespaceStats
 }
@@ -82,12 +91,15 @@ func NewRelay(db *pgxpool.Pool, client redis.UniversalClient, o RelayOptions) *R
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Relay{db: db, client: client, o: o, lags: make([]time.Duration, 0, 1024), perNS: map[string]*NamespaceStats{}}
+	return &Relay{db: db, client: client, o: o, channel: Channel, lags: make([]time.Duration, 0, 1024), perNS: map[string]*NamespaceStats{}}
 }
 
 // Run relays until ctx is done, then returns ctx's error (wrapped). It
 // listens on Channel for wake-ups and polls every PollInterval; errors of
-// one pass (database or Redis down) are logged and retried.
+// one pass (database or Redis down) are logged (rate-limited), counted in
+// RelayStats.Errors and retried with a growing pause (internal/retry). A
+// LISTEN that fails is logged and counted (RelayStats.ListenErrors); the
+// relay then polls.
 func (r *Relay) Run(ctx context.Context) error {
 	var listen *pgxpool.Conn
 	defer func() {
@@ -95,39 +107,30 @@ func (r *Relay) Run(ctx context.Context) error {
 			listen.Release()
 		}
 	}()
-	backoff := 50 * time.Millisecond
-	for {
-		if ctx.Err() != nil {
-			return fmt.Errorf("pgcache: relay: %w", ctx.Err())
-		}
+	loop := retry.Loop{Name: "pgcache relay", Log: r.o.Logger, Policy: retry.Policy{Min: 50 * time.Millisecond, Max: r.o.PollInterval}}
+	_ = loop.Run(ctx, func(ctx context.Context) error {
 		if listen == nil {
-			if c, err := r.db.Acquire(ctx); err == nil {
-				if _, err := c.Exec(ctx, "LISTEN "+Channel); err == nil {
-					listen = c
-				} else {
-					c.Release()
+			var err error
+			if listen, err = r.listen(ctx); err != nil && ctx.Err() == nil {
+				// Warn on the first failure after a success (or ever), not on
+				// every poll while it keeps failing.
+				if r.listenErrs.Add(1) == 1 || r.listening.Load() {
+					r.o.Logger.Warn("pgcache: relay: LISTEN failed, polling every PollInterval", "channel", r.channel, "err", err)
 				}
 			}
+			r.listening.Store(listen != nil)
 		}
 		if _, err := r.Drain(ctx); err != nil {
-			if ctx.Err() != nil {
-				continue
-			}
-			r.o.Logger.Warn("pgcache: relay pass failed", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(backoff*2, r.o.PollInterval)
-			continue
+			return err
 		}
-		backoff = 50 * time.Millisecond
 		if listen == nil {
+			t := time.NewTimer(r.o.PollInterval)
+			defer t.Stop()
 			select {
 			case <-ctx.Done():
-			case <-time.After(r.o.PollInterval):
+			case <-t.C:
 			}
-			continue
+			return nil
 		}
 		wctx, cancel := context.WithTimeout(ctx, r.o.PollInterval)
 		_, err := listen.Conn().WaitForNotification(wctx)
@@ -137,8 +140,24 @@ func (r *Relay) Run(ctx context.Context) error {
 			listen.Conn().Close(context.Background())
 			listen.Release()
 			listen = nil
+			r.listening.Store(false)
 		}
+		return nil
+	})
+	return fmt.Errorf("pgcache: relay: %w", ctx.Err())
+}
+
+// listen returns a pool connection that listens on the channel.
+func (r *Relay) listen(ctx context.Context) (*pgxpool.Conn, error) {
+	c, err := r.db.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pgcache: relay: LISTEN: %w", err)
 	}
+	if _, err := c.Exec(ctx, "LISTEN "+r.channel); err != nil {
+		c.Release()
+		return nil, fmt.Errorf("pgcache: relay: LISTEN: %w", err)
+	}
+	return c, nil
 }
 
 // Drain relays outbox rows until none is left (rows locked by another
@@ -287,6 +306,7 @@ func (r *Relay) recordLags(nss []string, ages []float64, extra time.Duration) {
 func (r *Relay) Stats() RelayStats {
 	s := RelayStats{
 		Relayed: r.relayed.Load(), Batches: r.batches.Load(), Errors: r.errs.Load(),
+		ListenErrors: r.listenErrs.Load(), Listening: r.listening.Load(),
 		LastLag: time.Duration(r.lastLag.Load()), MaxLag: time.Duration(r.maxLag.Load()),
 	}
 	r.lagMu.Lock()
