@@ -492,8 +492,21 @@ func testGone(t *testing.T, tg target) {
 	if err := s.Set(ctx, "x", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
+	before := a.m.Stats()
 	if err := s.Save(ctx); !errors.Is(err, ErrGone) {
 		t.Fatalf("save after logout everywhere = %v, want ErrGone", err)
+	}
+	// A logout race is not a Redis failure: it is counted as Gone, never
+	// as a StoreError (an alert on StoreErrors must not fire on logouts).
+	after := a.m.Stats()
+	if got := after.Gone - before.Gone; got != 1 {
+		t.Errorf("Gone grew by %d, want 1", got)
+	}
+	if got := after.StoreErrors - before.StoreErrors; got != 0 {
+		t.Errorf("StoreErrors grew by %d on a gone save, want 0", got)
+	}
+	if got := after.StoreCalls - before.StoreCalls; got != 1 {
+		t.Errorf("StoreCalls grew by %d, want 1", got)
 	}
 	if n, _ := rdb.Exists(ctx, a.m.keys.session(storageID(b.tok()))).Result(); n != 0 {
 		t.Fatal("a save resurrected a destroyed session")
