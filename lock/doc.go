@@ -105,6 +105,6 @@
 // time), in total and per name for the first Options.StatsNames names.
 //
 // Commands go through the client's shared AutoPipeliner unless
-// Options.DisableAutoPipeline is set: concurrent lock calls share round
+// Options.Pipelining is PipeliningOff: concurrent lock calls share round
 // trips.
 package lock

@@ -55,8 +55,8 @@ type Manager struct {
 }
 
 // New returns a Manager over client (a single node, Sentinel or Cluster
-// client). It fails on invalid options, or when Options.AutoPipeline is
-// set and the client is closed.
+// client). It fails on invalid options, or when Options.Pipelining is on
+// and the client is closed.
 func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -64,7 +64,7 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 	}
 	if ap, ok := client.(interface {
 		AutoPipeline() (*redis.AutoPipeliner, error)
-	}); ok && o.AutoPipeline {
+	}); ok && o.Pipelining == PipeliningOn {
 		c, err := ap.AutoPipeline()
 		if err != nil {
 			return nil, fmt.Errorf("session: auto-pipeline: %w", err)
@@ -85,7 +85,7 @@ type Stats struct {
 	Loads     uint64 // sessions read from Redis (one per request that touches its session)
 	Saves     uint64 // writes of changes (creates included)
 	Touches   uint64 // saves that moved the idle deadline
-	// Gone counts writes (Save, Incr, CompareAndSet, Renew) dropped
+	// Gone counts writes (Save, Incr, CompareAndSwap, Renew) dropped
 	// because another request ended the session (ErrGone): a logout or
 	// renew race, normal traffic. They are not StoreErrors.
 	Gone uint64
