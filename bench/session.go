@@ -242,11 +242,15 @@ func oursSessionSide(ctx context.Context, rdb redis.UniversalClient, prefix stri
 	if autoPipeline {
 		name += " autopipeline"
 	}
+	pipelining := session.PipeliningOff // the plain client, whatever the default
+	if autoPipeline {
+		pipelining = session.PipeliningOn
+	}
 	m, err := session.New(rdb, session.Options{
 		Prefix: prefix, IdleTimeout: 30 * time.Minute, Lifetime: 24 * time.Hour,
-		AutoPipeline: autoPipeline,
-		Logger:       quietLog, // requests cut off at the end of a phase fail; both sides stay quiet
-		ErrorFunc:    quietError,
+		Pipelining: pipelining,
+		Logger:     quietLog, // requests cut off at the end of a phase fail; both sides stay quiet
+		ErrorFunc:  quietError,
 	})
 	if err != nil {
 		return nil, err
@@ -255,12 +259,12 @@ func oursSessionSide(ctx context.Context, rdb redis.UniversalClient, prefix stri
 	mux.HandleFunc("/fill", func(w http.ResponseWriter, r *http.Request) {
 		s := m.From(r.Context())
 		for k, v := range sessionFields {
-			if err := session.Put(r.Context(), s, k, v); err != nil {
+			if err := session.Set(r.Context(), s, k, v); err != nil {
 				http.Error(w, err.Error(), 500)
 				return
 			}
 		}
-		if err := session.Put(r.Context(), s, "n", 0); err != nil {
+		if err := session.Set(r.Context(), s, "n", 0); err != nil {
 			http.Error(w, err.Error(), 500)
 			return
 		}
@@ -270,7 +274,7 @@ func oursSessionSide(ctx context.Context, rdb redis.UniversalClient, prefix stri
 		s := m.From(r.Context())
 		n, _, err := session.Get[int](r.Context(), s, "n")
 		if err == nil {
-			err = session.Put(r.Context(), s, "n", n+1)
+			err = session.Set(r.Context(), s, "n", n+1)
 		}
 		if err != nil {
 			http.Error(w, err.Error(), 500)

@@ -16,6 +16,14 @@ import (
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// fakeClock makes the internal fake clock a lock.Clock: the interface is
+// public, so any clock a user writes fits it the same way.
+type fakeClock struct{ *clock.Fake }
+
+func (f fakeClock) NewTimer(d time.Duration) lock.Timer { return f.Fake.NewTimer(d) }
+
+var _ lock.Clock = fakeClock{}
+
 func waitTimers(t *testing.T, f *clock.Fake, n int) {
 	t.Helper()
 	redistest.Eventually(t, 5*time.Second, "timers armed", func() bool { return f.Timers() >= n })
@@ -33,7 +41,7 @@ func closedWithin(ch <-chan struct{}, d time.Duration) bool {
 func TestFakeClockValidity(t *testing.T) {
 	c := redistest.SingleTarget(t).Client(t)
 	f := clock.NewFake(epoch)
-	l, _ := newLocker(t, c, lock.Options{Clock: f})
+	l, _ := newLocker(t, c, lock.Options{Clock: fakeClock{f}})
 	ctx := ctxT(t, 20*time.Second)
 	le, err := l.TryAcquire(ctx, "v", 10*time.Second)
 	if err != nil {
@@ -70,7 +78,7 @@ func TestFakeClockValidity(t *testing.T) {
 func TestFakeClockDoExtendsThenHoldExceeded(t *testing.T) {
 	c := redistest.SingleTarget(t).Client(t)
 	f := clock.NewFake(epoch)
-	l, prefix := newLocker(t, c, lock.Options{Clock: f, MaxHold: 12 * time.Second})
+	l, prefix := newLocker(t, c, lock.Options{Clock: fakeClock{f}, MaxHold: 12 * time.Second})
 	ctx := ctxT(t, 30*time.Second)
 	const ttl = 10 * time.Second // extended every 2.5 s
 	started := make(chan *lock.Lease)
@@ -116,7 +124,7 @@ func TestFakeClockDoExtendsThenHoldExceeded(t *testing.T) {
 func TestFakeClockFallbackPollAndMaxWait(t *testing.T) {
 	c := redistest.SingleTarget(t).Client(t)
 	f := clock.NewFake(epoch)
-	l, prefix := newLocker(t, c, lock.Options{Clock: f, PollEvery: 10 * time.Second})
+	l, prefix := newLocker(t, c, lock.Options{Clock: fakeClock{f}, PollEvery: 10 * time.Second})
 	ctx := ctxT(t, 20*time.Second)
 	// A holder that will vanish without a release message.
 	if err := c.Set(ctx, prefix+"{f}", "dead:1:crashed", time.Minute).Err(); err != nil {
@@ -150,7 +158,7 @@ func TestFakeClockFallbackPollAndMaxWait(t *testing.T) {
 	}
 
 	// MaxWait on the same clock.
-	lw := lock.New(c, lock.Options{Prefix: prefix, Clock: f, MaxWait: 30 * time.Second, PollEvery: time.Hour})
+	lw := lock.New(c, lock.Options{Prefix: prefix, Clock: fakeClock{f}, MaxWait: 30 * time.Second, PollEvery: time.Hour})
 	defer lw.Close()
 	held, err := lw.TryAcquire(ctx, "m", time.Hour)
 	if err != nil {

@@ -75,6 +75,13 @@
 // holder's remaining ttl (a holder that crashed) or Options.PollEvery,
 // jittered by ±20 %. Requires Redis 7 or later.
 //
+// The subscriptions are go-redis sharded pub/sub, one per slot with
+// waiters, each owned by one goroutine that subscribes again after an
+// error (logged at most every 10 s to Options.Logger, with the standard
+// backoff of internal/retry) and wakes every waiter of the slot, since a
+// release may have been missed. A subscription that hangs (its master
+// paused or failing over) delays only the waiters of its own slot.
+//
 // With Options.Fair the lock goes in FIFO order across processes: waiters
 // join a queue (a sorted set in the lock's slot), the release names the
 // waiter at the head in its message so exactly that one is woken, and a
@@ -105,6 +112,6 @@
 // time), in total and per name for the first Options.StatsNames names.
 //
 // Commands go through the client's shared AutoPipeliner unless
-// Options.DisableAutoPipeline is set: concurrent lock calls share round
+// Options.Pipelining is PipeliningOff: concurrent lock calls share round
 // trips.
 package lock

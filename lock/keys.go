@@ -29,7 +29,25 @@ func keysFor(prefix, name string) (keys, error) {
 	if strings.ContainsAny(name, "{}") {
 		return keys{}, fmt.Errorf("%w: %q contains a brace", ErrInvalidName, name)
 	}
+	// One allocation for all six: each key is a slice of one string
+	// "<base>:fence<base>:released..." (acquire and release build them on
+	// every call).
 	base := prefix + "{" + name + "}"
-	return keys{lock: base, fence: base + ":fence", channel: base + ":released", waiting: base + ":waiting",
-		queue: base + ":queue", waiters: base + ":waiters"}, nil
+	suffixes := [...]string{"", ":fence", ":released", ":waiting", ":queue", ":waiters"}
+	var b strings.Builder
+	b.Grow(len(suffixes)*len(base) + len(":fence:released:waiting:queue:waiters"))
+	var out [len(suffixes)]string
+	var ends [len(suffixes)]int
+	for i, s := range suffixes {
+		b.WriteString(base)
+		b.WriteString(s)
+		ends[i] = b.Len()
+	}
+	all := b.String()
+	start := 0
+	for i, end := range ends {
+		out[i] = all[start:end]
+		start = end
+	}
+	return keys{lock: out[0], fence: out[1], channel: out[2], waiting: out[3], queue: out[4], waiters: out[5]}, nil
 }

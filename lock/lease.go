@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/rediskit/rediskit/internal/clock"
 )
 
 // errReleased ends a lease that its owner released.
@@ -330,7 +328,7 @@ func (le *Lease) watch(stop, kick <-chan struct{}, done chan struct{}, every, ho
 	expiry := c.NewTimer(le.untilValid())
 	defer expiry.Stop()
 	var extC <-chan time.Time
-	var ext clock.Timer
+	var ext Timer
 	if every > 0 {
 		ext = c.NewTimer(every)
 		defer ext.Stop()

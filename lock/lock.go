@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/rediskit/rediskit/internal/clock"
 )
 
 // Options configure a Locker. The zero value is ready to use.
@@ -62,14 +61,18 @@ type Options struct {
 	Fair bool
 	// StatsNames bounds the names Stats reports one by one. Zero means 100.
 	StatsNames int
-	// DisableAutoPipeline sends each lock command on its own round trip
-	// instead of through the client's shared AutoPipeliner. An
-	// auto-pipelined command honours the client's timeouts but not a ctx
-	// cancelled after it was queued. Zero (false) means auto-pipeline.
+	// Pipelining chooses whether lock commands go through the client's
+	// shared auto-pipeliner (see Pipelining). Zero (PipeliningAuto) means
+	// the package's default: on.
+	Pipelining Pipelining
+	// DisableAutoPipeline sends each lock command on its own round trip.
+	//
+	// Deprecated: use Pipelining: PipeliningOff. It is honoured while
+	// Pipelining is PipeliningAuto, and removed in the next release.
 	DisableAutoPipeline bool
 	// Clock drives validity, extension, hold and fallback timers. Nil means
 	// the wall clock.
-	Clock clock.Clock
+	Clock Clock
 	// Logger receives warnings (extend failures). Nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -94,7 +97,12 @@ func (o Options) withDefaults() Options {
 	if o.StatsNames == 0 {
 		o.StatsNames = 100
 	}
-	o.Clock = clock.Or(o.Clock)
+	if o.Clock == nil {
+		o.Clock = wallClock{}
+	}
+	if o.Pipelining == PipeliningAuto && o.DisableAutoPipeline {
+		o.Pipelining = PipeliningOff
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -106,7 +114,7 @@ type Locker struct {
 	nodes  []*node
 	quorum int
 	opts   Options
-	clock  clock.Clock
+	clock  Clock
 	stats  *statsTable
 	wg     sync.WaitGroup // receive goroutines of the notifiers
 

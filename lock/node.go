@@ -47,7 +47,7 @@ type node struct {
 
 func newNode(c redis.UniversalClient, opts *Options, l *Locker) *node {
 	n := &node{client: c, run: c}
-	if !opts.DisableAutoPipeline {
+	if opts.Pipelining.on() {
 		if ap, ok := c.(interface {
 			AutoPipeline() (*redis.AutoPipeliner, error)
 		}); ok {

@@ -78,6 +78,12 @@ func (t *statsTable) add(name string, f func(c *counters)) {
 	f(&t.total)
 	t.mu.RLock()
 	c := t.names[name]
+	if c == nil && len(t.names) >= t.limit {
+		// Past the limit (a lock per order, say): every new name is
+		// summed under OtherNames, found without the write lock, which
+		// would otherwise serialise every call.
+		c = t.names[OtherNames]
+	}
 	t.mu.RUnlock()
 	if c == nil {
 		t.mu.Lock()

@@ -25,6 +25,17 @@ var (
 	ErrNoKey = errors.New("payments: missing idempotency key")
 	// ErrInvalid: a request with invalid fields.
 	ErrInvalid = errors.New("payments: invalid request")
+	// ErrOutcomeUnknown: the charge's COMMIT was sent but its answer was
+	// lost (the order's lock was lost during the commit, or PostgreSQL
+	// became unreachable), so it may have committed or not. Store's
+	// CommitCharge returns it; Pay then reads the order again and returns
+	// the true outcome, and returns it only when that read failed too.
+	// Retrying with the same idempotency key is safe.
+	ErrOutcomeUnknown = errors.New("payments: charge outcome unknown")
+	// ErrNotCharged: a charge whose commit answer was lost turned out, read
+	// again from the database, not to have committed. Nothing was charged;
+	// the request may be retried with the same key.
+	ErrNotCharged = errors.New("payments: not charged")
 )
 
 // PaidError says which charge paid the order already.
@@ -121,8 +132,13 @@ type Store interface {
 	// the idempotency key and marks the order paid, in one transaction,
 	// only while c.Fence is still the order's fence and the order is
 	// pending. Otherwise: ErrFenced when a newer token claimed it,
-	// *PaidError when it was paid under this token.
+	// *PaidError when it was paid under this token, an error wrapping
+	// ErrOutcomeUnknown when COMMIT was sent but its answer was lost.
 	CommitCharge(ctx context.Context, c NewCharge) (Charge, error)
+	// ResolveCharge returns the order's charge, or ErrNotFound, after
+	// waiting for any transaction still writing the order to end (a
+	// commit whose answer was lost): what it returns is final.
+	ResolveCharge(ctx context.Context, orderID int64) (Charge, error)
 	// ConfirmCharge marks a charge confirmed; it reports whether this call
 	// did it (false when it was already confirmed).
 	ConfirmCharge(ctx context.Context, chargeID string) (bool, error)

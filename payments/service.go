@@ -130,6 +130,7 @@ type Service struct {
 	log      *slog.Logger
 
 	charges, replays, alreadyPaid, fenced, lockLost   atomic.Int64
+	unknown                                           atomic.Int64
 	confirmed, receipts, jobRuns, jobErrors, requeued atomic.Int64
 }
 
@@ -356,7 +357,34 @@ func (s *Service) Pay(ctx context.Context, accountID, orderID int64, key string)
 		res = PayResult{Charge: c}
 		return nil
 	})
+	if errors.Is(err, ErrOutcomeUnknown) {
+		res, err = s.resolve(ctx, orderID, key, err)
+	}
 	return s.finish(ctx, res, err)
+}
+
+// resolve reads from PostgreSQL what a charge whose COMMIT answer was
+// lost did (cause says why it was lost), and returns that as Pay's
+// outcome: the charge when it committed, *PaidError when another key paid
+// the order, ErrNotCharged when nothing committed, and ErrOutcomeUnknown
+// only when the database cannot tell either.
+func (s *Service) resolve(ctx context.Context, orderID int64, key string, cause error) (PayResult, error) {
+	s.unknown.Add(1)
+	c, err := s.store.ResolveCharge(ctx, orderID)
+	switch {
+	case err == nil && c.IdempotencyKey == key:
+		s.log.Info("charge committed, its answer was lost", "order", orderID, "charge", c.ID, "cause", cause)
+		s.charges.Add(1)
+		return PayResult{Charge: c}, nil
+	case err == nil:
+		return PayResult{}, &PaidError{Charge: c}
+	case errors.Is(err, ErrNotFound):
+		if errors.Is(cause, lock.ErrLost) {
+			return PayResult{}, fmt.Errorf("payments: order %d: the commit did not land: %w: %w", orderID, ErrNotCharged, lock.ErrLost)
+		}
+		return PayResult{}, fmt.Errorf("payments: order %d: the commit did not land: %w", orderID, ErrNotCharged)
+	}
+	return PayResult{}, fmt.Errorf("payments: order %d: %w (reading it again failed: %w)", orderID, cause, err)
 }
 
 // finish counts the outcome of Pay and queues the charge's jobs.
@@ -535,6 +563,9 @@ type Stats struct {
 	AlreadyPaid int64 `json:"already_paid"`
 	Fenced      int64 `json:"fenced"`
 	LockLost    int64 `json:"lock_lost"`
+	// OutcomeUnknown counts charges whose COMMIT answer was lost and whose
+	// outcome was then read from the database.
+	OutcomeUnknown int64 `json:"outcome_unknown"`
 	// Confirmed and Receipts count job effects applied here; JobRuns and
 	// JobErrors count handler runs.
 	Confirmed int64 `json:"confirmed"`
@@ -553,7 +584,7 @@ func (s *Service) Stats() Stats {
 	return Stats{
 		Instance: s.opts.Instance,
 		Charges:  s.charges.Load(), Replays: s.replays.Load(), AlreadyPaid: s.alreadyPaid.Load(),
-		Fenced: s.fenced.Load(), LockLost: s.lockLost.Load(),
+		Fenced: s.fenced.Load(), LockLost: s.lockLost.Load(), OutcomeUnknown: s.unknown.Load(),
 		Confirmed: s.confirmed.Load(), Receipts: s.receipts.Load(),
 		JobRuns: s.jobRuns.Load(), JobErrors: s.jobErrors.Load(), Requeued: s.requeued.Load(),
 		Cache: s.products.Stats(), Lock: s.locker.Stats().Counters, Worker: s.worker.Stats(),

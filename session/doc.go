@@ -11,7 +11,7 @@
 //	// in a handler
 //	s := m.From(r.Context())
 //	n, _, err := session.Get[int](r.Context(), s, "visits")
-//	err = session.Put(r.Context(), s, "visits", n+1)
+//	err = session.Set(r.Context(), s, "visits", n+1)
 //
 //	// login: new token for the same data (defeats fixation), then index it by user
 //	err = s.Renew(ctx); err = s.SetUser(ctx, userID)
@@ -29,7 +29,7 @@
 // just before the response starts, writes only the fields it set or
 // deleted (one script that refuses to write to a session that was
 // destroyed, renewed or expired meanwhile: ErrGone). Incr and
-// CompareAndSet are atomic in Redis.
+// CompareAndSwap are atomic in Redis.
 //
 // # Expiry
 //
@@ -56,9 +56,9 @@
 // # Speed
 //
 // A round trip (load, change a field, save) is two Redis calls. Under many
-// concurrent requests set Options.AutoPipeline (or pass an auto-pipelined
-// client): calls of concurrent requests then share network writes and
-// reads, several times the throughput on a loaded machine (see
+// concurrent requests set Options.Pipelining to PipeliningOn (or pass an
+// auto-pipelined client): calls of concurrent requests then share network
+// writes and reads, several times the throughput on a loaded machine (see
 // bench/session.go).
 //
 // # Metrics

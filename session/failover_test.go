@@ -40,7 +40,7 @@ func testFailover(t *testing.T, autoPipeline bool) {
 		WriteTimeout:               500 * time.Millisecond,
 	})
 	t.Cleanup(func() { _ = rdb.Close() })
-	m, err := New(rdb, Options{Prefix: "fo:", Cookie: CookieOptions{Insecure: true}, Logger: quiet, AutoPipeline: autoPipeline})
+	m, err := New(rdb, Options{Prefix: "fo:", Cookie: CookieOptions{Insecure: true}, Logger: quiet, Pipelining: pipelining(autoPipeline)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,4 +160,11 @@ func testFailover(t *testing.T, autoPipeline bool) {
 			t.Errorf("session %d has TTL %v", i, ttl)
 		}
 	}
+}
+
+func pipelining(on bool) Pipelining {
+	if on {
+		return PipeliningOn
+	}
+	return PipeliningOff
 }

@@ -55,8 +55,8 @@ type Manager struct {
 }
 
 // New returns a Manager over client (a single node, Sentinel or Cluster
-// client). It fails on invalid options, or when Options.AutoPipeline is
-// set and the client is closed.
+// client). It fails on invalid options, or when Options.Pipelining is on
+// and the client is closed.
 func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -64,7 +64,7 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 	}
 	if ap, ok := client.(interface {
 		AutoPipeline() (*redis.AutoPipeliner, error)
-	}); ok && o.AutoPipeline {
+	}); ok && o.Pipelining == PipeliningOn {
 		c, err := ap.AutoPipeline()
 		if err != nil {
 			return nil, fmt.Errorf("session: auto-pipeline: %w", err)
@@ -85,10 +85,16 @@ type Stats struct {
 	Loads     uint64 // sessions read from Redis (one per request that touches its session)
 	Saves     uint64 // writes of changes (creates included)
 	Touches   uint64 // saves that moved the idle deadline
-	Gone      uint64 // saves dropped because another request ended the session (ErrGone)
+	// Gone counts writes (Save, Incr, CompareAndSwap, Renew) dropped
+	// because another request ended the session (ErrGone): a logout or
+	// renew race, normal traffic. They are not StoreErrors.
+	Gone uint64
 
-	StoreCalls  uint64        // Redis round trips
-	StoreErrors uint64        // round trips that failed (redis.Nil is not a failure)
+	StoreCalls uint64 // Redis round trips
+	// StoreErrors counts round trips that failed: Redis or the network
+	// did not answer as it should. redis.Nil and a session found gone
+	// (see Gone) are answers, not failures; alert on this one.
+	StoreErrors uint64
 	StoreTime   time.Duration // total time spent in Redis round trips; StoreTime/StoreCalls is the mean latency
 }
 
@@ -108,7 +114,9 @@ func (m *Manager) Stats() Stats {
 func (m *Manager) observe(start time.Time, err error) {
 	m.storeCalls.Add(1)
 	m.storeNanos.Add(uint64(time.Since(start)))
-	if err != nil && !errors.Is(err, redis.Nil) {
+	// redis.Nil is an answer, and a GONE reply is a normal logout race
+	// (counted in Gone by the caller): neither is a Redis failure.
+	if err != nil && !errors.Is(err, redis.Nil) && !isGone(err) {
 		m.storeErrors.Add(1)
 	}
 }

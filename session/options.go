@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
-
-	"github.com/rediskit/rediskit/internal/clock"
 )
 
 // Options configure a Manager. The zero value is usable: every field's
@@ -39,7 +37,7 @@ type Options struct {
 	// "Bearer " prefix is accepted) and returns new tokens in the same
 	// response header, instead of a cookie; for APIs. Empty means cookies.
 	Header string
-	// Codec encodes typed values for Get, Put and CompareAndSwap. Nil
+	// Codec encodes typed values for Get, Set and CompareAndSwap. Nil
 	// means JSON.
 	Codec Codec
 	// ErrorFunc answers a request whose session could not be saved. Nil
@@ -48,18 +46,50 @@ type Options struct {
 	// Logger receives store errors and dropped saves. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Pipelining chooses whether the Manager's Redis calls go through the
+	// client's shared go-redis auto-pipeliner (see Pipelining). Zero
+	// (PipeliningAuto) means the package's default.
+	Pipelining Pipelining
 	// AutoPipeline routes the Manager's Redis calls through the client's
-	// shared go-redis auto-pipeliner (client.AutoPipeline(), experimental
-	// in go-redis), so the calls of concurrent requests share network
-	// writes and reads: several times the throughput under load. Its
-	// goroutines belong to the client and stop when the client is closed.
-	// Ignored for clients without AutoPipeline. False means calls go
-	// straight to the client.
+	// shared auto-pipeliner.
+	//
+	// Deprecated: use Pipelining: PipeliningOn. It is honoured while
+	// Pipelining is PipeliningAuto, and removed in the next release.
 	AutoPipeline bool
 	// Clock tells the time for every deadline. Nil means the wall clock;
 	// tests inject a fake.
-	Clock clock.Clock
+	Clock Clock
 }
+
+// Clock is the time source of a Manager's deadlines.
+type Clock interface {
+	Now() time.Time
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+
+// Pipelining says whether a Manager sends its Redis calls through the
+// client's shared go-redis auto-pipeliner (client.AutoPipeline(),
+// experimental in go-redis), where the calls of concurrent requests share
+// network writes and reads. Its goroutines belong to the client and stop
+// when the client is closed. Clients without AutoPipeline (an
+// *redis.AutoPipeliner passed in, a custom UniversalClient) ignore it.
+type Pipelining int
+
+const (
+	// PipeliningAuto is the package's measured default: off. The
+	// auto-pipeliner gives more throughput under many concurrent requests
+	// but adds latency to a lone one and does not honour a ctx cancelled
+	// after a call was queued (see bench/session.go); turn it on for
+	// busy services.
+	PipeliningAuto Pipelining = iota
+	// PipeliningOn sends through the auto-pipeliner.
+	PipeliningOn
+	// PipeliningOff sends each call on its own round trip.
+	PipeliningOff
+)
 
 // CookieOptions configure the session cookie. The zero value is a cookie
 // named "session", Path "/", HttpOnly, Secure, SameSite=Lax, persistent
@@ -193,7 +223,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	o.Clock = clock.Or(o.Clock)
+	if o.Clock == nil {
+		o.Clock = wallClock{}
+	}
+	if o.Pipelining == PipeliningAuto && o.AutoPipeline {
+		o.Pipelining = PipeliningOn
+	}
 	if o.ErrorFunc == nil {
 		o.ErrorFunc = func(w http.ResponseWriter, _ *http.Request, _ error) {
 			http.Error(w, "session store unavailable", http.StatusInternalServerError)

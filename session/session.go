@@ -411,12 +411,20 @@ func (s *Session) Incr(ctx context.Context, key string, delta int64) (int64, err
 	return n, nil
 }
 
-// CompareAndSet sets key to next only if it currently holds old, checked
+// CompareAndSet is CompareAndSwap.
+//
+// Deprecated: use CompareAndSwap (the name of the typed function and of
+// sync/atomic); CompareAndSet is removed in the next release.
+func (s *Session) CompareAndSet(ctx context.Context, key string, old, next []byte) (bool, error) {
+	return s.CompareAndSwap(ctx, key, old, next)
+}
+
+// CompareAndSwap sets key to next only if it currently holds old, checked
 // atomically in Redis. A nil old means "key must be absent"; a nil next
 // deletes the key. It reports whether the swap happened; when it did not,
 // the local view is updated with the current value. Pending changes are
 // saved first; a new session is created.
-func (s *Session) CompareAndSet(ctx context.Context, key string, old, next []byte) (bool, error) {
+func (s *Session) CompareAndSwap(ctx context.Context, key string, old, next []byte) (bool, error) {
 	if reserved(key) {
 		return false, ErrReservedKey
 	}
@@ -450,7 +458,7 @@ func (s *Session) CompareAndSet(ctx context.Context, key string, old, next []byt
 		return false, ErrGone
 	}
 	if err != nil {
-		return false, storeErr("compare-and-set", err)
+		return false, storeErr("compare-and-swap", err)
 	}
 	if len(res) > 0 && res[0] == int64(1) {
 		if next == nil {

@@ -24,7 +24,7 @@ func TestSession(t *testing.T) {
 		t.Run("RenewRace", func(t *testing.T) { testRenewRace(t, tg) })
 		t.Run("ParallelFields", func(t *testing.T) { testParallelFields(t, tg) })
 		t.Run("ParallelIncr", func(t *testing.T) { testParallelIncr(t, tg) })
-		t.Run("CompareAndSet", func(t *testing.T) { testCompareAndSet(t, tg) })
+		t.Run("CompareAndSwap", func(t *testing.T) { testCompareAndSwap(t, tg) })
 		t.Run("IdleExpiry", func(t *testing.T) { testIdleExpiry(t, tg) })
 		t.Run("AbsoluteExpiry", func(t *testing.T) { testAbsoluteExpiry(t, tg) })
 		t.Run("LogoutEverywhere", func(t *testing.T) { testLogoutEverywhere(t, tg) })
@@ -221,34 +221,34 @@ func testParallelIncr(t *testing.T, tg target) {
 	}
 }
 
-func testCompareAndSet(t *testing.T, tg target) {
+func testCompareAndSwap(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	ctx := context.Background()
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("v", "1")), 200)
 	s := a.m.load(t, b.tok())
-	ok, err := s.CompareAndSet(ctx, "v", []byte("2"), []byte("3"))
+	ok, err := s.CompareAndSwap(ctx, "v", []byte("2"), []byte("3"))
 	if err != nil || ok {
 		t.Fatalf("CAS with wrong old = %v, %v; want false", ok, err)
 	}
-	ok, err = s.CompareAndSet(ctx, "v", []byte("1"), []byte("3"))
+	ok, err = s.CompareAndSwap(ctx, "v", []byte("1"), []byte("3"))
 	if err != nil || !ok {
 		t.Fatalf("CAS = %v, %v; want true", ok, err)
 	}
-	ok, err = s.CompareAndSet(ctx, "new", nil, []byte("x"))
+	ok, err = s.CompareAndSwap(ctx, "new", nil, []byte("x"))
 	if err != nil || !ok {
 		t.Fatalf("CAS absent->x = %v, %v", ok, err)
 	}
-	ok, err = s.CompareAndSet(ctx, "new", nil, []byte("y"))
+	ok, err = s.CompareAndSwap(ctx, "new", nil, []byte("y"))
 	if err != nil || ok {
 		t.Fatalf("CAS absent on a set key = %v, %v; want false", ok, err)
 	}
 	// A concurrent writer changed v: the loser sees the winner's value.
 	other := a.m.load(t, b.tok())
-	if ok, err := other.CompareAndSet(ctx, "v", []byte("3"), []byte("4")); !ok || err != nil {
+	if ok, err := other.CompareAndSwap(ctx, "v", []byte("3"), []byte("4")); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
-	if ok, _ := s.CompareAndSet(ctx, "v", []byte("3"), []byte("5")); ok {
+	if ok, _ := s.CompareAndSwap(ctx, "v", []byte("3"), []byte("5")); ok {
 		t.Fatal("stale CAS succeeded")
 	}
 	if v, _, _ := s.Get(ctx, "v"); string(v) != "4" {
@@ -492,8 +492,21 @@ func testGone(t *testing.T, tg target) {
 	if err := s.Set(ctx, "x", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
+	before := a.m.Stats()
 	if err := s.Save(ctx); !errors.Is(err, ErrGone) {
 		t.Fatalf("save after logout everywhere = %v, want ErrGone", err)
+	}
+	// A logout race is not a Redis failure: it is counted as Gone, never
+	// as a StoreError (an alert on StoreErrors must not fire on logouts).
+	after := a.m.Stats()
+	if got := after.Gone - before.Gone; got != 1 {
+		t.Errorf("Gone grew by %d, want 1", got)
+	}
+	if got := after.StoreErrors - before.StoreErrors; got != 0 {
+		t.Errorf("StoreErrors grew by %d on a gone save, want 0", got)
+	}
+	if got := after.StoreCalls - before.StoreCalls; got != 1 {
+		t.Errorf("StoreCalls grew by %d, want 1", got)
 	}
 	if n, _ := rdb.Exists(ctx, a.m.keys.session(storageID(b.tok()))).Result(); n != 0 {
 		t.Fatal("a save resurrected a destroyed session")
@@ -539,7 +552,7 @@ func testTyped(t *testing.T, tg target) {
 		Total int      `json:"total"`
 	}
 	s := a.m.load(t, "")
-	if err := Put(ctx, s, "cart", cart{Items: []string{"a"}, Total: 3}); err != nil {
+	if err := Set(ctx, s, "cart", cart{Items: []string{"a"}, Total: 3}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Save(ctx); err != nil {
@@ -563,6 +576,16 @@ func testTyped(t *testing.T, tg target) {
 	var nilSession *Session
 	if _, _, err := Get[int](ctx, nilSession, "x"); !errors.Is(err, ErrNoSession) {
 		t.Fatal(err)
+	}
+	// The deprecated names still work for one release.
+	if err := Put(ctx, s2, "old", 7); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s2.CompareAndSet(ctx, "old", []byte("7"), []byte("8")); !ok || err != nil {
+		t.Fatalf("CompareAndSet = %v, %v", ok, err)
+	}
+	if v, ok, err := Get[int](ctx, s2, "old"); v != 8 || !ok || err != nil {
+		t.Fatalf("old = %v %v %v, want 8", v, ok, err)
 	}
 }
 
@@ -639,11 +662,29 @@ func TestIndexExpiry(t *testing.T) {
 	})
 }
 
-// Options.AutoPipeline switches a plain client to its shared
-// auto-pipeliner.
+// Options.Pipelining switches a plain client to its shared
+// auto-pipeliner; the deprecated AutoPipeline still works.
 func TestAutoPipelineOption(t *testing.T) {
 	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
-		a := newApp(t, tg.Client(t), Options{AutoPipeline: true})
+		for _, c := range []struct {
+			opts Options
+			ap   bool
+		}{
+			{Options{}, false},
+			{Options{Pipelining: PipeliningOn}, true},
+			{Options{Pipelining: PipeliningOff}, false},
+			{Options{Pipelining: PipeliningOff, AutoPipeline: true}, false},
+			{Options{AutoPipeline: true}, true},
+		} {
+			m, err := New(tg.Client(t), c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ap := m.client.(*redis.AutoPipeliner); ap != c.ap {
+				t.Errorf("%+v: client is %T, want auto-pipelined %v", c.opts, m.client, c.ap)
+			}
+		}
+		a := newApp(t, tg.Client(t), Options{Pipelining: PipeliningOn})
 		if _, ok := a.m.client.(*redis.AutoPipeliner); !ok {
 			t.Fatalf("client is %T, want *redis.AutoPipeliner", a.m.client)
 		}

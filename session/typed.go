@@ -19,8 +19,16 @@ func Get[T any](ctx context.Context, s *Session, key string) (T, bool, error) {
 	return v, true, nil
 }
 
-// Put encodes v with the Manager's Codec and sets key (see Session.Set).
+// Put is Set.
+//
+// Deprecated: use Set (the pair of Get, as Session.Get and Session.Set);
+// Put is removed in the next release.
 func Put[T any](ctx context.Context, s *Session, key string, v T) error {
+	return Set(ctx, s, key, v)
+}
+
+// Set encodes v with the Manager's Codec and sets key (see Session.Set).
+func Set[T any](ctx context.Context, s *Session, key string, v T) error {
 	if s == nil {
 		return ErrNoSession
 	}
@@ -32,7 +40,7 @@ func Put[T any](ctx context.Context, s *Session, key string, v T) error {
 }
 
 // CompareAndSwap sets key to next if it currently holds old, comparing
-// encoded bytes atomically in Redis (see Session.CompareAndSet). The
+// encoded bytes atomically in Redis (see Session.CompareAndSwap). The
 // Codec must encode equal values to equal bytes (JSON does).
 func CompareAndSwap[T any](ctx context.Context, s *Session, key string, old, next T) (bool, error) {
 	if s == nil {
@@ -46,5 +54,5 @@ func CompareAndSwap[T any](ctx context.Context, s *Session, key string, old, nex
 	if err != nil {
 		return false, fmt.Errorf("session: encode %q: %w", key, err)
 	}
-	return s.CompareAndSet(ctx, key, ob, nb)
+	return s.CompareAndSwap(ctx, key, ob, nb)
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -98,4 +99,70 @@ func Exec(ctx context.Context, db Execer, sql string, args ...any) error {
 		return ErrStale
 	}
 	return nil
+}
+
+// ErrOutcomeUnknown means COMMIT was sent but its answer never came back
+// (the context ended, say because lock.Do's lease was lost, or the
+// connection broke): PostgreSQL may have committed the transaction or
+// not, and the client cannot tell. The error wraps the cause. Do not
+// retry blindly and do not report a failure: read the guarded rows again
+// (waiting for the row locks the transaction took, e.g. SELECT ... FOR
+// SHARE) to learn what happened. Commit and BeginFunc return it.
+var ErrOutcomeUnknown = errors.New("pgfence: commit outcome unknown")
+
+// Committer is a transaction: pgx.Tx.
+type Committer interface {
+	Commit(ctx context.Context) error
+}
+
+// Commit commits tx and sorts a failure into a known or an unknown
+// outcome. It returns nil when the transaction committed; an error
+// wrapping ErrOutcomeUnknown (and the cause) when COMMIT may have run on
+// the server but its answer was lost; any other error when the
+// transaction certainly did not commit: COMMIT was never sent (a context
+// that had already ended), the server refused it (a deferred constraint,
+// a serialization failure), or it rolled back (a transaction that had
+// failed earlier).
+func Commit(ctx context.Context, tx Committer) error {
+	err := tx.Commit(ctx)
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrTxCommitRollback), errors.As(err, &pe), pgconn.SafeToRetry(err):
+		return fmt.Errorf("pgfence: commit: %w", err)
+	}
+	return fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
+}
+
+// Beginner starts transactions: *pgx.Conn, *pgxpool.Pool and pgx.Tx (a
+// savepoint) all do.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// BeginFunc runs fn in a transaction of db and commits it with Commit, so
+// a lost COMMIT answer is reported as ErrOutcomeUnknown; it rolls back
+// when fn fails (returning fn's error) or panics.
+func BeginFunc(ctx context.Context, db Beginner, fn func(pgx.Tx) error) (err error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgfence: begin: %w", err)
+	}
+	defer func() {
+		// Rollback after Commit is a no-op; with an ended ctx pgx closes
+		// the connection, which rolls back on the server.
+		if p := recover(); p != nil {
+			_ = tx.Rollback(ctx)
+			panic(p)
+		}
+		if err != nil {
+			_ = tx.Rollback(ctx)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return Commit(ctx, tx)
 }

@@ -156,8 +156,10 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, payments.ErrKeyReused):
 		status = http.StatusUnprocessableEntity
 	case errors.Is(err, payments.ErrFenced), errors.Is(err, lock.ErrLost), errors.Is(err, lock.ErrTaken),
-		errors.Is(err, lock.ErrNoQuorum), errors.Is(err, session.ErrGone):
-		// Nothing was charged; the client retries with the same key.
+		errors.Is(err, lock.ErrNoQuorum), errors.Is(err, session.ErrGone), errors.Is(err, payments.ErrNotCharged),
+		errors.Is(err, payments.ErrOutcomeUnknown):
+		// Nothing was charged (or, when the outcome is unknown, the
+		// charge is found by its key): the client retries with the same key.
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -241,7 +241,9 @@ func (s *Store) ClaimFence(ctx context.Context, orderID, token int64) error {
 // CommitCharge implements payments.Store.
 func (s *Store) CommitCharge(ctx context.Context, nc payments.NewCharge) (payments.Charge, error) {
 	var out payments.Charge
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+	// pgfence.BeginFunc tells a COMMIT whose answer was lost (fn's ctx
+	// cancelled by a lock loss during the commit) from a failed one.
+	err := pgfence.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		// The fence check and the state change are one statement: the row
 		// lock it takes orders it against every other claim and commit.
 		tag, err := tx.Exec(ctx, `UPDATE orders SET status = 'paid', paid_at = now()
@@ -291,8 +293,35 @@ func (s *Store) CommitCharge(ctx context.Context, nc payments.NewCharge) (paymen
 		}
 		return payments.Charge{}, &payments.PaidError{Charge: c}
 	}
+	if errors.Is(err, pgfence.ErrOutcomeUnknown) {
+		return payments.Charge{}, fmt.Errorf("postgres: commit charge: %w: %w", payments.ErrOutcomeUnknown, err)
+	}
 	if err != nil {
 		return payments.Charge{}, fmt.Errorf("postgres: commit charge: %w", err)
+	}
+	return out, nil
+}
+
+// ResolveCharge implements payments.Store. FOR SHARE on the order waits
+// for the row lock that CommitCharge's UPDATE holds until its
+// transaction ends, so a commit still running on the server (its client
+// gone) is seen committed or rolled back, never in between.
+func (s *Store) ResolveCharge(ctx context.Context, orderID int64) (payments.Charge, error) {
+	var out payments.Charge
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var id int64
+		if err := tx.QueryRow(ctx, `SELECT id FROM orders WHERE id = $1 FOR SHARE`, orderID).Scan(&id); err != nil {
+			return notFound(err)
+		}
+		c, err := scanCharge(tx.QueryRow(ctx, `SELECT `+chargeCols+` FROM charges WHERE order_id = $1`, orderID))
+		if err != nil {
+			return notFound(err)
+		}
+		out = c
+		return nil
+	})
+	if err != nil {
+		return payments.Charge{}, fmt.Errorf("postgres: resolve charge of order %d: %w", orderID, err)
 	}
 	return out, nil
 }

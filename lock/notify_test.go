@@ -1,0 +1,106 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rediskit/rediskit/internal/redisproc"
+	"github.com/rediskit/rediskit/internal/redistest"
+	"github.com/rediskit/rediskit/internal/slot"
+)
+
+// A subscription that hangs (its master is paused mid-failover, say) must
+// not hold up the wake-ups of locks on other masters: the notifier does
+// no network I/O under the lock every incoming message needs.
+func TestNotifierSlowSubscribe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	cl := redistest.NewCluster(t, redisproc.ClusterOptions{Replicas: -1})
+	client := cl.Client()
+	t.Cleanup(func() { _ = client.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	prefix := redistest.Unique(t) + ":"
+	// Two locks whose channels live on different masters.
+	var chA, chB string
+	var masterA *redisproc.Server
+	for i := 0; chB == ""; i++ {
+		if i > 200 {
+			t.Fatal("no two names on different masters")
+		}
+		k, _ := keysFor(prefix, fmt.Sprintf("n%d", i))
+		m, err := cl.MasterForKey(ctx, k.channel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case chA == "":
+			chA, masterA = k.channel, m
+		case m != masterA:
+			chB = k.channel
+		}
+	}
+	l := New(client, Options{Prefix: prefix})
+	n := l.nodes[0].notifier
+
+	cb := make(chan struct{}, 1)
+	wb, activeB := n.watch(chB, cb, "b")
+	select {
+	case <-activeB:
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscription on B not confirmed")
+	}
+	// Warm the client up (go-redis loads COMMAND from a random node on the
+	// first SPUBLISH), so the publish below does not wait for A.
+	if err := client.SPublish(ctx, chB, "nobody").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := masterA.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = masterA.Resume()
+		}
+	}
+	defer resume()
+	ca := make(chan struct{}, 1)
+	was := make(chan *waiter, 1)
+	go func() {
+		w, _ := n.watch(chA, ca, "a")
+		was <- w
+	}()
+	// The subscription for A is on its way (registered, or its SSUBSCRIBE
+	// holding the notifier's lock).
+	redistest.Eventually(t, 5*time.Second, "subscribing on A", func() bool {
+		if !n.mu.TryLock() {
+			return true
+		}
+		defer n.mu.Unlock()
+		return n.subs[slot.Of(chA)] != nil
+	})
+	start := time.Now()
+	if err := client.SPublish(ctx, chB, "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-cb:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no wake-up on B")
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("wake-up on B took %v while a subscribe to a paused master was in flight", d)
+	}
+	resume()
+	wa := <-was
+	wa.done(false)
+	wb.done(false)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
