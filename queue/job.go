@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -67,11 +66,8 @@ func (j *Job) Decode(v any) error {
 	return nil
 }
 
-// errCorrupt marks a job hash this package cannot use.
-var errCorrupt = errors.New("queue: corrupt job hash")
-
 // parseJob builds a Job from its hash fields. A missing or undecodable
-// required field returns an error wrapping errCorrupt, together with the
+// required field returns an error wrapping ErrCorruptJob, together with the
 // partially filled job (so the worker can fail it with the reason).
 func parseJob(q *Queue, id string, f map[string]string) (*Job, error) {
 	j := &Job{ID: id, Fields: f, q: q, Name: f["name"], RawOpts: f["opts"], FailedReason: f["failedReason"],
@@ -109,9 +105,8 @@ func parseJob(q *Queue, id string, f map[string]string) (*Job, error) {
 	j.Delay = time.Duration(num("delay")) * time.Millisecond
 	j.Priority = int(num("priority"))
 	j.AttemptsMade = int(num("atm"))
-	if v, ok := f["attemptsMade"]; ok && j.AttemptsMade == 0 {
-		n, _ := strconv.Atoi(v)
-		j.AttemptsMade = n
+	if _, ok := f["attemptsMade"]; ok && j.AttemptsMade == 0 {
+		j.AttemptsMade = int(num("attemptsMade"))
 	}
 	j.AttemptsStarted = int(num("ats"))
 	j.StalledCounter = int(num("stc"))
@@ -144,7 +139,7 @@ func parseJob(q *Queue, id string, f map[string]string) (*Job, error) {
 		bad = append(bad, "name (missing)")
 	}
 	if len(bad) > 0 {
-		return j, fmt.Errorf("%w: job %s: bad fields %v", errCorrupt, id, bad)
+		return j, fmt.Errorf("%w: job %s: bad fields %v", ErrCorruptJob, id, bad)
 	}
 	return j, nil
 }
