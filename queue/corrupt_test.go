@@ -40,4 +40,3 @@ func TestGettersReportCorruptJobs(t *testing.T) {
 		}
 	})
 }
-
