@@ -6,10 +6,10 @@ import (
 )
 
 type counters struct {
-	started, completed, failed, retried, returned atomic.Int64
-	stalled, lostLocks, errors, fetches           atomic.Int64
-	fetchNanos, processNanos                      atomic.Int64
-	lastOK                                        atomic.Int64
+	started, completed, failed, retried, returned  atomic.Int64
+	stalled, lostLocks, errors, fetches, abandoned atomic.Int64
+	fetchNanos, processNanos                       atomic.Int64
+	lastOK                                         atomic.Int64
 }
 
 // WorkerStats are a worker's counters since it was created.
@@ -27,6 +27,10 @@ type WorkerStats struct {
 	Stalled int64
 	// LostLocks counts jobs whose lock this worker lost.
 	LostLocks int64
+	// Abandoned counts jobs whose handler returned after Run had given up
+	// waiting (it ignored cancellation past ShutdownTimeout+LockDuration);
+	// their results are dropped and the stalled check recovers the jobs.
+	Abandoned int64
 	// Errors counts failed Redis calls (retried).
 	Errors   int64
 	InFlight int
@@ -45,7 +49,7 @@ func (w *Worker) Stats() WorkerStats {
 	s := WorkerStats{
 		Processed: w.st.started.Load(), Completed: w.st.completed.Load(), Failed: w.st.failed.Load(),
 		Retried: w.st.retried.Load(), Returned: w.st.returned.Load(), Stalled: w.st.stalled.Load(),
-		LostLocks: w.st.lostLocks.Load(), Errors: w.st.errors.Load(), InFlight: w.inFlight(),
+		LostLocks: w.st.lostLocks.Load(), Abandoned: w.st.abandoned.Load(), Errors: w.st.errors.Load(), InFlight: w.inFlight(),
 	}
 	if n := w.st.fetches.Load(); n > 0 {
 		s.FetchLatency = time.Duration(w.st.fetchNanos.Load() / n)

@@ -130,18 +130,27 @@ type Worker struct {
 	tokens atomic.Int64
 	slots  chan struct{} // signalled when slots become free
 
-	mu       sync.Mutex
-	free     int
+	mu   sync.Mutex
+	free int
+	// held maps the lock token of every job a handler runs to its job: a
+	// token is unique per fetch, so a job fetched again after a stall
+	// (same id, new token) does not hide the goroutine still running it.
 	held     map[string]*heldJob
 	draining bool
 
+	// results is unbuffered: a result is either taken by a finisher or,
+	// once the finishers are gone, dropped; none waits in a buffer.
 	results chan result
+	// gone is closed when Run stops collecting results: a handler that
+	// returns later drops its result (the stalled check recovers the job)
+	// instead of sending on a channel nobody reads.
+	gone    chan struct{}
 	running atomic.Bool
 	st      counters
 }
 
 type heldJob struct {
-	token  string
+	id     string
 	cancel context.CancelCauseFunc
 	start  time.Time
 }
@@ -170,7 +179,7 @@ func NewWorker(rdb redis.UniversalClient, name string, h Handler, opts WorkerOpt
 	_, _ = rand.Read(b)
 	return &Worker{q: q, h: h, o: opts, id: hex.EncodeToString(b), log: opts.Logger.With("queue", name),
 		slots: make(chan struct{}, 1), free: opts.Concurrency, held: map[string]*heldJob{},
-		results: make(chan result, opts.Concurrency)}, nil
+		results: make(chan result), gone: make(chan struct{})}, nil
 }
 
 // ClientName is the connection name the worker sets, the one Node's
@@ -223,16 +232,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer stopWork(nil)
 
 	var wg sync.WaitGroup
-	finDone := make(chan struct{})
-	go func() {
-		defer close(finDone)
-		// Two finishers: one batch is in Redis while the next one forms.
-		var fw sync.WaitGroup
-		for range finishers {
-			fw.Go(func() { w.finisher(work) })
-		}
-		fw.Wait()
-	}()
+	// Two finishers: one batch is in Redis while the next one forms.
+	var fw sync.WaitGroup
+	for range finishers {
+		fw.Go(func() { w.finisher(work) })
+	}
 	wg.Go(func() { w.fetcher(ctx, work, bc) })
 	wg.Go(func() { w.timers(ctx, work) })
 	if bc != nil {
@@ -270,8 +274,11 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 	}
 out:
-	close(w.results)
-	<-finDone
+	// Results are never closed: a late handler may still send. Closing
+	// gone ends the finishers (after the results already sent) and tells
+	// late handlers to drop theirs.
+	close(w.gone)
+	fw.Wait()
 	return fmt.Errorf("queue: worker stopped: %w", ctx.Err())
 }
 
@@ -355,7 +362,7 @@ func (w *Worker) start(work context.Context, id, token string, fields map[string
 	jctx, cancel := context.WithCancelCause(work)
 	now := time.Now()
 	w.mu.Lock()
-	w.held[id] = &heldJob{token: token, cancel: cancel, start: now}
+	w.held[token] = &heldJob{id: id, cancel: cancel, start: now}
 	w.mu.Unlock()
 	w.st.started.Add(1)
 	go func() {
@@ -366,7 +373,14 @@ func (w *Worker) start(work context.Context, id, token string, fields map[string
 				r.panic = true
 			}
 			r.took = time.Since(now)
-			w.results <- r
+			select {
+			case w.results <- r:
+			case <-w.gone:
+				// Run has returned: the job stays active until its lock
+				// expires and the stalled check moves it on.
+				w.st.abandoned.Add(1)
+				cancel(nil)
+			}
 		}()
 		switch {
 		case perr != nil:
@@ -510,10 +524,8 @@ func (w *Worker) renew(ctx context.Context) {
 	w.mu.Lock()
 	args := make([]any, 0, 2+2*len(w.held))
 	args = append(args, w.q.k.base, w.o.LockDuration.Milliseconds())
-	sent := make(map[string]string, len(w.held))
-	for id, h := range w.held {
-		args = append(args, id, h.token)
-		sent[id] = h.token
+	for token, h := range w.held {
+		args = append(args, h.id, token)
 	}
 	w.mu.Unlock()
 	if len(args) == 2 {
@@ -528,11 +540,11 @@ func (w *Worker) renew(ctx context.Context) {
 	}
 	var lost []string
 	w.mu.Lock()
-	for _, id := range res {
+	for _, token := range res {
 		// a job finished meanwhile released its lock itself: not lost
-		if h, ok := w.held[id]; ok && h.token == sent[id] {
+		if h, ok := w.held[token]; ok {
 			h.cancel(ErrLockLost)
-			lost = append(lost, id)
+			lost = append(lost, h.id)
 		}
 	}
 	w.mu.Unlock()
@@ -561,15 +573,23 @@ func (w *Worker) checkStalled(ctx context.Context) {
 // call while slots are free.
 func (w *Worker) finisher(work context.Context) {
 	batch := make([]result, 0, w.o.MaxBatch)
-	for r := range w.results {
+	for {
+		var r result
+		select {
+		case r = <-w.results:
+		case <-w.gone:
+			// take what was sent before Run gave up, then stop
+			select {
+			case r = <-w.results:
+			default:
+				return
+			}
+		}
 		batch = append(batch[:0], r)
 	more:
 		for len(batch) < w.o.MaxBatch {
 			select {
-			case r, ok := <-w.results:
-				if !ok {
-					break more
-				}
+			case r := <-w.results:
 				batch = append(batch, r)
 			default:
 				break more
@@ -584,8 +604,8 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	w.mu.Lock()
 	draining := w.draining
 	for _, r := range batch {
-		if h, ok := w.held[r.job.ID]; ok && h.token == r.token {
-			delete(w.held, r.job.ID)
+		if h, ok := w.held[r.token]; ok {
+			delete(w.held, r.token)
 			h.cancel(nil)
 		}
 	}
