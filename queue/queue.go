@@ -312,8 +312,8 @@ func (q *Queue) AddBulk(ctx context.Context, jobs []BulkJob) ([]Added, error) {
 }
 
 func (q *Queue) addBatch(ctx context.Context, jobs []BulkJob) ([]Added, error) {
-	args := make([]any, 0, 3+7*len(jobs))
-	args = append(args, q.k.base, q.now().UnixMilli(), len(jobs))
+	args := make([]any, argAddJobs-1+addJobSize*len(jobs))
+	args[argAddPrefix-1], args[argAddNow-1], args[argAddCount-1] = q.k.base, q.now().UnixMilli(), len(jobs)
 	for i := range jobs {
 		j := &jobs[i]
 		if err := j.Opts.validate(); err != nil {
@@ -331,10 +331,11 @@ func (q *Queue) addBatch(ctx context.Context, jobs []BulkJob) ([]Added, error) {
 		if j.Opts.LIFO {
 			lifo = "1"
 		}
-		args = append(args, j.Opts.JobID, j.Name, data, opts, j.Opts.Delay.Milliseconds(), j.Opts.Priority, lifo)
+		a := args[argAddJobs-1+i*addJobSize:]
+		a[addJobID], a[addJobName], a[addJobData], a[addJobOpts] = j.Opts.JobID, j.Name, data, opts
+		a[addJobDelay], a[addJobPriority], a[addJobLIFO] = j.Opts.Delay.Milliseconds(), j.Opts.Priority, lifo
 	}
-	k := q.k
-	res, err := addScript.Run(ctx, q.rdb, []string{k.wait, k.meta, k.id, k.delayed, k.prioritized, k.pc, k.marker, k.events, k.active}, args...).Slice()
+	res, err := addScript.Run(ctx, q.rdb, q.k.addKeys(), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("queue: add: %w", addScript.Err(err))
 	}

@@ -88,8 +88,7 @@ func TestRefetchAfterStall(t *testing.T) {
 		// The lock expires (simulated) and a stalled check moves the job on.
 		e.rdb.Del(ctx, k.lock(id), k.stalledCheck)
 		e.rdb.SAdd(ctx, k.stalled, id)
-		moved, err := stalledScript.Run(ctx, e.rdb, []string{k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.marker, k.events, k.repeat},
-			1, k.base, time.Now().UnixMilli(), 60000).StringSlice()
+		moved, err := e.q.stalledCheck(ctx, 1, 60000*time.Millisecond)
 		if err != nil || len(moved) != 1 {
 			t.Fatalf("stalled check moved %v, %v", moved, err)
 		}

@@ -128,8 +128,16 @@ func (w *Worker) fetcher(ctx, work context.Context, bc redis.UniversalClient) {
 		t0 := time.Now()
 		base := w.tokenBase()
 		lm, ld := w.limiter()
-		v, err := takeScript.Run(work, w.q.rdb, []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker},
-			k.base, time.Now().UnixMilli(), n, base, 0, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld).Result()
+		args, set := argv(argTakeSize)
+		set(argTakePrefix, k.base)
+		set(argTakeNow, time.Now().UnixMilli())
+		set(argTakeMax, n)
+		set(argTakeTokenBase, base)
+		set(argTakeLockMs, w.o.LockDuration.Milliseconds())
+		set(argTakeWorker, w.o.Name)
+		set(argTakeLimMax, lm)
+		set(argTakeLimDur, ld)
+		v, err := takeScript.Run(work, w.q.rdb, k.takeKeys(), args...).Result()
 		var f fetched
 		if err == nil {
 			f, err = w.parseFetched(work, v)

@@ -86,16 +86,27 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	kinds := make([]string, len(batch))
 	for i, r := range batch {
 		e := w.entry(r, draining, keepIndex)
-		kinds[i] = e[0].(string)
+		kinds[i] = e[finKind].(string)
 		entries = append(entries, e...)
 	}
-	args := make([]any, 0, 11+3*len(tuples)+len(entries))
-	args = append(args, k.base, now.UnixMilli(), len(batch), n, base, 0, w.o.LockDuration.Milliseconds(), w.o.Name, lm, ld, len(tuples))
-	for _, t := range tuples {
-		args = append(args, t.count, t.age, t.limit)
+	args := make([]any, argFinRemovals+finKeepSize*len(tuples), argFinRemovals+finKeepSize*len(tuples)+len(entries))
+	set := func(pos int, v any) { args[pos-1] = v }
+	set(argFinPrefix, k.base)
+	set(argFinNow, now.UnixMilli())
+	set(argFinCount, len(batch))
+	set(argFinFetch, n)
+	set(argFinTokenBase, base)
+	set(argFinLockMs, w.o.LockDuration.Milliseconds())
+	set(argFinWorker, w.o.Name)
+	set(argFinLimMax, lm)
+	set(argFinLimDur, ld)
+	set(argFinRemovals, len(tuples))
+	for i, t := range tuples {
+		a := args[argFinRemovals+i*finKeepSize:]
+		a[finKeepCount], a[finKeepAge], a[finKeepLimit] = t.count, t.age, t.limit
 	}
 	args = append(args, entries...)
-	keys := []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker, k.completed, k.failed}
+	keys := k.finishKeys()
 	var v []any
 	var err error
 	for attempt := 0; ; attempt++ {
@@ -166,9 +177,16 @@ func (w *Worker) entry(r result, draining bool, keepIndex func(*Removal) int) []
 	atm := j.AttemptsMade + 1
 	mk := func(kind, value, stack string, delay int64, keep *Removal) []any {
 		if kind == "c" {
-			return []any{kind, j.ID, r.token, value, atm, keepIndex(keep)}
+			e := make([]any, finDoneSize)
+			e[finKind], e[finID], e[finToken], e[finValue] = kind, j.ID, r.token, value
+			e[finDoneATM], e[finDoneRemoval] = atm, keepIndex(keep)
+			return e
 		}
-		return []any{kind, j.ID, r.token, value, stack, delay, keepIndex(keep), j.Opts.Attempts, lifo, atm}
+		e := make([]any, finFailSize)
+		e[finKind], e[finID], e[finToken], e[finValue] = kind, j.ID, r.token, value
+		e[finFailStack], e[finFailDelay], e[finFailRemoval] = stack, delay, keepIndex(keep)
+		e[finFailAttempts], e[finFailLIFO], e[finFailATM] = j.Opts.Attempts, lifo, atm
+		return e
 	}
 	if r.err == nil {
 		b, err := json.Marshal(r.val)

@@ -5,6 +5,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -39,15 +40,16 @@ func (w *Worker) lockLoop(ctx, work context.Context) {
 // lock is gone.
 func (w *Worker) renew(ctx context.Context) {
 	w.mu.Lock()
-	args := make([]any, 0, 2+2*len(w.held))
-	args = append(args, w.q.k.base, w.o.LockDuration.Milliseconds())
+	if len(w.held) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	args := make([]any, argExtendJobs-1, argExtendJobs-1+2*len(w.held))
+	args[argExtendPrefix-1], args[argExtendLockMs-1] = w.q.k.base, w.o.LockDuration.Milliseconds()
 	for token, h := range w.held {
 		args = append(args, h.id, token)
 	}
 	w.mu.Unlock()
-	if len(args) == 2 {
-		return
-	}
 	res, err := extendScript.Run(ctx, w.q.rdb, []string{w.q.k.stalled}, args...).StringSlice()
 	if err != nil {
 		w.st.errors.Add(1)
@@ -72,9 +74,7 @@ func (w *Worker) renew(ctx context.Context) {
 }
 
 func (w *Worker) checkStalled(ctx context.Context) {
-	k := w.q.k
-	moved, err := stalledScript.Run(ctx, w.q.rdb, []string{k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.marker, k.events, k.repeat},
-		w.o.MaxStalledCount, k.base, time.Now().UnixMilli(), w.o.StalledInterval.Milliseconds()).StringSlice()
+	moved, err := w.q.stalledCheck(ctx, w.o.MaxStalledCount, w.o.StalledInterval)
 	if err != nil {
 		w.st.errors.Add(1)
 		w.log.Warn("queue: stalled check failed", "err", err)
@@ -84,4 +84,19 @@ func (w *Worker) checkStalled(ctx context.Context) {
 		w.st.stalled.Add(int64(len(moved)))
 		w.log.Warn("queue: recovered stalled jobs", "jobs", moved)
 	}
+}
+
+// stalledCheck runs one stalled-job check (unless one ran within
+// interval, on any worker) and returns the ids moved back to wait.
+func (q *Queue) stalledCheck(ctx context.Context, maxStalled int, interval time.Duration) ([]string, error) {
+	args, set := argv(argStalledSize)
+	set(argStalledMax, maxStalled)
+	set(argStalledPrefix, q.k.base)
+	set(argStalledNow, time.Now().UnixMilli())
+	set(argStalledInterval, interval.Milliseconds())
+	moved, err := stalledScript.Run(ctx, q.rdb, q.k.stalledKeys(), args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("queue: stalled check: %w", err)
+	}
+	return moved, nil
 }

@@ -4,49 +4,60 @@
 -- KEYS[1] wait  KEYS[2] active  KEYS[3] prioritized  KEYS[4] events
 -- KEYS[5] stalled  KEYS[6] limiter  KEYS[7] delayed  KEYS[8] meta  KEYS[9] pc
 -- KEYS[10] marker  KEYS[11] completed  KEYS[12] failed
--- ARGV[1] key prefix  ARGV[2] now (ms)  ARGV[3] entry count
--- ARGV[4] jobs to fetch  ARGV[5] token base (unique per call)  ARGV[6] unused
--- ARGV[7] lock duration (ms)  ARGV[8] worker name  ARGV[9] limiter max (0 = none)
--- ARGV[10] limiter duration (ms, 0 = none)
--- ARGV[11] number of removal settings R, then R triples: keep count (-1 = all,
---   0 = none), keep age (s, 0 = any), keep limit
--- then the entries, each starting with its kind:
---   "c" completed: kind, id, token, returnvalue JSON, atm to store, removal index
---   others: kind, id, token, value, stacktrace, delay (ms), removal index,
---     attempts, lifo, atm to store
+-- ARGV (named constants shared with Go, see add-9.lua):
+--   argFinPrefix key prefix, argFinNow now (ms), argFinCount entry count,
+--   argFinFetch jobs to fetch, argFinTokenBase token base (unique per call),
+--   argFinLockMs lock duration (ms), argFinWorker worker name, argFinLimMax
+--   limiter max (0 = none), argFinLimDur limiter duration (ms, 0 = none),
+--   argFinRemovals number of removal settings R, then R settings of
+--   finKeepSize: finKeepCount keep count (-1 = all, 0 = none), finKeepAge
+--   keep age (s, 0 = any), finKeepLimit keep limit;
+--   then the entries, each at offsets: finKind kind, finID id, finToken
+--   token, finValue value;
+--   "c" completed (finDoneSize): finDoneATM atm to store, finDoneRemoval
+--     removal index (1-based);
+--   others (finFailSize): finFailStack stacktrace, finFailDelay delay (ms),
+--     finFailRemoval removal index, finFailAttempts attempts, finFailLIFO
+--     lifo, finFailATM atm to store;
 --   kind: "f" failed (value = reason), "d" retry after delay, "w" retry now,
 --   "r" return unfinished to wait (shutdown)
 -- Returns {{code1, code2, ...}, fetched} with codes 0 ok, -1 job missing,
 -- -2 lock missing, -3 not active, -6 lock held by another token, and fetched
 -- as take-10.lua returns it.
+local argFinPrefix, argFinNow, argFinCount, argFinFetch, argFinTokenBase, argFinLockMs = 1, 2, 3, 4, 5, 6 --@go
+local argFinWorker, argFinLimMax, argFinLimDur, argFinRemovals = 7, 8, 9, 10 --@go
+local finKeepCount, finKeepAge, finKeepLimit, finKeepSize = 0, 1, 2, 3 --@go
+local finKind, finID, finToken, finValue = 0, 1, 2, 3 --@go
+local finDoneATM, finDoneRemoval, finDoneSize = 4, 5, 6 --@go
+local finFailStack, finFailDelay, finFailRemoval, finFailAttempts, finFailLIFO, finFailATM, finFailSize = 4, 5, 6, 7, 8, 9, 10 --@go
 local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], stalled = KEYS[5],
   limiter = KEYS[6], delayed = KEYS[7], meta = KEYS[8], pc = KEYS[9], marker = KEYS[10],
   completed = KEYS[11], failed = KEYS[12]}
-local prefix = ARGV[1]
-local nowStr = ARGV[2]
+local prefix = ARGV[argFinPrefix]
+local nowStr = ARGV[argFinNow]
 local now = tonumber(nowStr)
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[argFinCount])
 local maxEv = maxEvents(K.meta)
 rcall("XTRIM", K.events, "MAXLEN", "~", maxEv)
 local codes = {}
 local finished, delayed, requeued = false, false, false
 local removals = {}
-local at = 11
-for r = 1, tonumber(ARGV[at]) do
-  removals[r] = {tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), key = "|" .. ARGV[at + 1] .. "|" .. ARGV[at + 2] .. "|" .. ARGV[at + 3]}
-  at = at + 3
+local at = argFinRemovals + 1
+for r = 1, tonumber(ARGV[argFinRemovals]) do
+  local c, a, l = ARGV[at + finKeepCount], ARGV[at + finKeepAge], ARGV[at + finKeepLimit]
+  removals[r] = {tonumber(c), tonumber(a), tonumber(l), key = "|" .. c .. "|" .. a .. "|" .. l}
+  at = at + finKeepSize
 end
-at = at + 1
 local entries = {}
 for i = 1, n do
-  local e = {kind = ARGV[at], id = ARGV[at + 1], token = ARGV[at + 2], value = ARGV[at + 3]}
+  local e = {kind = ARGV[at + finKind], id = ARGV[at + finID], token = ARGV[at + finToken], value = ARGV[at + finValue]}
   if e.kind == "c" then
-    e.atm, e.removal = ARGV[at + 4], removals[tonumber(ARGV[at + 5])]
-    at = at + 6
+    e.atm, e.removal = ARGV[at + finDoneATM], removals[tonumber(ARGV[at + finDoneRemoval])]
+    at = at + finDoneSize
   else
-    e.stack, e.delay, e.removal = ARGV[at + 4], ARGV[at + 5], removals[tonumber(ARGV[at + 6])]
-    e.attempts, e.lifo, e.atm = ARGV[at + 7], ARGV[at + 8], ARGV[at + 9]
-    at = at + 10
+    e.stack, e.delay, e.removal = ARGV[at + finFailStack], ARGV[at + finFailDelay], removals[tonumber(ARGV[at + finFailRemoval])]
+    e.attempts, e.lifo, e.atm = ARGV[at + finFailAttempts], ARGV[at + finFailLIFO], ARGV[at + finFailATM]
+    at = at + finFailSize
   end
   entries[i] = e
 end
@@ -158,18 +169,19 @@ for _, k in ipairs(keeps) do
   keepJobs(k[1], prefix, now, k[2], k[3], k[4])
 end
 if requeued and not blocked(K.meta, K.active) then rcall("ZADD", K.marker, "0", "0") end
-local limMax = tonumber(ARGV[9])
+local limMax = tonumber(ARGV[argFinLimMax])
 if limMax == 0 then limMax = nil end
-local limDur = tonumber(ARGV[10])
+local limDur = tonumber(ARGV[argFinLimDur])
 if limDur == 0 then limDur = nil end
-local fetched = fetch(K, prefix, nowStr, tonumber(ARGV[4]), ARGV[5], ARGV[7], ARGV[8], limMax, limDur)
+local fetched = fetch(K, prefix, nowStr, tonumber(ARGV[argFinFetch]), ARGV[argFinTokenBase], ARGV[argFinLockMs],
+  ARGV[argFinWorker], limMax, limDur)
 if delayed then delayMarker(K.marker, K.delayed) end
 -- "drained" as Node emits it: nothing fetched and wait, active and
 -- prioritized empty; when a fetch was asked for, only if it was not held
 -- back by a rate limit, a pause, the global concurrency or a delayed job.
 if finished and #fetched == 2 and rcall("LLEN", K.wait) == 0 and rcall("LLEN", K.active) == 0
   and rcall("ZCARD", K.prio) == 0 then
-  local n = tonumber(ARGV[4])
+  local n = tonumber(ARGV[argFinFetch])
   if n == 0 or (fetched[1] == 0 and fetched[2] == 0 and not blocked(K.meta, K.active)) then
     rcall("XADD", K.events, "*", "event", "drained")
   end
