@@ -22,7 +22,8 @@ const (
 	addJobDelay    = 4
 	addJobPriority = 5
 	addJobLIFO     = 6
-	addJobSize     = 7
+	addJobDedup    = 7
+	addJobSize     = 8
 )
 
 // take-10.lua
@@ -76,18 +77,19 @@ const (
 	finID    = 1
 	finToken = 2
 	finValue = 3
+	finDedup = 4
 
-	finDoneATM     = 4
-	finDoneRemoval = 5
-	finDoneSize    = 6
+	finDoneATM     = 5
+	finDoneRemoval = 6
+	finDoneSize    = 7
 
-	finFailStack    = 4
-	finFailDelay    = 5
-	finFailRemoval  = 6
-	finFailAttempts = 7
-	finFailLIFO     = 8
-	finFailATM      = 9
-	finFailSize     = 10
+	finFailStack    = 5
+	finFailDelay    = 6
+	finFailRemoval  = 7
+	finFailAttempts = 8
+	finFailLIFO     = 9
+	finFailATM      = 10
+	finFailSize     = 11
 )
 
 // argv returns a script's ARGV of n fixed arguments, filled with set:

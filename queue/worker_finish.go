@@ -178,12 +178,12 @@ func (w *Worker) entry(r result, draining bool, keepIndex func(*Removal) int) []
 	mk := func(kind, value, stack string, delay int64, keep *Removal) []any {
 		if kind == "c" {
 			e := make([]any, finDoneSize)
-			e[finKind], e[finID], e[finToken], e[finValue] = kind, j.ID, r.token, value
+			e[finKind], e[finID], e[finToken], e[finValue], e[finDedup] = kind, j.ID, r.token, value, j.Fields["deid"]
 			e[finDoneATM], e[finDoneRemoval] = atm, keepIndex(keep)
 			return e
 		}
 		e := make([]any, finFailSize)
-		e[finKind], e[finID], e[finToken], e[finValue] = kind, j.ID, r.token, value
+		e[finKind], e[finID], e[finToken], e[finValue], e[finDedup] = kind, j.ID, r.token, value, j.Fields["deid"]
 		e[finFailStack], e[finFailDelay], e[finFailRemoval] = stack, delay, keepIndex(keep)
 		e[finFailAttempts], e[finFailLIFO], e[finFailATM] = j.Opts.Attempts, lifo, atm
 		return e

@@ -235,3 +235,95 @@ local function keepJobs(set, prefix, now, count, age, limit)
     if #ids > 0 then rcall("ZREMRANGEBYRANK", set, 0, -(count + 1)) end
   end
 end
+
+-- Deduplication (BullMQ opts.de): "<prefix>de:<id>" holds the id of the
+-- job that absorbs adds with the same dedup id; "<prefix>dn:<id>" holds
+-- the add kept for later (keepLastIfActive) while that job is active.
+
+-- dedupSet points the dedup key at holder: no TTL with keepLastIfActive,
+-- else the option's ttl (ms) when there is one.
+local function dedupSet(dk, holder, de)
+  local ttl = tonumber(de and de.ttl) or 0
+  if ttl > 0 and not (de and de.keepLastIfActive) then
+    rcall("SET", dk, holder, "PX", ttl)
+  else
+    rcall("SET", dk, holder)
+  end
+end
+
+-- dedupRelease frees the dedup key of a job that completed or failed for
+-- good: when its TTL ran out, or when it has none and names this job.
+local function dedupRelease(prefix, deid, id)
+  local dk = prefix .. "de:" .. deid
+  local pttl = rcall("PTTL", dk)
+  if pttl == 0 or (pttl == -1 and rcall("GET", dk) == id) then
+    rcall("DEL", dk)
+  end
+end
+
+-- dedupForget frees the dedup key (and the kept add) of a job being
+-- removed, when the key names this job.
+local function dedupForget(prefix, deid, id)
+  local dk = prefix .. "de:" .. deid
+  if rcall("GET", dk) == id then
+    rcall("DEL", dk, prefix .. "dn:" .. deid)
+  end
+end
+
+-- addJobHash stores a new job hash with the fields Node writes, emits
+-- "added", and returns its delay and priority.
+local function addJobHash(jk, id, name, data, opts, nowStr, delayStr, priorityStr, extra, eventsKey)
+  rcall("HSET", jk, "name", name, "data", data, "opts", opts, "timestamp", nowStr,
+    "delay", delayStr, "priority", priorityStr, unpack(extra))
+  rcall("XADD", eventsKey, "*", "event", "added", "jobId", id, "name", name)
+end
+
+-- dedupRequeue creates the job kept by keepLastIfActive for dedup id deid
+-- (after its holder finished), as Node's worker does: a new id from the
+-- counter unless one was given, the dedup key pointed at it, then stored
+-- and enqueued like any add. K needs wait, active, prio, pc, delayed,
+-- marker, meta, events.
+local function dedupRequeue(K, prefix, deid, nowStr, maxEv)
+  local dn = prefix .. "dn:" .. deid
+  if rcall("EXISTS", dn) == 0 then return end
+  local d = rcall("HMGET", dn, "name", "data", "opts", "pk", "pd", "pdk", "rjk", "jid")
+  local counter = rcall("INCR", prefix .. "id")
+  local id = d[8] or tostring(counter)
+  local o = cjson.decode(d[3])
+  dedupSet(prefix .. "de:" .. deid, id, o.de)
+  local extra = {}
+  if d[4] then
+    extra[#extra + 1] = "parentKey"
+    extra[#extra + 1] = d[4]
+    extra[#extra + 1] = "parent"
+    extra[#extra + 1] = d[5]
+  end
+  if d[7] then
+    extra[#extra + 1] = "rjk"
+    extra[#extra + 1] = d[7]
+  end
+  extra[#extra + 1] = "deid"
+  extra[#extra + 1] = deid
+  local delay = tonumber(o.delay) or 0
+  local priority = tonumber(o.priority) or 0
+  addJobHash(prefix .. id, id, d[1], d[2], d[3], nowStr, tostring(delay), tostring(priority), extra, K.events)
+  if delay ~= 0 then
+    local due = tonumber(nowStr) + delay
+    rcall("ZADD", K.delayed, delayedScore(K.delayed, due), id)
+    rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "delayed", "jobId", id, "delay", due)
+    delayMarker(K.marker, K.delayed)
+  else
+    local isBlocked = blocked(K.meta, K.active)
+    if priority > 0 then
+      rcall("ZADD", K.prio, priorityScore(K.pc, priority), id)
+    elseif o.lifo then
+      rcall("RPUSH", K.wait, id)
+    else
+      rcall("LPUSH", K.wait, id)
+    end
+    if not isBlocked then rcall("ZADD", K.marker, "0", "0") end
+    rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "waiting", "jobId", id)
+  end
+  if d[6] then rcall("SADD", d[6], prefix .. id) end
+  rcall("DEL", dn)
+end

@@ -13,7 +13,7 @@
 --   finKeepSize: finKeepCount keep count (-1 = all, 0 = none), finKeepAge
 --   keep age (s, 0 = any), finKeepLimit keep limit;
 --   then the entries, each at offsets: finKind kind, finID id, finToken
---   token, finValue value;
+--   token, finValue value, finDedup the job's dedup id ("deid", "" = none);
 --   "c" completed (finDoneSize): finDoneATM atm to store, finDoneRemoval
 --     removal index (1-based);
 --   others (finFailSize): finFailStack stacktrace, finFailDelay delay (ms),
@@ -27,9 +27,9 @@
 local argFinPrefix, argFinNow, argFinCount, argFinFetch, argFinTokenBase, argFinLockMs = 1, 2, 3, 4, 5, 6 --@go
 local argFinWorker, argFinLimMax, argFinLimDur, argFinRemovals = 7, 8, 9, 10 --@go
 local finKeepCount, finKeepAge, finKeepLimit, finKeepSize = 0, 1, 2, 3 --@go
-local finKind, finID, finToken, finValue = 0, 1, 2, 3 --@go
-local finDoneATM, finDoneRemoval, finDoneSize = 4, 5, 6 --@go
-local finFailStack, finFailDelay, finFailRemoval, finFailAttempts, finFailLIFO, finFailATM, finFailSize = 4, 5, 6, 7, 8, 9, 10 --@go
+local finKind, finID, finToken, finValue, finDedup = 0, 1, 2, 3, 4 --@go
+local finDoneATM, finDoneRemoval, finDoneSize = 5, 6, 7 --@go
+local finFailStack, finFailDelay, finFailRemoval, finFailAttempts, finFailLIFO, finFailATM, finFailSize = 5, 6, 7, 8, 9, 10, 11 --@go
 local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], stalled = KEYS[5],
   limiter = KEYS[6], delayed = KEYS[7], meta = KEYS[8], pc = KEYS[9], marker = KEYS[10],
   completed = KEYS[11], failed = KEYS[12]}
@@ -50,7 +50,8 @@ for r = 1, tonumber(ARGV[argFinRemovals]) do
 end
 local entries = {}
 for i = 1, n do
-  local e = {kind = ARGV[at + finKind], id = ARGV[at + finID], token = ARGV[at + finToken], value = ARGV[at + finValue]}
+  local e = {kind = ARGV[at + finKind], id = ARGV[at + finID], token = ARGV[at + finToken], value = ARGV[at + finValue],
+    deid = ARGV[at + finDedup]}
   if e.kind == "c" then
     e.atm, e.removal = ARGV[at + finDoneATM], removals[tonumber(ARGV[at + finDoneRemoval])]
     at = at + finDoneSize
@@ -107,6 +108,10 @@ for i = 1, n do
   local kind, id, value, stack = e.kind, e.id, e.value, e.stack
   local jk = prefix .. id
   if codes[i] == 0 and rcall("LREM", K.active, -1, id) < 1 then codes[i] = -3 end
+  if codes[i] == 0 and e.deid ~= "" and (kind == "c" or kind == "f") then
+    dedupRelease(prefix, e.deid, id)
+    dedupRequeue(K, prefix, e.deid, nowStr, maxEv)
+  end
   if codes[i] == 0 then
     local count = e.removal[1]
     if kind == "c" then
