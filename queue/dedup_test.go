@@ -128,7 +128,7 @@ func (e *env) dedupDump(t *testing.T) map[string]any {
 func TestDedupAddSameAsNode(t *testing.T) {
 	ttl := map[string]any{"ttl": 60000}
 	cases := map[string][]dedupStep{
-		"simple": {{adds: []spec{{Name: "a", Data: map[string]any{"n": 1}, Opts: de("d", nil)}, {Name: "b", Data: map[string]any{"n": 2}, Opts: de("d", nil)}}}},
+		"simple":   {{adds: []spec{{Name: "a", Data: map[string]any{"n": 1}, Opts: de("d", nil)}, {Name: "b", Data: map[string]any{"n": 2}, Opts: de("d", nil)}}}},
 		"throttle": {{adds: []spec{{Name: "a", Data: map[string]any{"n": 1}, Opts: de("d", ttl)}, {Name: "b", Data: map[string]any{}, Opts: de("d", ttl)}}}},
 		"extend": {{adds: []spec{{Name: "a", Data: map[string]any{}, Opts: de("d", map[string]any{"ttl": 60000, "extend": true})},
 			{Name: "b", Data: map[string]any{}, Opts: de("d", map[string]any{"ttl": 60000, "extend": true})}}}},
