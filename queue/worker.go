@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // Handler processes one job. Its ctx is cancelled (cause ErrLockLost) when
@@ -143,6 +144,8 @@ type Worker struct {
 	gone    chan struct{}
 	running atomic.Bool
 	st      counters
+	// fetchLoop and locksLoop own the retries of the fetch and lock loops.
+	fetchLoop, locksLoop *retry.Loop
 }
 
 type heldJob struct {
@@ -173,8 +176,11 @@ func NewWorker(rdb redis.UniversalClient, name string, h Handler, opts WorkerOpt
 	opts.defaults()
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return &Worker{q: q, h: h, o: opts, id: hex.EncodeToString(b), log: opts.Logger.With("queue", name),
-		slots: make(chan struct{}, 1), free: opts.Concurrency, held: map[string]*heldJob{},
+	log := opts.Logger.With("queue", name)
+	return &Worker{q: q, h: h, o: opts, id: hex.EncodeToString(b), log: log,
+		fetchLoop: &retry.Loop{Name: "queue fetch " + name, Log: log},
+		locksLoop: &retry.Loop{Name: "queue locks " + name, Log: log},
+		slots:     make(chan struct{}, 1), free: opts.Concurrency, held: map[string]*heldJob{},
 		results: make(chan result), gone: make(chan struct{})}, nil
 }
 

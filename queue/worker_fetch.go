@@ -112,95 +112,81 @@ func (w *Worker) start(work context.Context, t taken) {
 }
 
 // fetcher takes jobs when slots are free and blocks on the marker when the
-// queue has none ready.
+// queue has none ready. Its errors go through w.fetchLoop (internal/retry):
+// logged, counted in WorkerStats.Errors, then a backoff. Slot maps are
+// reloaded by the client (redisconn's hook, or go-redis's periodic
+// reload for the blocking connection), never here.
 func (w *Worker) fetcher(ctx, work context.Context, bc redis.UniversalClient) {
+	_ = w.fetchLoop.Run(ctx, func(ctx context.Context) error { return w.fetchStep(ctx, work, bc) })
+}
+
+// fetchStep is one turn of the fetch loop: take jobs, or wait for some.
+func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) error {
 	k := w.q.k
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		n := w.reserve(w.o.Concurrency)
-		if n == 0 {
-			select {
-			case <-w.slots:
-			case <-ctx.Done():
-			}
-			continue
+	n := w.reserve(w.o.Concurrency)
+	if n == 0 {
+		select {
+		case <-w.slots:
+		case <-ctx.Done():
 		}
-		t0 := time.Now()
-		base := w.tokenBase()
-		lm, ld := w.limiter()
-		args, set := argv(argTakeSize)
-		set(argTakePrefix, k.base)
-		set(argTakeNow, time.Now().UnixMilli())
-		set(argTakeMax, n)
-		set(argTakeTokenBase, base)
-		set(argTakeLockMs, w.o.LockDuration.Milliseconds())
-		set(argTakeWorker, w.o.Name)
-		set(argTakeLimMax, lm)
-		set(argTakeLimDur, ld)
-		v, err := takeScript.Run(work, w.q.rdb, k.takeKeys(), args...).Result()
-		var f fetched
-		if err == nil {
-			f, err = w.parseFetched(work, v)
-		}
-		w.release(n - f.n)
-		if err != nil {
-			w.st.errors.Add(1)
-			w.log.Warn("queue: fetch failed", "err", takeScript.Err(err))
-			reload(ctx, w.q.rdb, bc)
-			sleepCtx(ctx, backoff)
-			backoff = min(backoff*2, 2*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		w.st.fetches.Add(1)
-		w.st.fetchNanos.Add(int64(time.Since(t0)))
-		w.st.lastOK.Store(time.Now().UnixNano())
-		if f.n > 0 {
-			continue
-		}
-		if f.ttl > 0 {
-			sleepCtx(ctx, time.Duration(f.ttl)*time.Millisecond)
-			continue
-		}
-		block := w.o.DrainDelay
-		if f.nextDue > 0 {
-			d := time.Until(time.UnixMilli(f.nextDue))
-			if d <= 0 {
-				continue
-			}
-			block = min(max(d, time.Millisecond), maxBlock)
-		}
-		if bc == nil {
-			sleepCtx(ctx, min(block, 100*time.Millisecond))
-			continue
-		}
-		err = bc.Do(work, "BZPOPMIN", k.marker, strconv.FormatFloat(block.Seconds(), 'f', 3, 64)).Err()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			if ctx.Err() != nil {
-				return
-			}
-			w.st.errors.Add(1)
-			w.log.Warn("queue: waiting for jobs failed", "err", err)
-			reload(ctx, w.q.rdb, bc)
-			sleepCtx(ctx, backoff)
-			backoff = min(backoff*2, 2*time.Second)
-			continue
-		}
-		w.st.lastOK.Store(time.Now().UnixNano())
+		return nil
 	}
+	t0 := time.Now()
+	base := w.tokenBase()
+	lm, ld := w.limiter()
+	args, set := argv(argTakeSize)
+	set(argTakePrefix, k.base)
+	set(argTakeNow, time.Now().UnixMilli())
+	set(argTakeMax, n)
+	set(argTakeTokenBase, base)
+	set(argTakeLockMs, w.o.LockDuration.Milliseconds())
+	set(argTakeWorker, w.o.Name)
+	set(argTakeLimMax, lm)
+	set(argTakeLimDur, ld)
+	v, err := takeScript.Run(work, w.q.rdb, k.takeKeys(), args...).Result()
+	var f fetched
+	if err == nil {
+		f, err = w.parseFetched(work, v)
+	}
+	w.release(n - f.n)
+	if err != nil {
+		return fmt.Errorf("queue: fetch: %w", takeScript.Err(err))
+	}
+	w.st.fetches.Add(1)
+	w.st.fetchNanos.Add(int64(time.Since(t0)))
+	w.st.lastOK.Store(time.Now().UnixNano())
+	if f.n > 0 {
+		return nil
+	}
+	if f.ttl > 0 {
+		sleepCtx(ctx, time.Duration(f.ttl)*time.Millisecond) // rate limited
+		return nil
+	}
+	block := w.o.DrainDelay
+	if f.nextDue > 0 {
+		d := time.Until(time.UnixMilli(f.nextDue))
+		if d <= 0 {
+			return nil
+		}
+		block = min(max(d, time.Millisecond), maxBlock)
+	}
+	if bc == nil {
+		sleepCtx(ctx, min(block, 100*time.Millisecond))
+		return nil
+	}
+	err = bc.Do(work, "BZPOPMIN", k.marker, strconv.FormatFloat(block.Seconds(), 'f', 3, 64)).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		if ctx.Err() != nil {
+			return nil // the blocking connection was closed to stop
+		}
+		return fmt.Errorf("queue: waiting for jobs: %w", err)
+	}
+	w.st.lastOK.Store(time.Now().UnixNano())
+	return nil
 }
 
-// reload asks cluster clients to reload the slot map: go-redis does not
-// do it on "connection refused" after a master died, so a worker would
-// keep dialling the dead node until its periodic reload.
-func reload(ctx context.Context, cs ...redis.UniversalClient) {
-	for _, c := range cs {
-		if cc, ok := c.(*redis.ClusterClient); ok {
-			cc.ReloadState(ctx)
-		}
-	}
-}
-
+// sleepCtx waits d or until ctx ends (a rate-limit or poll wait, not a
+// retry backoff: those belong to internal/retry).
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()

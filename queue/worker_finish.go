@@ -11,6 +11,8 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"time"
+
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // finisher sends finished jobs in batches, fetching new ones in the same
@@ -107,18 +109,7 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	}
 	args = append(args, entries...)
 	keys := k.finishKeys()
-	var v []any
-	var err error
-	for attempt := 0; ; attempt++ {
-		v, err = finishScript.Run(work, w.q.rdb, keys, args...).Slice()
-		if err == nil || attempt >= 20 || work.Err() != nil {
-			break
-		}
-		w.st.errors.Add(1)
-		w.log.Warn("queue: finishing jobs failed, retrying", "err", err, "jobs", len(batch))
-		reload(work, w.q.rdb)
-		sleepCtx(work, time.Duration(min(50<<attempt, 2000))*time.Millisecond)
-	}
+	v, err := w.runFinish(work, keys, args, &n)
 	if err != nil {
 		w.release(n)
 		w.log.Error("queue: finishing jobs failed; the stalled check will recover them", "err", err, "jobs", len(batch))
@@ -156,6 +147,46 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	}
 	w.st.lastOK.Store(time.Now().UnixNano())
 	w.release(n - f.n)
+}
+
+// runFinish runs finish-12.lua under the module's retry policy.
+//
+// Retries: finish-12.lua is idempotent for the jobs it finishes (each
+// entry carries its lock token: a second run finds the lock gone, answers
+// -1/-2/-3 and changes nothing) but not for the jobs it fetches, so a
+// retry asks for none (*n becomes 0 and the slots are released). A lost
+// reply (retry.MaybeApplied) is therefore retried like a command that
+// never ran (retry.NotApplied); script errors and the rest are Fatal and
+// never retried. The whole finish is bounded by LockDuration: past it the
+// locks are gone and the stalled check owns the jobs. On a redisconn
+// client the hook's retries of one EVALSHA happen inside one try here,
+// within that same bound.
+func (w *Worker) runFinish(work context.Context, keys []string, args []any, n *int) ([]any, error) {
+	ctx, cancel := context.WithTimeout(work, w.o.LockDuration)
+	defer cancel()
+	var v []any
+	tries := 0
+	err := retry.Do(ctx, retry.Default, true, func(ctx context.Context) error {
+		tries++
+		if tries > 1 && *n > 0 {
+			w.release(*n)
+			*n = 0
+			args[argFinFetch-1] = 0
+		}
+		var err error
+		v, err = finishScript.Run(ctx, w.q.rdb, keys, args...).Slice()
+		if err != nil {
+			err = finishScript.Err(err)
+			w.st.errors.Add(1)
+			w.log.Warn("queue: finishing jobs failed", "err", err, "class", retry.Classify(err).String(), "try", tries)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: finish: %w", err)
+	}
+	return v, nil
 }
 
 // entry builds the script arguments of one finished job (see

@@ -11,38 +11,45 @@ import (
 
 // lockLoop renews held locks every LockRenewTime until work ends (Run
 // ends work after the last handler returned or was given up on), and runs
-// the stalled check every StalledInterval until ctx ends.
+// the stalled check every StalledInterval until ctx ends. Errors go
+// through w.lockLoop (internal/retry): logged, counted, then a backoff
+// before the next tick.
 func (w *Worker) lockLoop(ctx, work context.Context) {
 	renew := time.NewTicker(w.o.LockRenewTime)
 	defer renew.Stop()
 	stalled := time.NewTicker(w.o.StalledInterval)
 	defer stalled.Stop()
-	w.checkStalled(work)
 	stopping := ctx.Done()
-	for {
+	first := true
+	_ = w.locksLoop.Run(work, func(work context.Context) error {
+		if first {
+			first = false
+			return w.checkStalled(work)
+		}
 		select {
 		case <-work.Done():
-			return
+			return nil
 		case <-stopping:
 			// shutting down: no more stalled checks, keep renewing while
 			// in-flight jobs drain
 			stopping = nil
 			stalled.Stop()
+			return nil
 		case <-renew.C:
-			w.renew(work)
+			return w.renew(work)
 		case <-stalled.C:
-			w.checkStalled(work)
+			return w.checkStalled(work)
 		}
-	}
+	})
 }
 
 // renew extends every held lock in one call and cancels the jobs whose
 // lock is gone.
-func (w *Worker) renew(ctx context.Context) {
+func (w *Worker) renew(ctx context.Context) error {
 	w.mu.Lock()
 	if len(w.held) == 0 {
 		w.mu.Unlock()
-		return
+		return nil
 	}
 	args := make([]any, argExtendJobs-1, argExtendJobs-1+2*len(w.held))
 	args[argExtendPrefix-1], args[argExtendLockMs-1] = w.q.k.base, w.o.LockDuration.Milliseconds()
@@ -52,10 +59,7 @@ func (w *Worker) renew(ctx context.Context) {
 	w.mu.Unlock()
 	res, err := extendScript.Run(ctx, w.q.rdb, []string{w.q.k.stalled}, args...).StringSlice()
 	if err != nil {
-		w.st.errors.Add(1)
-		w.log.Warn("queue: lock renewal failed", "err", err)
-		reload(ctx, w.q.rdb)
-		return
+		return fmt.Errorf("queue: lock renewal: %w", err)
 	}
 	var lost []string
 	w.mu.Lock()
@@ -71,19 +75,19 @@ func (w *Worker) renew(ctx context.Context) {
 		w.st.lostLocks.Add(int64(len(lost)))
 		w.log.Warn("queue: lost job locks", "jobs", lost)
 	}
+	return nil
 }
 
-func (w *Worker) checkStalled(ctx context.Context) {
+func (w *Worker) checkStalled(ctx context.Context) error {
 	moved, err := w.q.stalledCheck(ctx, w.o.MaxStalledCount, w.o.StalledInterval)
 	if err != nil {
-		w.st.errors.Add(1)
-		w.log.Warn("queue: stalled check failed", "err", err)
-		return
+		return err
 	}
 	if len(moved) > 0 {
 		w.st.stalled.Add(int64(len(moved)))
 		w.log.Warn("queue: recovered stalled jobs", "jobs", moved)
 	}
+	return nil
 }
 
 // stalledCheck runs one stalled-job check (unless one ran within
