@@ -159,10 +159,22 @@ func (j *Job) UpdateProgress(ctx context.Context, progress any) error {
 	return nil
 }
 
-// Log appends a line to the job's log list (BullMQ "<id>:logs").
+// Log appends a line to the job's log list (BullMQ "<id>:logs"), keeping
+// the newest Opts.KeepLogs lines when set. It fails with ErrJobNotFound
+// when the job no longer exists (nothing is written).
 func (j *Job) Log(ctx context.Context, line string) error {
-	if err := j.q.rdb.RPush(ctx, j.q.k.logs(j.ID), line).Err(); err != nil {
-		return fmt.Errorf("queue: job %s log: %w", j.ID, err)
+	args, set := argv(argLogSize)
+	set(argLogLine, line)
+	set(argLogKeep, j.Opts.KeepLogs)
+	n, err := logScript.Run(ctx, j.q.rdb, []string{j.q.k.job(j.ID), j.q.k.logs(j.ID)}, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("queue: job %s log: %w", j.ID, logScript.Err(err))
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: %s (log)", ErrJobNotFound, j.ID)
 	}
 	return nil
 }
+
+// Logs returns the job's log lines, oldest first.
+func (j *Job) Logs(ctx context.Context) ([]string, error) { return j.q.Logs(ctx, j.ID) }

@@ -67,6 +67,10 @@ func (k keys) lock(id string) string { return k.base + id + ":lock" }
 // logs is the key of a job's log list.
 func (k keys) logs(id string) string { return k.base + id + ":logs" }
 
+// metrics is the metrics hash of completed or failed jobs ("<hash>:data"
+// is its list of points).
+func (k keys) metrics(s State) string { return k.base + "metrics:" + string(s) }
+
 // state returns the key that holds jobs of a state.
 func (k keys) state(s State) string {
 	switch s {

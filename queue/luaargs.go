@@ -55,6 +55,13 @@ const (
 	argStalledSize     = 4
 )
 
+// log-2.lua
+const (
+	argLogLine = 1
+	argLogKeep = 2
+	argLogSize = 2
+)
+
 // finish-12.lua
 const (
 	argFinPrefix    = 1
@@ -66,7 +73,8 @@ const (
 	argFinWorker    = 7
 	argFinLimMax    = 8
 	argFinLimDur    = 9
-	argFinRemovals  = 10
+	argFinMetrics   = 10
+	argFinRemovals  = 11
 
 	finKeepCount = 0
 	finKeepAge   = 1

@@ -185,6 +185,9 @@ type JobOptions struct {
 	RemoveOnFail     *Removal `json:"removeOnFail,omitempty"`
 	// StackTraceLimit bounds the stored stack traces (0 = unbounded).
 	StackTraceLimit int `json:"stackTraceLimit,omitempty"`
+	// KeepLogs bounds the job's log to its newest KeepLogs lines (BullMQ
+	// keepLogs, stored as "kl"); 0 keeps all.
+	KeepLogs int `json:"kl,omitempty"`
 	// Deduplication absorbs adds with the same dedup id while a job holds
 	// it (BullMQ's deduplication option, stored as "de"); nil = none.
 	Deduplication *Deduplication `json:"de,omitempty"`
@@ -278,6 +281,9 @@ func (o JobOptions) validate() error {
 	if o.Attempts < 0 {
 		return fmt.Errorf("%w: negative attempts %d", ErrInvalidOption, o.Attempts)
 	}
+	if o.KeepLogs < 0 {
+		return fmt.Errorf("%w: negative keepLogs %d", ErrInvalidOption, o.KeepLogs)
+	}
 	if d := o.Deduplication; d != nil {
 		if d.ID == "" {
 			return fmt.Errorf("%w: deduplication without an id", ErrInvalidOption)
@@ -325,6 +331,9 @@ func WithRemoveOnFail(r Removal) JobOption { return func(o *JobOptions) { o.Remo
 func WithDeduplication(d Deduplication) JobOption {
 	return func(o *JobOptions) { o.Deduplication = &d }
 }
+
+// WithKeepLogs keeps only the newest n log lines of the job.
+func WithKeepLogs(n int) JobOption { return func(o *JobOptions) { o.KeepLogs = n } }
 
 // BulkJob is one job of AddBulk.
 type BulkJob struct {

@@ -32,6 +32,13 @@ type Limiter struct {
 	Duration time.Duration
 }
 
+// MetricsOptions are BullMQ's worker metrics option.
+type MetricsOptions struct {
+	// MaxDataPoints is how many one-minute points to keep (BullMQ's
+	// MetricsTime.ONE_WEEK is 10080); 0 turns metrics off.
+	MaxDataPoints int
+}
+
 // BackoffFunc computes a custom backoff for job types other than "fixed"
 // and "exponential". attemptsMade counts the attempt that just failed
 // (1 for the first). Return ok=false to stop retrying.
@@ -70,6 +77,10 @@ type WorkerOptions struct {
 	RemoveOnFail     *Removal
 	// Backoff computes custom backoff types; nil means only the built-ins.
 	Backoff BackoffFunc
+	// Metrics records per-minute completed/failed counts in the queue's
+	// metrics:* keys (what Node's Queue.getMetrics and bull-board read), as
+	// BullMQ's worker metrics option does; zero records none.
+	Metrics MetricsOptions
 	// MaxBatch bounds the finished jobs sent in one call; default 128.
 	MaxBatch int
 	// Logger receives warnings (lost locks, connection errors); default

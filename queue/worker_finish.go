@@ -102,6 +102,7 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	set(argFinWorker, w.o.Name)
 	set(argFinLimMax, lm)
 	set(argFinLimDur, ld)
+	set(argFinMetrics, w.o.Metrics.MaxDataPoints)
 	set(argFinRemovals, len(tuples))
 	for i, t := range tuples {
 		a := args[argFinRemovals+i*finKeepSize:]

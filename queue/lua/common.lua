@@ -236,6 +236,29 @@ local function keepJobs(set, prefix, now, count, age, limit)
   end
 end
 
+-- collectMetrics counts n jobs finished at ts in a metrics hash (count,
+-- prevTS, prevCount) and its per-minute list "<hash>:data" (newest first,
+-- at most maxPoints), as BullMQ's workers do with their metrics option:
+-- when the minute changed since prevTS, it pushes the jobs counted since
+-- then, and a 0 for each minute without any.
+local function collectMetrics(key, maxPoints, ts, n)
+  local count = rcall("HINCRBY", key, "count", n) - n
+  local prevTS = rcall("HGET", key, "prevTS")
+  if not prevTS then
+    rcall("HSET", key, "prevTS", ts, "prevCount", 0)
+    return
+  end
+  local gap = math.min(math.floor(ts / 60000) - math.floor(prevTS / 60000), maxPoints)
+  if gap <= 0 then return end
+  local points = {count - rcall("HGET", key, "prevCount")}
+  for i = 2, gap do points[i] = 0 end
+  for i = 1, #points, 5000 do
+    rcall("LPUSH", key .. ":data", unpack(points, i, math.min(i + 4999, #points)))
+  end
+  rcall("LTRIM", key .. ":data", 0, maxPoints - 1)
+  rcall("HSET", key, "prevCount", count, "prevTS", ts)
+end
+
 -- Deduplication (BullMQ opts.de): "<prefix>de:<id>" holds the id of the
 -- job that absorbs adds with the same dedup id; "<prefix>dn:<id>" holds
 -- the add kept for later (keepLastIfActive) while that job is active.

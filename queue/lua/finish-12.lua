@@ -9,6 +9,7 @@
 --   argFinFetch jobs to fetch, argFinTokenBase token base (unique per call),
 --   argFinLockMs lock duration (ms), argFinWorker worker name, argFinLimMax
 --   limiter max (0 = none), argFinLimDur limiter duration (ms, 0 = none),
+--   argFinMetrics metrics data points to keep (0 = no metrics),
 --   argFinRemovals number of removal settings R, then R settings of
 --   finKeepSize: finKeepCount keep count (-1 = all, 0 = none), finKeepAge
 --   keep age (s, 0 = any), finKeepLimit keep limit;
@@ -25,7 +26,7 @@
 -- -2 lock missing, -3 not active, -6 lock held by another token, and fetched
 -- as take-10.lua returns it.
 local argFinPrefix, argFinNow, argFinCount, argFinFetch, argFinTokenBase, argFinLockMs = 1, 2, 3, 4, 5, 6 --@go
-local argFinWorker, argFinLimMax, argFinLimDur, argFinRemovals = 7, 8, 9, 10 --@go
+local argFinWorker, argFinLimMax, argFinLimDur, argFinMetrics, argFinRemovals = 7, 8, 9, 10, 11 --@go
 local finKeepCount, finKeepAge, finKeepLimit, finKeepSize = 0, 1, 2, 3 --@go
 local finKind, finID, finToken, finValue, finDedup = 0, 1, 2, 3, 4 --@go
 local finDoneATM, finDoneRemoval, finDoneSize = 5, 6, 7 --@go
@@ -170,6 +171,16 @@ for i = 1, n do
   end
 end
 if #completedArgs > 0 then rcall("ZADD", K.completed, unpack(completedArgs)) end
+local metricsPoints = tonumber(ARGV[argFinMetrics]) or 0
+if metricsPoints > 0 then
+  local nc, nf = 0, 0
+  for i = 1, n do
+    if codes[i] == 0 and entries[i].kind == "c" then nc = nc + 1 end
+    if codes[i] == 0 and entries[i].kind == "f" then nf = nf + 1 end
+  end
+  if nc > 0 then collectMetrics(prefix .. "metrics:completed", metricsPoints, now, nc) end
+  if nf > 0 then collectMetrics(prefix .. "metrics:failed", metricsPoints, now, nf) end
+end
 for _, k in ipairs(keeps) do
   keepJobs(k[1], prefix, now, k[2], k[3], k[4])
 end

@@ -57,6 +57,7 @@ async function work() {
     const d = job.data || {};
     out({ event: 'start', id: job.id, name: job.name, data: d, attemptsMade: job.attemptsMade, at: Date.now(), opts: job.opts });
     if (d.sleep) await sleep(d.sleep);
+    if (d.logs) for (const l of d.logs) await job.log(l);
     if (d.unrecoverable) throw new UnrecoverableError(d.unrecoverable);
     if (d.failTimes && job.attemptsMade < d.failTimes) throw new Error('fail ' + job.attemptsMade);
     if (d.fail) throw new Error(d.fail);
@@ -65,6 +66,7 @@ async function work() {
     connection: connection(), prefix, concurrency: args.concurrency || 1, name: args.name,
     limiter: args.limiter, lockDuration: args.lockDuration, stalledInterval: args.stalledInterval,
     removeOnComplete: args.removeOnComplete, removeOnFail: args.removeOnFail, drainDelay: args.drainDelay || 1,
+    metrics: args.metrics,
   }));
   worker.on('completed', (job, rv) => out({ event: 'completed', id: job.id, rv }));
   worker.on('failed', (job, err) => out({ event: 'failed', id: job && job.id, reason: err.message, attemptsMade: job && job.attemptsMade }));
@@ -104,6 +106,7 @@ async function inspect() {
   }
   if (args.workers) r.workers = (await q.getWorkers()).map(w => w.name);
   if (args.logs) r.logs = await q.getJobLogs(args.logs);
+  if (args.metrics) r.metrics = { completed: await q.getMetrics('completed'), failed: await q.getMetrics('failed') };
   if (args.pause) await q.pause();
   if (args.resume) await q.resume();
   if (args.globalConcurrency) await q.setGlobalConcurrency(args.globalConcurrency);
