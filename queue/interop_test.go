@@ -51,12 +51,16 @@ func fixtureHandler(rec *recorder) Handler {
 			Fail          string   `json:"fail"`
 			Ret           any      `json:"ret"`
 			Logs          []string `json:"logs"`
+			Children      bool     `json:"childrenValues"`
 		}
 		if err := j.Decode(&d); err != nil {
 			return nil, err
 		}
 		if rec != nil {
 			rec.note(j.ID)
+		}
+		if d.Children {
+			return j.ChildrenValues(ctx)
 		}
 		for _, l := range d.Logs {
 			if err := j.Log(ctx, l); err != nil {

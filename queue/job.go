@@ -178,3 +178,19 @@ func (j *Job) Log(ctx context.Context, line string) error {
 
 // Logs returns the job's log lines, oldest first.
 func (j *Job) Logs(ctx context.Context) ([]string, error) { return j.q.Logs(ctx, j.ID) }
+
+// ChildrenValues returns the return values (JSON) of the job's completed
+// children in a flow, keyed by child job key ("<prefix>:<queue>:<id>"),
+// as Node's job.getChildrenValues(); children run by Go or Node workers
+// alike.
+func (j *Job) ChildrenValues(ctx context.Context) (map[string]json.RawMessage, error) {
+	m, err := j.q.rdb.HGetAll(ctx, j.q.k.job(j.ID)+":processed").Result()
+	if err != nil {
+		return nil, fmt.Errorf("queue: job %s children values: %w", j.ID, err)
+	}
+	out := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		out[k] = json.RawMessage(v)
+	}
+	return out, nil
+}

@@ -85,19 +85,21 @@ const (
 	finID    = 1
 	finToken = 2
 	finValue = 3
-	finDedup = 4
+	finDedup     = 4
+	finParentKey = 5
+	finParent    = 6
 
-	finDoneATM     = 5
-	finDoneRemoval = 6
-	finDoneSize    = 7
+	finDoneATM     = 7
+	finDoneRemoval = 8
+	finDoneSize    = 9
 
-	finFailStack    = 5
-	finFailDelay    = 6
-	finFailRemoval  = 7
-	finFailAttempts = 8
-	finFailLIFO     = 9
-	finFailATM      = 10
-	finFailSize     = 11
+	finFailStack    = 7
+	finFailDelay    = 8
+	finFailRemoval  = 9
+	finFailAttempts = 10
+	finFailLIFO     = 11
+	finFailATM      = 12
+	finFailSize     = 13
 )
 
 // argv returns a script's ARGV of n fixed arguments, filled with set:

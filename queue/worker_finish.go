@@ -46,7 +46,6 @@ func (w *Worker) finisher(work context.Context) {
 }
 
 func (w *Worker) finish(work context.Context, batch []result) {
-	k := w.q.k
 	w.mu.Lock()
 	draining := w.draining
 	for _, r := range batch {
@@ -61,6 +60,13 @@ func (w *Worker) finish(work context.Context, batch []result) {
 		n, w.free = w.free, 0
 	}
 	w.mu.Unlock()
+	w.send(work, batch, n, draining)
+}
+
+// send finishes batch (whose slots are already given back) in one call
+// that also fetches up to n new jobs.
+func (w *Worker) send(work context.Context, batch []result, n int, draining bool) {
+	k := w.q.k
 
 	base := w.tokenBase()
 	lm, ld := w.limiter()
@@ -117,12 +123,25 @@ func (w *Worker) finish(work context.Context, batch []result) {
 		return
 	}
 	codes, _ := v[0].([]any)
+	var refused []result
 	for i, r := range batch {
 		var c int64
 		if i < len(codes) {
 			c, _ = codes[i].(int64)
 		}
 		w.st.processNanos.Add(int64(r.took))
+		if c == -4 || c == -9 {
+			// a parent completed before its children: fail it as Node's
+			// worker does (retries apply to -4; -9 is unrecoverable)
+			r.val = nil
+			if c == -4 {
+				r.err = fmt.Errorf("Job %s has pending dependencies. moveToFinished", r.job.ID) //nolint:staticcheck // Node's message
+			} else {
+				r.err = unrecoverableMsg(fmt.Sprintf("Cannot complete job %s because it has at least one failed child. moveToFinished", r.job.ID))
+			}
+			refused = append(refused, r)
+			continue
+		}
 		if c != 0 {
 			w.st.lostLocks.Add(1)
 			w.log.Warn("queue: job finished after losing its lock; not retried", "err", &FinishError{JobID: r.job.ID, Code: c})
@@ -148,6 +167,9 @@ func (w *Worker) finish(work context.Context, batch []result) {
 	}
 	w.st.lastOK.Store(time.Now().UnixNano())
 	w.release(n - f.n)
+	if len(refused) > 0 {
+		w.send(work, refused, 0, draining)
+	}
 }
 
 // runFinish runs finish-12.lua under the module's retry policy.
@@ -211,11 +233,13 @@ func (w *Worker) entry(r result, draining bool, keepIndex func(*Removal) int) []
 		if kind == "c" {
 			e := make([]any, finDoneSize)
 			e[finKind], e[finID], e[finToken], e[finValue], e[finDedup] = kind, j.ID, r.token, value, j.Fields["deid"]
+			e[finParentKey], e[finParent] = j.Fields["parentKey"], j.Fields["parent"]
 			e[finDoneATM], e[finDoneRemoval] = atm, keepIndex(keep)
 			return e
 		}
 		e := make([]any, finFailSize)
 		e[finKind], e[finID], e[finToken], e[finValue], e[finDedup] = kind, j.ID, r.token, value, j.Fields["deid"]
+		e[finParentKey], e[finParent] = j.Fields["parentKey"], j.Fields["parent"]
 		e[finFailStack], e[finFailDelay], e[finFailRemoval] = stack, delay, keepIndex(keep)
 		e[finFailAttempts], e[finFailLIFO], e[finFailATM] = j.Opts.Attempts, lifo, atm
 		return e

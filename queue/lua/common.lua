@@ -350,3 +350,118 @@ local function dedupRequeue(K, prefix, deid, nowStr, maxEv)
   if d[6] then rcall("SADD", d[6], prefix .. id) end
   rcall("DEL", dn)
 end
+
+-- Flows (BullMQ parent/child). A child's hash has "parentKey" (the
+-- parent's job key) and "parent" (JSON {id, queueKey, fpof, cpof, idof,
+-- rdof}); the parent waits in "<parent queue>:waiting-children" with
+-- "<parent key>:dependencies" (child keys pending), ":processed" (child
+-- key -> return value), ":failed" (child key -> reason) and
+-- ":unsuccessful" (zset of child keys failed under fpof). Parent keys are
+-- built from the child's fields: on a cluster the flow must share one
+-- hash tag, as for Node.
+
+-- parentToWait moves a parent out of waiting-children: to delayed when it
+-- has a delay, else to the head of wait (it runs next) or to prioritized.
+local function parentToWait(pq, pid, nowStr)
+  local pk = pq .. ":" .. pid
+  local a = rcall("HMGET", pk, "priority", "delay")
+  local priority = tonumber(a[1]) or 0
+  local delay = tonumber(a[2]) or 0
+  local events = pq .. ":events"
+  if delay > 0 then
+    local due = tonumber(nowStr) + delay
+    rcall("ZADD", pq .. ":delayed", due * 4096, pid)
+    rcall("XADD", events, "*", "event", "delayed", "jobId", pid, "delay", due)
+    delayMarker(pq .. ":marker", pq .. ":delayed")
+    return
+  end
+  local isBlocked = blocked(pq .. ":meta", pq .. ":active")
+  if priority == 0 then
+    rcall("RPUSH", pq .. ":wait", pid)
+  else
+    rcall("ZADD", pq .. ":prioritized", priorityScore(pq .. ":pc", priority), pid)
+  end
+  if not isBlocked then rcall("ZADD", pq .. ":marker", "0", "0") end
+  rcall("XADD", events, "*", "event", "waiting", "jobId", pid, "prev", "waiting-children")
+end
+
+-- parentRelease moves the parent on when it still waits for children.
+local function parentRelease(pq, pid, nowStr)
+  local pk = pq .. ":" .. pid
+  if rcall("EXISTS", pk) == 1 and rcall("ZREM", pq .. ":waiting-children", pid) == 1 then
+    parentToWait(pq, pid, nowStr)
+  end
+end
+
+-- parentReleaseIfDone moves the parent on when no child is pending.
+local function parentReleaseIfDone(pq, pid, nowStr)
+  if rcall("SCARD", pq .. ":" .. pid .. ":dependencies") == 0 then
+    parentRelease(pq, pid, nowStr)
+  end
+end
+
+-- parentOf returns the parent's queue key and id from a child's fields.
+local function parentOf(parentKey, parentJSON)
+  if parentJSON ~= "" then
+    local p = cjson.decode(parentJSON)
+    return p.queueKey, p.id, p
+  end
+  if parentKey ~= "" then
+    local pid = string.match(parentKey, ":([^:]+)$")
+    return string.sub(parentKey, 1, #parentKey - #pid - 1), pid, {}
+  end
+end
+
+-- childCompleted records a completed child's return value in its parent
+-- and moves the parent on when it was the last pending child.
+local function childCompleted(jk, parentKey, parentJSON, value, nowStr)
+  local pq, pid = parentOf(parentKey, parentJSON)
+  if not pid then return end
+  local pk = pq .. ":" .. pid
+  if rcall("SREM", pk .. ":dependencies", jk) == 1 then
+    rcall("HSET", pk .. ":processed", jk, value)
+    parentReleaseIfDone(pq, pid, nowStr)
+  end
+end
+
+-- childFailed applies a child's final failure to its parent under the
+-- child's policy: fpof fails the parent (deferred failure), cpof records
+-- it and moves the parent on at once, idof records it and moves the
+-- parent on when nothing is pending, rdof only drops the dependency;
+-- without a policy the parent keeps waiting.
+local function childFailed(jk, parentJSON, reason, nowStr)
+  if parentJSON == "" then return end
+  local pq, pid, p = parentOf("", parentJSON)
+  local pk = pq .. ":" .. pid
+  local deps = pk .. ":dependencies"
+  if p.fpof then
+    if rcall("SREM", deps, jk) == 1 then
+      rcall("ZADD", pk .. ":unsuccessful", nowStr, jk)
+      if rcall("EXISTS", pk) == 0 then return end
+      local from
+      if rcall("ZSCORE", pq .. ":waiting-children", pid) then
+        from = pq .. ":waiting-children"
+      elseif rcall("ZSCORE", pq .. ":delayed", pid) then
+        from = pq .. ":delayed"
+        rcall("HSET", pk, "delay", 0)
+      end
+      if from then
+        rcall("ZREM", from, pid)
+        rcall("HSET", pk, "defa", "child " .. jk .. " failed")
+        parentToWait(pq, pid, nowStr)
+      elseif not rcall("ZSCORE", pq .. ":failed", pid) then
+        rcall("HSET", pk, "defa", "child " .. jk .. " failed")
+      end
+    end
+  elseif p.cpof then
+    if rcall("SREM", deps, jk) == 1 then
+      rcall("HSET", pk .. ":failed", jk, reason)
+      parentRelease(pq, pid, nowStr)
+    end
+  elseif p.idof or p.rdof then
+    if rcall("SREM", deps, jk) == 1 then
+      parentReleaseIfDone(pq, pid, nowStr)
+      if p.idof then rcall("HSET", pk .. ":failed", jk, reason) end
+    end
+  end
+end

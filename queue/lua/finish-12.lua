@@ -14,7 +14,9 @@
 --   finKeepSize: finKeepCount keep count (-1 = all, 0 = none), finKeepAge
 --   keep age (s, 0 = any), finKeepLimit keep limit;
 --   then the entries, each at offsets: finKind kind, finID id, finToken
---   token, finValue value, finDedup the job's dedup id ("deid", "" = none);
+--   token, finValue value, finDedup the job's dedup id ("deid", "" = none),
+--   finParentKey and finParent the job's "parentKey" and "parent" fields
+--   ("" = none);
 --   "c" completed (finDoneSize): finDoneATM atm to store, finDoneRemoval
 --     removal index (1-based);
 --   others (finFailSize): finFailStack stacktrace, finFailDelay delay (ms),
@@ -23,14 +25,16 @@
 --   kind: "f" failed (value = reason), "d" retry after delay, "w" retry now,
 --   "r" return unfinished to wait (shutdown)
 -- Returns {{code1, code2, ...}, fetched} with codes 0 ok, -1 job missing,
--- -2 lock missing, -3 not active, -6 lock held by another token, and fetched
+-- -2 lock missing, -3 not active, -4 a completion of a parent with pending
+-- children, -9 with children failed under fpof (the job keeps its lock and
+-- stays active: the worker fails it), -6 lock held by another token, and fetched
 -- as take-10.lua returns it.
 local argFinPrefix, argFinNow, argFinCount, argFinFetch, argFinTokenBase, argFinLockMs = 1, 2, 3, 4, 5, 6 --@go
 local argFinWorker, argFinLimMax, argFinLimDur, argFinMetrics, argFinRemovals = 7, 8, 9, 10, 11 --@go
 local finKeepCount, finKeepAge, finKeepLimit, finKeepSize = 0, 1, 2, 3 --@go
-local finKind, finID, finToken, finValue, finDedup = 0, 1, 2, 3, 4 --@go
-local finDoneATM, finDoneRemoval, finDoneSize = 5, 6, 7 --@go
-local finFailStack, finFailDelay, finFailRemoval, finFailAttempts, finFailLIFO, finFailATM, finFailSize = 5, 6, 7, 8, 9, 10, 11 --@go
+local finKind, finID, finToken, finValue, finDedup, finParentKey, finParent = 0, 1, 2, 3, 4, 5, 6 --@go
+local finDoneATM, finDoneRemoval, finDoneSize = 7, 8, 9 --@go
+local finFailStack, finFailDelay, finFailRemoval, finFailAttempts, finFailLIFO, finFailATM, finFailSize = 7, 8, 9, 10, 11, 12, 13 --@go
 local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], stalled = KEYS[5],
   limiter = KEYS[6], delayed = KEYS[7], meta = KEYS[8], pc = KEYS[9], marker = KEYS[10],
   completed = KEYS[11], failed = KEYS[12]}
@@ -52,7 +56,7 @@ end
 local entries = {}
 for i = 1, n do
   local e = {kind = ARGV[at + finKind], id = ARGV[at + finID], token = ARGV[at + finToken], value = ARGV[at + finValue],
-    deid = ARGV[at + finDedup]}
+    deid = ARGV[at + finDedup], parentKey = ARGV[at + finParentKey], parent = ARGV[at + finParent]}
   if e.kind == "c" then
     e.atm, e.removal = ARGV[at + finDoneATM], removals[tonumber(ARGV[at + finDoneRemoval])]
     at = at + finDoneSize
@@ -69,11 +73,32 @@ for i = 1, n do
   lockKeys[i] = prefix .. entries[i].id .. ":lock"
 end
 local held, heldIds = {}, {}
+-- completing a parent needs its children done: one EXISTS for the batch
+-- (empty sets do not exist), then per job only when some exist
+local parentKeys = {}
+for i = 1, n do
+  if entries[i].kind == "c" then
+    local jk = prefix .. entries[i].id
+    parentKeys[#parentKeys + 1] = jk .. ":dependencies"
+    parentKeys[#parentKeys + 1] = jk .. ":unsuccessful"
+  end
+end
+local parents = #parentKeys > 0 and rcall("EXISTS", unpack(parentKeys)) > 0
 if n > 0 then
   local cur = rcall("MGET", unpack(lockKeys))
   for i = 1, n do
     local id, c = entries[i].id, cur[i]
-    if c == entries[i].token then
+    local jk = prefix .. id
+    if parents and c == entries[i].token and entries[i].kind == "c" then
+      if rcall("SCARD", jk .. ":dependencies") ~= 0 then
+        codes[i] = -4
+      elseif rcall("ZCARD", jk .. ":unsuccessful") ~= 0 then
+        codes[i] = -9
+      end
+    end
+    if codes[i] then
+      -- refused: the job stays active and locked
+    elseif c == entries[i].token then
       codes[i] = 0
       held[#held + 1] = lockKeys[i]
       heldIds[#heldIds + 1] = id
@@ -112,6 +137,11 @@ for i = 1, n do
   if codes[i] == 0 and e.deid ~= "" and (kind == "c" or kind == "f") then
     dedupRelease(prefix, e.deid, id)
     dedupRequeue(K, prefix, e.deid, nowStr, maxEv)
+  end
+  if codes[i] == 0 and kind == "c" and (e.parentKey ~= "" or e.parent ~= "") then
+    childCompleted(jk, e.parentKey, e.parent, value, nowStr)
+  elseif codes[i] == 0 and kind == "f" and e.parent ~= "" then
+    childFailed(jk, e.parent, value, nowStr)
   end
   if codes[i] == 0 then
     local count = e.removal[1]

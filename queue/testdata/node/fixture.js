@@ -7,7 +7,7 @@
 // Every result is one JSON line on stdout; "ready" lines announce that a
 // long-running mode is listening.
 'use strict';
-const { Queue, Worker, QueueEvents, UnrecoverableError } = require('bullmq');
+const { Queue, Worker, QueueEvents, FlowProducer, UnrecoverableError } = require('bullmq');
 const IORedis = require('ioredis');
 
 const [mode, name] = process.argv.slice(2);
@@ -58,6 +58,7 @@ async function work() {
     out({ event: 'start', id: job.id, name: job.name, data: d, attemptsMade: job.attemptsMade, at: Date.now(), opts: job.opts });
     if (d.sleep) await sleep(d.sleep);
     if (d.logs) for (const l of d.logs) await job.log(l);
+    if (d.childrenValues) return await job.getChildrenValues();
     if (d.unrecoverable) throw new UnrecoverableError(d.unrecoverable);
     if (d.failTimes && job.attemptsMade < d.failTimes) throw new Error('fail ' + job.attemptsMade);
     if (d.fail) throw new Error(d.fail);
@@ -116,6 +117,18 @@ async function inspect() {
   await q.close();
 }
 
-const modes = { produce, work, events, inspect };
+// flow adds args.flow (a FlowProducer tree), or args.flows (addBulk), and
+// prints the ids.
+async function flow() {
+  const fp = new FlowProducer({ connection: connection(), prefix });
+  const ids = [];
+  const walk = n => { ids.push(n.job.id); for (const c of n.children || []) walk(c); };
+  if (args.flows) for (const t of await fp.addBulk(args.flows)) walk(t);
+  else walk(await fp.add(args.flow));
+  out({ ids });
+  await fp.close();
+}
+
+const modes = { produce, work, events, inspect, flow };
 if (!modes[mode]) { console.error('unknown mode ' + mode); process.exit(2); }
-modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });
+modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect' || mode === 'flow') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });
