@@ -81,10 +81,10 @@ const (
 	finKeepLimit = 2
 	finKeepSize  = 3
 
-	finKind  = 0
-	finID    = 1
-	finToken = 2
-	finValue = 3
+	finKind      = 0
+	finID        = 1
+	finToken     = 2
+	finValue     = 3
 	finDedup     = 4
 	finParentKey = 5
 	finParent    = 6
