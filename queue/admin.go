@@ -87,7 +87,8 @@ func (q *Queue) Counts(ctx context.Context) (Counts, error) {
 }
 
 // GetJob returns the job with id, or ErrJobNotFound. A job whose hash
-// cannot be decoded is returned together with the decoding error.
+// cannot be decoded is returned together with an error wrapping
+// ErrCorruptJob that names the bad fields.
 func (q *Queue) GetJob(ctx context.Context, id string) (*Job, error) {
 	f, err := q.rdb.HGetAll(ctx, q.k.job(id)).Result()
 	if err != nil {
@@ -96,7 +97,11 @@ func (q *Queue) GetJob(ctx context.Context, id string) (*Job, error) {
 	if len(f) == 0 {
 		return nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
 	}
-	return parseJob(q, id, f)
+	j, err := parseJob(q, id, f)
+	if err != nil {
+		return j, fmt.Errorf("queue: get job %s: %w", id, err)
+	}
+	return j, nil
 }
 
 // JobIDs lists the ids of jobs in state, in the order workers take them
@@ -132,7 +137,8 @@ func (q *Queue) JobIDs(ctx context.Context, state State, start, count int) ([]st
 }
 
 // Jobs returns the jobs of JobIDs(state, start, count); ids whose hash is
-// gone are skipped.
+// gone are skipped. Jobs whose hash cannot be decoded are returned too,
+// partially filled, and the error (wrapping ErrCorruptJob) names each.
 func (q *Queue) Jobs(ctx context.Context, state State, start, count int) ([]*Job, error) {
 	ids, err := q.JobIDs(ctx, state, start, count)
 	if err != nil || len(ids) == 0 {
@@ -147,12 +153,19 @@ func (q *Queue) Jobs(ctx context.Context, state State, start, count int) ([]*Job
 		return nil, fmt.Errorf("queue: jobs %s: %w", state, err)
 	}
 	jobs := make([]*Job, 0, len(ids))
+	var bad []error
 	for i, c := range cmds {
 		if len(c.Val()) == 0 {
 			continue
 		}
-		j, _ := parseJob(q, ids[i], c.Val())
+		j, err := parseJob(q, ids[i], c.Val())
+		if err != nil {
+			bad = append(bad, err)
+		}
 		jobs = append(jobs, j)
+	}
+	if len(bad) > 0 {
+		return jobs, fmt.Errorf("queue: jobs %s: %w", state, errors.Join(bad...))
 	}
 	return jobs, nil
 }

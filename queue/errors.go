@@ -26,6 +26,10 @@ var (
 	// ErrLockLost is the cause of a handler's context when the worker lost
 	// the job's lock (a stalled check gave the job to another worker).
 	ErrLockLost = errors.New("queue: job lock lost")
+	// ErrCorruptJob is returned (wrapped, naming the bad fields) by GetJob
+	// and Jobs, together with the job, for a job hash that cannot be
+	// decoded; a worker fails such a job with that reason.
+	ErrCorruptJob = errors.New("queue: corrupt job hash")
 	// ErrJobLocked is returned by Remove for a job a worker is processing.
 	ErrJobLocked = errors.New("queue: job is locked by a worker")
 )

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // Event is one entry of the queue's events stream, written by Go or Node
@@ -40,6 +42,8 @@ type EventsOptions struct {
 	LastID string
 	// Block is how long one XREAD blocks; default 10s.
 	Block time.Duration
+	// Logger receives read errors (rate-limited); default slog.Default().
+	Logger *slog.Logger
 }
 
 // Events reads a queue's events stream (what Node's QueueEvents reads).
@@ -47,8 +51,22 @@ type EventsOptions struct {
 type Events struct {
 	q    *Queue
 	o    EventsOptions
+	loop *retry.Loop
 	mu   sync.Mutex
 	last string
+}
+
+// EventsStats are an Events reader's counters.
+type EventsStats struct {
+	// Errors counts failed reads (each logged, then retried after a
+	// backoff); LastError is the last one.
+	Errors    int64
+	LastError error
+}
+
+// Stats returns the reader's counters. It does no I/O.
+func (e *Events) Stats() EventsStats {
+	return EventsStats{Errors: e.loop.Errors(), LastError: e.loop.LastError()}
 }
 
 // NewEvents returns a reader of queue name's events. It does no I/O.
@@ -63,7 +81,8 @@ func NewEvents(rdb redis.UniversalClient, name string, opts EventsOptions) (*Eve
 	if opts.Block <= 0 {
 		opts.Block = maxBlock
 	}
-	return &Events{q: q, o: opts, last: opts.LastID}, nil
+	return &Events{q: q, o: opts, last: opts.LastID,
+		loop: &retry.Loop{Name: "queue events " + name, Log: opts.Logger}}, nil
 }
 
 // LastID is the id of the last event delivered.
@@ -82,7 +101,8 @@ func (e *Events) setLast(id string) {
 // Run delivers events to fn, in stream order, until ctx ends (returning
 // ctx's error wrapped) or fn returns an error (returned as is). It blocks
 // on XREAD on a connection of its own, named as Node's QueueEvents names
-// its connection; it reconnects by itself after errors.
+// its connection. Read errors are logged (rate-limited), counted in Stats
+// and retried after a backoff (internal/retry's Loop) while ctx lives.
 func (e *Events) Run(ctx context.Context, fn func(Event) error) error {
 	name := e.q.opts.prefix() + ":" + base64.StdEncoding.EncodeToString([]byte(e.q.name)) + ":qe"
 	c := dedicatedClient(e.q.rdb, name)
@@ -105,29 +125,28 @@ func (e *Events) Run(ctx context.Context, fn func(Event) error) error {
 		}
 		e.setLast(last)
 	}
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
+	var fnErr error
+	_ = e.loop.Run(ctx, func(ctx context.Context) error {
 		res, err := c.XRead(context.WithoutCancel(ctx), &redis.XReadArgs{Streams: []string{e.q.k.events, e.LastID()}, Count: 1000, Block: e.o.Block}).Result()
 		if err != nil {
-			if errors.Is(err, redis.Nil) {
-				continue
+			if errors.Is(err, redis.Nil) || ctx.Err() != nil {
+				return nil
 			}
-			if ctx.Err() != nil {
-				break
-			}
-			sleepCtx(ctx, backoff)
-			backoff = min(backoff*2, 2*time.Second)
-			continue
+			return fmt.Errorf("queue: events: read: %w", err)
 		}
-		backoff = 50 * time.Millisecond
 		for _, s := range res {
 			for _, m := range s.Messages {
 				e.setLast(m.ID)
 				if err := fn(toEvent(m)); err != nil {
-					return err
+					fnErr = err
+					return retry.Stop(err)
 				}
 			}
 		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
 	}
 	return fmt.Errorf("queue: events: %w", ctx.Err())
 }

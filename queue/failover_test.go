@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
+	"github.com/rediskit/rediskit/redisconn"
 )
 
 // TestFailover: a master failover (manual, then a SIGKILLed master) in the middle of a 10,000-job run; the
@@ -90,13 +91,17 @@ func testManualFailover(t *testing.T, cl *redisproc.Cluster) {
 }
 
 // testMasterKilled: the queue's master is SIGKILLed mid-run and a replica
-// takes over; workers with default client settings carry on by
-// themselves. Replication is asynchronous, so writes acknowledged just
+// takes over; workers on a redisconn client (whose hook reloads the slot
+// map; the queue never does) carry on by themselves. Replication is asynchronous, so writes acknowledged just
 // before the kill may be lost: the test reports them and bounds them by
 // the jobs in flight, and requires the workers to finish the rest.
 func testMasterKilled(t *testing.T, cl *redisproc.Cluster) {
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs()})
-	t.Cleanup(func() { _ = rdb.Close() })
+	conn, err := redisconn.NewClient(redisconn.Config{Nodes: cl.Addrs()}, redisconn.ModeCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	rdb := conn.Client
 	e := &env{tg: redistest.Target{Name: "cluster", Addrs: cl.Addrs(), Cluster: true}, rdb: rdb, prefix: "{kill}", name: "q"}
 	q, err := New(rdb, e.name, Options{Prefix: e.prefix})
 	if err != nil {

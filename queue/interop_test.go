@@ -45,17 +45,27 @@ func (e *env) addSpecs(t *testing.T, by string, jobs []spec) []string {
 func fixtureHandler(rec *recorder) Handler {
 	return func(ctx context.Context, j *Job) (any, error) {
 		var d struct {
-			Sleep         int    `json:"sleep"`
-			Unrecoverable string `json:"unrecoverable"`
-			FailTimes     int    `json:"failTimes"`
-			Fail          string `json:"fail"`
-			Ret           any    `json:"ret"`
+			Sleep         int      `json:"sleep"`
+			Unrecoverable string   `json:"unrecoverable"`
+			FailTimes     int      `json:"failTimes"`
+			Fail          string   `json:"fail"`
+			Ret           any      `json:"ret"`
+			Logs          []string `json:"logs"`
+			Children      bool     `json:"childrenValues"`
 		}
 		if err := j.Decode(&d); err != nil {
 			return nil, err
 		}
 		if rec != nil {
 			rec.note(j.ID)
+		}
+		if d.Children {
+			return j.ChildrenValues(ctx)
+		}
+		for _, l := range d.Logs {
+			if err := j.Log(ctx, l); err != nil {
+				return nil, err
+			}
 		}
 		if d.Sleep > 0 {
 			select {

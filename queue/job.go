@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -67,11 +66,8 @@ func (j *Job) Decode(v any) error {
 	return nil
 }
 
-// errCorrupt marks a job hash this package cannot use.
-var errCorrupt = errors.New("queue: corrupt job hash")
-
 // parseJob builds a Job from its hash fields. A missing or undecodable
-// required field returns an error wrapping errCorrupt, together with the
+// required field returns an error wrapping ErrCorruptJob, together with the
 // partially filled job (so the worker can fail it with the reason).
 func parseJob(q *Queue, id string, f map[string]string) (*Job, error) {
 	j := &Job{ID: id, Fields: f, q: q, Name: f["name"], RawOpts: f["opts"], FailedReason: f["failedReason"],
@@ -109,9 +105,8 @@ func parseJob(q *Queue, id string, f map[string]string) (*Job, error) {
 	j.Delay = time.Duration(num("delay")) * time.Millisecond
 	j.Priority = int(num("priority"))
 	j.AttemptsMade = int(num("atm"))
-	if v, ok := f["attemptsMade"]; ok && j.AttemptsMade == 0 {
-		n, _ := strconv.Atoi(v)
-		j.AttemptsMade = n
+	if _, ok := f["attemptsMade"]; ok && j.AttemptsMade == 0 {
+		j.AttemptsMade = int(num("attemptsMade"))
 	}
 	j.AttemptsStarted = int(num("ats"))
 	j.StalledCounter = int(num("stc"))
@@ -144,7 +139,7 @@ func parseJob(q *Queue, id string, f map[string]string) (*Job, error) {
 		bad = append(bad, "name (missing)")
 	}
 	if len(bad) > 0 {
-		return j, fmt.Errorf("%w: job %s: bad fields %v", errCorrupt, id, bad)
+		return j, fmt.Errorf("%w: job %s: bad fields %v", ErrCorruptJob, id, bad)
 	}
 	return j, nil
 }
@@ -164,10 +159,38 @@ func (j *Job) UpdateProgress(ctx context.Context, progress any) error {
 	return nil
 }
 
-// Log appends a line to the job's log list (BullMQ "<id>:logs").
+// Log appends a line to the job's log list (BullMQ "<id>:logs"), keeping
+// the newest Opts.KeepLogs lines when set. It fails with ErrJobNotFound
+// when the job no longer exists (nothing is written).
 func (j *Job) Log(ctx context.Context, line string) error {
-	if err := j.q.rdb.RPush(ctx, j.q.k.logs(j.ID), line).Err(); err != nil {
-		return fmt.Errorf("queue: job %s log: %w", j.ID, err)
+	args, set := argv(argLogSize)
+	set(argLogLine, line)
+	set(argLogKeep, j.Opts.KeepLogs)
+	n, err := logScript.Run(ctx, j.q.rdb, []string{j.q.k.job(j.ID), j.q.k.logs(j.ID)}, args...).Int64()
+	if err != nil {
+		return fmt.Errorf("queue: job %s log: %w", j.ID, logScript.Err(err))
+	}
+	if n < 0 {
+		return fmt.Errorf("%w: %s (log)", ErrJobNotFound, j.ID)
 	}
 	return nil
+}
+
+// Logs returns the job's log lines, oldest first.
+func (j *Job) Logs(ctx context.Context) ([]string, error) { return j.q.Logs(ctx, j.ID) }
+
+// ChildrenValues returns the return values (JSON) of the job's completed
+// children in a flow, keyed by child job key ("<prefix>:<queue>:<id>"),
+// as Node's job.getChildrenValues(); children run by Go or Node workers
+// alike.
+func (j *Job) ChildrenValues(ctx context.Context) (map[string]json.RawMessage, error) {
+	m, err := j.q.rdb.HGetAll(ctx, j.q.k.job(j.ID)+":processed").Result()
+	if err != nil {
+		return nil, fmt.Errorf("queue: job %s children values: %w", j.ID, err)
+	}
+	out := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		out[k] = json.RawMessage(v)
+	}
+	return out, nil
 }

@@ -40,6 +40,24 @@ func newKeys(prefix, name string) keys {
 	}
 }
 
+// The KEYS of each script, in the order its header lists them.
+
+func (k keys) addKeys() []string {
+	return []string{k.wait, k.meta, k.id, k.delayed, k.prioritized, k.pc, k.marker, k.events, k.active}
+}
+
+func (k keys) takeKeys() []string {
+	return []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker}
+}
+
+func (k keys) finishKeys() []string {
+	return []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker, k.completed, k.failed}
+}
+
+func (k keys) stalledKeys() []string {
+	return []string{k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.marker, k.events, k.repeat}
+}
+
 // job is the key of a job hash.
 func (k keys) job(id string) string { return k.base + id }
 
@@ -48,6 +66,10 @@ func (k keys) lock(id string) string { return k.base + id + ":lock" }
 
 // logs is the key of a job's log list.
 func (k keys) logs(id string) string { return k.base + id + ":logs" }
+
+// metrics is the metrics hash of completed or failed jobs ("<hash>:data"
+// is its list of points).
+func (k keys) metrics(s State) string { return k.base + "metrics:" + string(s) }
 
 // state returns the key that holds jobs of a state.
 func (k keys) state(s State) string {

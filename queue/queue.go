@@ -185,6 +185,59 @@ type JobOptions struct {
 	RemoveOnFail     *Removal `json:"removeOnFail,omitempty"`
 	// StackTraceLimit bounds the stored stack traces (0 = unbounded).
 	StackTraceLimit int `json:"stackTraceLimit,omitempty"`
+	// KeepLogs bounds the job's log to its newest KeepLogs lines (BullMQ
+	// keepLogs, stored as "kl"); 0 keeps all.
+	KeepLogs int `json:"kl,omitempty"`
+	// Deduplication absorbs adds with the same dedup id while a job holds
+	// it (BullMQ's deduplication option, stored as "de"); nil = none.
+	Deduplication *Deduplication `json:"de,omitempty"`
+}
+
+// Deduplication is BullMQ's deduplication option. While the job that
+// took the dedup id exists (simple mode) or for TTL (throttle mode), later
+// adds with the same ID add nothing and return that job's id
+// (Added.Deduplicated). The id is released when the job completes or
+// fails for good, is removed or cleaned.
+type Deduplication struct {
+	// ID is the dedup id (required).
+	ID string `json:"id"`
+	// TTL makes the dedup id expire (throttle); 0 holds it until the job
+	// finishes. Stored in milliseconds.
+	TTL time.Duration `json:"-"`
+	// Extend restarts the TTL on every deduplicated add.
+	Extend bool `json:"extend,omitempty"`
+	// Replace makes a new add replace the holder while it is delayed
+	// (debounce: with Extend and a delay, only the last add runs).
+	Replace bool `json:"replace,omitempty"`
+	// KeepLastIfActive keeps the newest add while the holder is active
+	// and adds it when the holder finishes (at most one active and one
+	// waiting job per dedup id). TTL is not applied.
+	KeepLastIfActive bool `json:"keepLastIfActive,omitempty"`
+}
+
+type dedupWire struct {
+	ID               string  `json:"id"`
+	TTL              float64 `json:"ttl,omitempty"`
+	Extend           bool    `json:"extend,omitempty"`
+	Replace          bool    `json:"replace,omitempty"`
+	KeepLastIfActive bool    `json:"keepLastIfActive,omitempty"`
+}
+
+// MarshalJSON writes the option as Node stores it (ttl in ms).
+func (d Deduplication) MarshalJSON() ([]byte, error) {
+	return json.Marshal(dedupWire{ID: d.ID, TTL: float64(d.TTL.Milliseconds()), Extend: d.Extend, Replace: d.Replace,
+		KeepLastIfActive: d.KeepLastIfActive})
+}
+
+// UnmarshalJSON reads the option as Node stores it.
+func (d *Deduplication) UnmarshalJSON(b []byte) error {
+	var w dedupWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*d = Deduplication{ID: w.ID, TTL: time.Duration(w.TTL * float64(time.Millisecond)), Extend: w.Extend, Replace: w.Replace,
+		KeepLastIfActive: w.KeepLastIfActive}
+	return nil
 }
 
 // wireOpts is JobOptions plus everything Node may have stored that we carry
@@ -228,6 +281,17 @@ func (o JobOptions) validate() error {
 	if o.Attempts < 0 {
 		return fmt.Errorf("%w: negative attempts %d", ErrInvalidOption, o.Attempts)
 	}
+	if o.KeepLogs < 0 {
+		return fmt.Errorf("%w: negative keepLogs %d", ErrInvalidOption, o.KeepLogs)
+	}
+	if d := o.Deduplication; d != nil {
+		if d.ID == "" {
+			return fmt.Errorf("%w: deduplication without an id", ErrInvalidOption)
+		}
+		if d.TTL < 0 {
+			return fmt.Errorf("%w: negative deduplication ttl %v", ErrInvalidOption, d.TTL)
+		}
+	}
 	return nil
 }
 
@@ -263,6 +327,14 @@ func WithRemoveOnComplete(r Removal) JobOption {
 // WithRemoveOnFail sets what happens to the job once failed for good.
 func WithRemoveOnFail(r Removal) JobOption { return func(o *JobOptions) { o.RemoveOnFail = &r } }
 
+// WithDeduplication sets the job's deduplication option.
+func WithDeduplication(d Deduplication) JobOption {
+	return func(o *JobOptions) { o.Deduplication = &d }
+}
+
+// WithKeepLogs keeps only the newest n log lines of the job.
+func WithKeepLogs(n int) JobOption { return func(o *JobOptions) { o.KeepLogs = n } }
+
 // BulkJob is one job of AddBulk.
 type BulkJob struct {
 	Name string
@@ -276,6 +348,10 @@ type Added struct {
 	// Duplicated is true when a job with the custom id existed already;
 	// nothing was added.
 	Duplicated bool
+	// Deduplicated is true when the add was absorbed by the job holding
+	// its dedup id (ID is that job's id); with KeepLastIfActive it is kept
+	// and added when that job finishes.
+	Deduplicated bool
 }
 
 // Add adds one job and returns its id. data is encoded with encoding/json
@@ -312,8 +388,8 @@ func (q *Queue) AddBulk(ctx context.Context, jobs []BulkJob) ([]Added, error) {
 }
 
 func (q *Queue) addBatch(ctx context.Context, jobs []BulkJob) ([]Added, error) {
-	args := make([]any, 0, 3+7*len(jobs))
-	args = append(args, q.k.base, q.now().UnixMilli(), len(jobs))
+	args := make([]any, argAddJobs-1+addJobSize*len(jobs))
+	args[argAddPrefix-1], args[argAddNow-1], args[argAddCount-1] = q.k.base, q.now().UnixMilli(), len(jobs)
 	for i := range jobs {
 		j := &jobs[i]
 		if err := j.Opts.validate(); err != nil {
@@ -331,18 +407,27 @@ func (q *Queue) addBatch(ctx context.Context, jobs []BulkJob) ([]Added, error) {
 		if j.Opts.LIFO {
 			lifo = "1"
 		}
-		args = append(args, j.Opts.JobID, j.Name, data, opts, j.Opts.Delay.Milliseconds(), j.Opts.Priority, lifo)
+		de := ""
+		if j.Opts.Deduplication != nil {
+			b, err := json.Marshal(j.Opts.Deduplication)
+			if err != nil {
+				return nil, fmt.Errorf("queue: job %q deduplication: %w", j.Name, err)
+			}
+			de = string(b)
+		}
+		a := args[argAddJobs-1+i*addJobSize:]
+		a[addJobID], a[addJobName], a[addJobData], a[addJobOpts] = j.Opts.JobID, j.Name, data, opts
+		a[addJobDelay], a[addJobPriority], a[addJobLIFO], a[addJobDedup] = j.Opts.Delay.Milliseconds(), j.Opts.Priority, lifo, de
 	}
-	k := q.k
-	res, err := addScript.Run(ctx, q.rdb, []string{k.wait, k.meta, k.id, k.delayed, k.prioritized, k.pc, k.marker, k.events, k.active}, args...).Slice()
+	res, err := addScript.Run(ctx, q.rdb, q.k.addKeys(), args...).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("queue: add: %w", addScript.Err(err))
 	}
 	out := make([]Added, 0, len(jobs))
 	for i := 0; i+1 < len(res); i += 2 {
 		id, _ := res[i].(string)
-		dup, _ := res[i+1].(int64)
-		out = append(out, Added{ID: id, Duplicated: dup == 1})
+		st, _ := res[i+1].(int64)
+		out = append(out, Added{ID: id, Duplicated: st == 1, Deduplicated: st == 2})
 	}
 	return out, nil
 }

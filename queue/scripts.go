@@ -32,7 +32,10 @@ var (
 	pauseScript   = load("pause-6.lua")
 )
 
-var progressScript = load("progress-3.lua")
+var (
+	progressScript = load("progress-3.lua")
+	logScript      = load("log-2.lua")
+)
 
 var (
 	removeScript     = load("remove-9.lua")

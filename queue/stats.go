@@ -6,10 +6,10 @@ import (
 )
 
 type counters struct {
-	started, completed, failed, retried, returned atomic.Int64
-	stalled, lostLocks, errors, fetches           atomic.Int64
-	fetchNanos, processNanos                      atomic.Int64
-	lastOK                                        atomic.Int64
+	started, completed, failed, retried, returned  atomic.Int64
+	stalled, lostLocks, errors, fetches, abandoned atomic.Int64
+	fetchNanos, processNanos                       atomic.Int64
+	lastOK                                         atomic.Int64
 }
 
 // WorkerStats are a worker's counters since it was created.
@@ -27,9 +27,16 @@ type WorkerStats struct {
 	Stalled int64
 	// LostLocks counts jobs whose lock this worker lost.
 	LostLocks int64
-	// Errors counts failed Redis calls (retried).
-	Errors   int64
-	InFlight int
+	// Abandoned counts jobs whose handler returned after Run had given up
+	// waiting (it ignored cancellation past ShutdownTimeout+LockDuration);
+	// their results are dropped and the stalled check recovers the jobs.
+	Abandoned int64
+	// Errors counts failed Redis calls of the fetch, lock and finish loops
+	// (each logged and retried); LastError is the fetch or lock loop's
+	// last one.
+	Errors    int64
+	LastError error
+	InFlight  int
 	// FetchLatency is the mean time of a fetch call without jobs waiting
 	// for the marker; ProcessingTime the mean handler time.
 	FetchLatency   time.Duration
@@ -45,7 +52,11 @@ func (w *Worker) Stats() WorkerStats {
 	s := WorkerStats{
 		Processed: w.st.started.Load(), Completed: w.st.completed.Load(), Failed: w.st.failed.Load(),
 		Retried: w.st.retried.Load(), Returned: w.st.returned.Load(), Stalled: w.st.stalled.Load(),
-		LostLocks: w.st.lostLocks.Load(), Errors: w.st.errors.Load(), InFlight: w.inFlight(),
+		LostLocks: w.st.lostLocks.Load(), Abandoned: w.st.abandoned.Load(), InFlight: w.inFlight(),
+	}
+	s.Errors = w.st.errors.Load() + w.fetchLoop.Errors() + w.locksLoop.Errors()
+	if s.LastError = w.fetchLoop.LastError(); s.LastError == nil {
+		s.LastError = w.locksLoop.LastError()
 	}
 	if n := w.st.fetches.Load(); n > 0 {
 		s.FetchLatency = time.Duration(w.st.fetchNanos.Load() / n)

@@ -37,8 +37,7 @@ func TestLockLoss(t *testing.T) {
 		// The lock expires (simulated) and a stalled check moves the job on.
 		e.rdb.Del(ctx, k.lock(id), k.stalledCheck)
 		e.rdb.SAdd(ctx, k.stalled, id)
-		moved, err := stalledScript.Run(ctx, e.rdb, []string{k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.marker, k.events, k.repeat},
-			1, k.base, time.Now().UnixMilli(), 1000).StringSlice()
+		moved, err := e.q.stalledCheck(ctx, 1, 1000*time.Millisecond)
 		if err != nil || len(moved) != 1 {
 			t.Fatalf("stalled check moved %v, %v", moved, err)
 		}
@@ -224,14 +223,21 @@ func TestStalledTooOften(t *testing.T) {
 				k := e.q.k
 				// a worker took it (stc already 1) and died
 				e.rdb.HSet(ctx, k.job(id), "stc", 1)
-				if _, err := takeScript.Run(ctx, e.rdb, []string{k.wait, k.active, k.prioritized, k.events, k.stalled, k.limiter, k.delayed, k.meta, k.pc, k.marker},
-					k.base, time.Now().UnixMilli(), 1, "dead:", 0, 1, "", 0, 0).Result(); err != nil {
+				args, set := argv(argTakeSize)
+				set(argTakePrefix, k.base)
+				set(argTakeNow, time.Now().UnixMilli())
+				set(argTakeMax, 1)
+				set(argTakeTokenBase, "dead:")
+				set(argTakeLockMs, 1)
+				set(argTakeWorker, "")
+				set(argTakeLimMax, 0)
+				set(argTakeLimDur, 0)
+				if _, err := takeScript.Run(ctx, e.rdb, k.takeKeys(), args...).Result(); err != nil {
 					t.Fatal(err)
 				}
 				e.rdb.Del(ctx, k.lock(id))
 				e.rdb.SAdd(ctx, k.stalled, id)
-				moved, err := stalledScript.Run(ctx, e.rdb, []string{k.stalled, k.wait, k.active, k.stalledCheck, k.meta, k.marker, k.events, k.repeat},
-					1, k.base, time.Now().UnixMilli(), 1000).StringSlice()
+				moved, err := e.q.stalledCheck(ctx, 1, 1000*time.Millisecond)
 				if err != nil || len(moved) != 1 {
 					t.Fatalf("stalled check moved %v, %v", moved, err)
 				}

@@ -2,36 +2,140 @@
 -- addDelayedJob effects, one call for many jobs).
 -- KEYS[1] wait  KEYS[2] meta  KEYS[3] id  KEYS[4] delayed  KEYS[5] prioritized
 -- KEYS[6] pc  KEYS[7] marker  KEYS[8] events  KEYS[9] active
--- ARGV[1] key prefix "<prefix>:<name>:"  ARGV[2] now (ms)  ARGV[3] job count
--- then 7 per job: custom id ("" = generate), name, data (JSON), opts (JSON),
---   delay (ms), priority, lifo ("1"/"0")
--- Returns a flat array: id1, duplicated1 (0/1), id2, ...
+-- ARGV (positions are the named constants below, shared with Go: a line
+-- ending in "--@go" declares Go constants of the same names and values,
+-- checked by TestLuaArgsMatchGo):
+--   argAddPrefix key prefix "<prefix>:<name>:"  argAddNow now (ms)
+--   argAddCount job count  argAddJobs first job; each job takes addJobSize
+--   arguments at offsets: addJobID custom id ("" = generate), addJobName,
+--   addJobData (JSON), addJobOpts (JSON), addJobDelay (ms), addJobPriority,
+--   addJobLIFO ("1"/"0"), addJobDedup (opts.de as JSON, "" = none)
+-- Returns a flat array: id1, status1, id2, ... with status 0 added,
+-- 1 duplicated (the custom id exists; nothing added), 2 deduplicated (id
+-- is the job that absorbed the add; nothing added, or the add kept for
+-- when that active job finishes).
+local argAddPrefix, argAddNow, argAddCount, argAddJobs = 1, 2, 3, 4 --@go
+local addJobID, addJobName, addJobData, addJobOpts, addJobDelay, addJobPriority, addJobLIFO, addJobDedup, addJobSize = 0, 1, 2, 3, 4, 5, 6, 7, 8 --@go
 local K = {wait = KEYS[1], meta = KEYS[2], id = KEYS[3], delayed = KEYS[4], prio = KEYS[5],
   pc = KEYS[6], marker = KEYS[7], events = KEYS[8], active = KEYS[9]}
-local prefix = ARGV[1]
-local now = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
+local prefix = ARGV[argAddPrefix]
+local nowStr = ARGV[argAddNow]
+local now = tonumber(nowStr)
+local n = tonumber(ARGV[argAddCount])
 local maxEv = maxEvents(K.meta)
 local isBlocked = blocked(K.meta, K.active)
+-- dedup applies opts.de (BullMQ deduplication: simple, throttle ttl,
+-- extend, replace, keepLastIfActive) to an add of job id; it returns the
+-- id of the job that absorbs the add, or nil when the job is to be added.
+local function dedup(de, id, name, data, opts)
+  local did = de.id
+  local dk = prefix .. "de:" .. did
+  local dn = prefix .. "dn:" .. did
+  local ttl = tonumber(de.ttl) or 0
+  local keepLast = de.keepLastIfActive
+  local function event(holder, absorbed)
+    rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "deduplicated", "jobId", holder,
+      "deduplicationId", did, "deduplicatedJobId", absorbed)
+  end
+  -- a key without TTL whose job is gone (an outage lost it) starts anew
+  local function stale(cur)
+    if cur and rcall("PTTL", dk) == -1 and rcall("EXISTS", prefix .. cur) == 0 then
+      rcall("DEL", dk, dn)
+      dedupSet(dk, id, de)
+      return true
+    end
+    return false
+  end
+  -- keepLastIfActive: while the holder is active, keep this add for later
+  local function keepNext(cur)
+    if not (keepLast and cur) or not rcall("LPOS", K.active, cur) then return false end
+    rcall("DEL", dn)
+    rcall("HSET", dn, "name", name, "data", data, "opts", opts, "jid", id)
+    rcall("PERSIST", dk)
+    event(cur, id)
+    return true
+  end
+  local cur
+  if de.replace then
+    cur = rcall("GET", dk)
+    if not cur then
+      dedupSet(dk, id, de)
+      return nil
+    end
+    if rcall("ZREM", K.delayed, cur) > 0 then
+      -- debounce: the delayed holder is replaced by this add
+      removeJobKeys(prefix .. cur)
+      rcall("XADD", K.events, "*", "event", "removed", "jobId", cur, "prev", "delayed")
+      event(id, cur)
+      rcall("DEL", dn)
+      if not keepLast and not de.extend and ttl > 0 then
+        rcall("SET", dk, id, "KEEPTTL")
+      else
+        dedupSet(dk, id, de)
+      end
+      return nil
+    end
+    if stale(cur) then return nil end
+    keepNext(cur)
+    return cur
+  end
+  if ttl > 0 and de.extend then
+    cur = rcall("GET", dk)
+    if not cur then
+      dedupSet(dk, id, de)
+      return nil
+    end
+    if stale(cur) then return nil end
+    if keepNext(cur) then return cur end
+    dedupSet(dk, cur, de) -- restarts the TTL
+    event(cur, id)
+    return cur
+  end
+  local set
+  if ttl > 0 and not keepLast then
+    set = rcall("SET", dk, id, "PX", ttl, "NX")
+  else
+    set = rcall("SET", dk, id, "NX")
+  end
+  if set then return nil end
+  cur = rcall("GET", dk)
+  if stale(cur) then return nil end
+  if not keepNext(cur) then event(cur, id) end
+  return cur
+end
+
 local out = {}
 local ready = false
 local delayed = false
 for i = 0, n - 1 do
-  local b = 4 + i * 7
-  local cid, name, data, opts = ARGV[b], ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
-  local delay, priority = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+  local b = argAddJobs + i * addJobSize
+  local cid, name, data, opts = ARGV[b + addJobID], ARGV[b + addJobName], ARGV[b + addJobData], ARGV[b + addJobOpts]
+  local delayStr, priorityStr = ARGV[b + addJobDelay], ARGV[b + addJobPriority]
+  local delay, priority = tonumber(delayStr), tonumber(priorityStr)
   local counter = rcall("INCR", K.id)
   local id = cid
   if id == "" then id = tostring(counter) end
   local jk = prefix .. id
+  local deJSON = ARGV[b + addJobDedup]
+  local de, holder, dup
+  if deJSON ~= "" then
+    de = cjson.decode(deJSON)
+  end
   if cid ~= "" and rcall("EXISTS", jk) == 1 then
     rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "duplicated", "jobId", id)
     out[#out + 1] = id
     out[#out + 1] = 1
-  else
-    rcall("HSET", jk, "name", name, "data", data, "opts", opts, "timestamp", ARGV[2],
-      "delay", ARGV[b + 4], "priority", ARGV[b + 5])
-    rcall("XADD", K.events, "*", "event", "added", "jobId", id, "name", name)
+    dup = true
+  elseif de and de.id then
+    holder = dedup(de, id, name, data, opts)
+  end
+  if holder then
+    out[#out + 1] = holder
+    out[#out + 1] = 2
+  elseif not dup then
+    local extra = {}
+    if de and de.id then extra = {"deid", de.id} end
+    addJobHash(jk, id, name, data, opts, nowStr, delayStr, priorityStr, extra, K.events)
     if delay > 0 then
       local due = now + delay
       rcall("ZADD", K.delayed, delayedScore(K.delayed, due), id)
@@ -40,7 +144,7 @@ for i = 0, n - 1 do
     else
       if priority > 0 then
         rcall("ZADD", K.prio, priorityScore(K.pc, priority), id)
-      elseif ARGV[b + 6] == "1" then
+      elseif ARGV[b + addJobLIFO] == "1" then
         rcall("RPUSH", K.wait, id)
       else
         rcall("LPUSH", K.wait, id)

@@ -235,3 +235,233 @@ local function keepJobs(set, prefix, now, count, age, limit)
     if #ids > 0 then rcall("ZREMRANGEBYRANK", set, 0, -(count + 1)) end
   end
 end
+
+-- collectMetrics counts n jobs finished at ts in a metrics hash (count,
+-- prevTS, prevCount) and its per-minute list "<hash>:data" (newest first,
+-- at most maxPoints), as BullMQ's workers do with their metrics option:
+-- when the minute changed since prevTS, it pushes the jobs counted since
+-- then, and a 0 for each minute without any.
+local function collectMetrics(key, maxPoints, ts, n)
+  local count = rcall("HINCRBY", key, "count", n) - n
+  local prevTS = rcall("HGET", key, "prevTS")
+  if not prevTS then
+    rcall("HSET", key, "prevTS", ts, "prevCount", 0)
+    return
+  end
+  local gap = math.min(math.floor(ts / 60000) - math.floor(prevTS / 60000), maxPoints)
+  if gap <= 0 then return end
+  local points = {count - rcall("HGET", key, "prevCount")}
+  for i = 2, gap do points[i] = 0 end
+  for i = 1, #points, 5000 do
+    rcall("LPUSH", key .. ":data", unpack(points, i, math.min(i + 4999, #points)))
+  end
+  rcall("LTRIM", key .. ":data", 0, maxPoints - 1)
+  rcall("HSET", key, "prevCount", count, "prevTS", ts)
+end
+
+-- Deduplication (BullMQ opts.de): "<prefix>de:<id>" holds the id of the
+-- job that absorbs adds with the same dedup id; "<prefix>dn:<id>" holds
+-- the add kept for later (keepLastIfActive) while that job is active.
+
+-- dedupSet points the dedup key at holder: no TTL with keepLastIfActive,
+-- else the option's ttl (ms) when there is one.
+local function dedupSet(dk, holder, de)
+  local ttl = tonumber(de and de.ttl) or 0
+  if ttl > 0 and not (de and de.keepLastIfActive) then
+    rcall("SET", dk, holder, "PX", ttl)
+  else
+    rcall("SET", dk, holder)
+  end
+end
+
+-- dedupRelease frees the dedup key of a job that completed or failed for
+-- good: when its TTL ran out, or when it has none and names this job.
+local function dedupRelease(prefix, deid, id)
+  local dk = prefix .. "de:" .. deid
+  local pttl = rcall("PTTL", dk)
+  if pttl == 0 or (pttl == -1 and rcall("GET", dk) == id) then
+    rcall("DEL", dk)
+  end
+end
+
+-- dedupForget frees the dedup key (and the kept add) of a job being
+-- removed, when the key names this job.
+local function dedupForget(prefix, deid, id)
+  local dk = prefix .. "de:" .. deid
+  if rcall("GET", dk) == id then
+    rcall("DEL", dk, prefix .. "dn:" .. deid)
+  end
+end
+
+-- addJobHash stores a new job hash with the fields Node writes, emits
+-- "added", and returns its delay and priority.
+local function addJobHash(jk, id, name, data, opts, nowStr, delayStr, priorityStr, extra, eventsKey)
+  rcall("HSET", jk, "name", name, "data", data, "opts", opts, "timestamp", nowStr,
+    "delay", delayStr, "priority", priorityStr, unpack(extra))
+  rcall("XADD", eventsKey, "*", "event", "added", "jobId", id, "name", name)
+end
+
+-- dedupRequeue creates the job kept by keepLastIfActive for dedup id deid
+-- (after its holder finished), as Node's worker does: a new id from the
+-- counter unless one was given, the dedup key pointed at it, then stored
+-- and enqueued like any add. K needs wait, active, prio, pc, delayed,
+-- marker, meta, events.
+local function dedupRequeue(K, prefix, deid, nowStr, maxEv)
+  local dn = prefix .. "dn:" .. deid
+  if rcall("EXISTS", dn) == 0 then return end
+  local d = rcall("HMGET", dn, "name", "data", "opts", "pk", "pd", "pdk", "rjk", "jid")
+  local counter = rcall("INCR", prefix .. "id")
+  local id = d[8] or tostring(counter)
+  local o = cjson.decode(d[3])
+  dedupSet(prefix .. "de:" .. deid, id, o.de)
+  local extra = {}
+  if d[4] then
+    extra[#extra + 1] = "parentKey"
+    extra[#extra + 1] = d[4]
+    extra[#extra + 1] = "parent"
+    extra[#extra + 1] = d[5]
+  end
+  if d[7] then
+    extra[#extra + 1] = "rjk"
+    extra[#extra + 1] = d[7]
+  end
+  extra[#extra + 1] = "deid"
+  extra[#extra + 1] = deid
+  local delay = tonumber(o.delay) or 0
+  local priority = tonumber(o.priority) or 0
+  addJobHash(prefix .. id, id, d[1], d[2], d[3], nowStr, tostring(delay), tostring(priority), extra, K.events)
+  if delay ~= 0 then
+    local due = tonumber(nowStr) + delay
+    rcall("ZADD", K.delayed, delayedScore(K.delayed, due), id)
+    rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "delayed", "jobId", id, "delay", due)
+    delayMarker(K.marker, K.delayed)
+  else
+    local isBlocked = blocked(K.meta, K.active)
+    if priority > 0 then
+      rcall("ZADD", K.prio, priorityScore(K.pc, priority), id)
+    elseif o.lifo then
+      rcall("RPUSH", K.wait, id)
+    else
+      rcall("LPUSH", K.wait, id)
+    end
+    if not isBlocked then rcall("ZADD", K.marker, "0", "0") end
+    rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "waiting", "jobId", id)
+  end
+  if d[6] then rcall("SADD", d[6], prefix .. id) end
+  rcall("DEL", dn)
+end
+
+-- Flows (BullMQ parent/child). A child's hash has "parentKey" (the
+-- parent's job key) and "parent" (JSON {id, queueKey, fpof, cpof, idof,
+-- rdof}); the parent waits in "<parent queue>:waiting-children" with
+-- "<parent key>:dependencies" (child keys pending), ":processed" (child
+-- key -> return value), ":failed" (child key -> reason) and
+-- ":unsuccessful" (zset of child keys failed under fpof). Parent keys are
+-- built from the child's fields: on a cluster the flow must share one
+-- hash tag, as for Node.
+
+-- parentToWait moves a parent out of waiting-children: to delayed when it
+-- has a delay, else to the head of wait (it runs next) or to prioritized.
+local function parentToWait(pq, pid, nowStr)
+  local pk = pq .. ":" .. pid
+  local a = rcall("HMGET", pk, "priority", "delay")
+  local priority = tonumber(a[1]) or 0
+  local delay = tonumber(a[2]) or 0
+  local events = pq .. ":events"
+  if delay > 0 then
+    local due = tonumber(nowStr) + delay
+    rcall("ZADD", pq .. ":delayed", due * 4096, pid)
+    rcall("XADD", events, "*", "event", "delayed", "jobId", pid, "delay", due)
+    delayMarker(pq .. ":marker", pq .. ":delayed")
+    return
+  end
+  local isBlocked = blocked(pq .. ":meta", pq .. ":active")
+  if priority == 0 then
+    rcall("RPUSH", pq .. ":wait", pid)
+  else
+    rcall("ZADD", pq .. ":prioritized", priorityScore(pq .. ":pc", priority), pid)
+  end
+  if not isBlocked then rcall("ZADD", pq .. ":marker", "0", "0") end
+  rcall("XADD", events, "*", "event", "waiting", "jobId", pid, "prev", "waiting-children")
+end
+
+-- parentRelease moves the parent on when it still waits for children.
+local function parentRelease(pq, pid, nowStr)
+  local pk = pq .. ":" .. pid
+  if rcall("EXISTS", pk) == 1 and rcall("ZREM", pq .. ":waiting-children", pid) == 1 then
+    parentToWait(pq, pid, nowStr)
+  end
+end
+
+-- parentReleaseIfDone moves the parent on when no child is pending.
+local function parentReleaseIfDone(pq, pid, nowStr)
+  if rcall("SCARD", pq .. ":" .. pid .. ":dependencies") == 0 then
+    parentRelease(pq, pid, nowStr)
+  end
+end
+
+-- parentOf returns the parent's queue key and id from a child's fields.
+local function parentOf(parentKey, parentJSON)
+  if parentJSON ~= "" then
+    local p = cjson.decode(parentJSON)
+    return p.queueKey, p.id, p
+  end
+  if parentKey ~= "" then
+    local pid = string.match(parentKey, ":([^:]+)$")
+    return string.sub(parentKey, 1, #parentKey - #pid - 1), pid, {}
+  end
+end
+
+-- childCompleted records a completed child's return value in its parent
+-- and moves the parent on when it was the last pending child.
+local function childCompleted(jk, parentKey, parentJSON, value, nowStr)
+  local pq, pid = parentOf(parentKey, parentJSON)
+  if not pid then return end
+  local pk = pq .. ":" .. pid
+  if rcall("SREM", pk .. ":dependencies", jk) == 1 then
+    rcall("HSET", pk .. ":processed", jk, value)
+    parentReleaseIfDone(pq, pid, nowStr)
+  end
+end
+
+-- childFailed applies a child's final failure to its parent under the
+-- child's policy: fpof fails the parent (deferred failure), cpof records
+-- it and moves the parent on at once, idof records it and moves the
+-- parent on when nothing is pending, rdof only drops the dependency;
+-- without a policy the parent keeps waiting.
+local function childFailed(jk, parentJSON, reason, nowStr)
+  if parentJSON == "" then return end
+  local pq, pid, p = parentOf("", parentJSON)
+  local pk = pq .. ":" .. pid
+  local deps = pk .. ":dependencies"
+  if p.fpof then
+    if rcall("SREM", deps, jk) == 1 then
+      rcall("ZADD", pk .. ":unsuccessful", nowStr, jk)
+      if rcall("EXISTS", pk) == 0 then return end
+      local from
+      if rcall("ZSCORE", pq .. ":waiting-children", pid) then
+        from = pq .. ":waiting-children"
+      elseif rcall("ZSCORE", pq .. ":delayed", pid) then
+        from = pq .. ":delayed"
+        rcall("HSET", pk, "delay", 0)
+      end
+      if from then
+        rcall("ZREM", from, pid)
+        rcall("HSET", pk, "defa", "child " .. jk .. " failed")
+        parentToWait(pq, pid, nowStr)
+      elseif not rcall("ZSCORE", pq .. ":failed", pid) then
+        rcall("HSET", pk, "defa", "child " .. jk .. " failed")
+      end
+    end
+  elseif p.cpof then
+    if rcall("SREM", deps, jk) == 1 then
+      rcall("HSET", pk .. ":failed", jk, reason)
+      parentRelease(pq, pid, nowStr)
+    end
+  elseif p.idof or p.rdof then
+    if rcall("SREM", deps, jk) == 1 then
+      parentReleaseIfDone(pq, pid, nowStr)
+      if p.idof then rcall("HSET", pk .. ":failed", jk, reason) end
+    end
+  end
+end

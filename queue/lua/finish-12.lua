@@ -4,49 +4,66 @@
 -- KEYS[1] wait  KEYS[2] active  KEYS[3] prioritized  KEYS[4] events
 -- KEYS[5] stalled  KEYS[6] limiter  KEYS[7] delayed  KEYS[8] meta  KEYS[9] pc
 -- KEYS[10] marker  KEYS[11] completed  KEYS[12] failed
--- ARGV[1] key prefix  ARGV[2] now (ms)  ARGV[3] entry count
--- ARGV[4] jobs to fetch  ARGV[5] token base (unique per call)  ARGV[6] unused
--- ARGV[7] lock duration (ms)  ARGV[8] worker name  ARGV[9] limiter max (0 = none)
--- ARGV[10] limiter duration (ms, 0 = none)
--- ARGV[11] number of removal settings R, then R triples: keep count (-1 = all,
---   0 = none), keep age (s, 0 = any), keep limit
--- then the entries, each starting with its kind:
---   "c" completed: kind, id, token, returnvalue JSON, atm to store, removal index
---   others: kind, id, token, value, stacktrace, delay (ms), removal index,
---     attempts, lifo, atm to store
+-- ARGV (named constants shared with Go, see add-9.lua):
+--   argFinPrefix key prefix, argFinNow now (ms), argFinCount entry count,
+--   argFinFetch jobs to fetch, argFinTokenBase token base (unique per call),
+--   argFinLockMs lock duration (ms), argFinWorker worker name, argFinLimMax
+--   limiter max (0 = none), argFinLimDur limiter duration (ms, 0 = none),
+--   argFinMetrics metrics data points to keep (0 = no metrics),
+--   argFinRemovals number of removal settings R, then R settings of
+--   finKeepSize: finKeepCount keep count (-1 = all, 0 = none), finKeepAge
+--   keep age (s, 0 = any), finKeepLimit keep limit;
+--   then the entries, each at offsets: finKind kind, finID id, finToken
+--   token, finValue value, finDedup the job's dedup id ("deid", "" = none),
+--   finParentKey and finParent the job's "parentKey" and "parent" fields
+--   ("" = none);
+--   "c" completed (finDoneSize): finDoneATM atm to store, finDoneRemoval
+--     removal index (1-based);
+--   others (finFailSize): finFailStack stacktrace, finFailDelay delay (ms),
+--     finFailRemoval removal index, finFailAttempts attempts, finFailLIFO
+--     lifo, finFailATM atm to store;
 --   kind: "f" failed (value = reason), "d" retry after delay, "w" retry now,
 --   "r" return unfinished to wait (shutdown)
 -- Returns {{code1, code2, ...}, fetched} with codes 0 ok, -1 job missing,
--- -2 lock missing, -3 not active, -6 lock held by another token, and fetched
+-- -2 lock missing, -3 not active, -4 a completion of a parent with pending
+-- children, -9 with children failed under fpof (the job keeps its lock and
+-- stays active: the worker fails it), -6 lock held by another token, and fetched
 -- as take-10.lua returns it.
+local argFinPrefix, argFinNow, argFinCount, argFinFetch, argFinTokenBase, argFinLockMs = 1, 2, 3, 4, 5, 6 --@go
+local argFinWorker, argFinLimMax, argFinLimDur, argFinMetrics, argFinRemovals = 7, 8, 9, 10, 11 --@go
+local finKeepCount, finKeepAge, finKeepLimit, finKeepSize = 0, 1, 2, 3 --@go
+local finKind, finID, finToken, finValue, finDedup, finParentKey, finParent = 0, 1, 2, 3, 4, 5, 6 --@go
+local finDoneATM, finDoneRemoval, finDoneSize = 7, 8, 9 --@go
+local finFailStack, finFailDelay, finFailRemoval, finFailAttempts, finFailLIFO, finFailATM, finFailSize = 7, 8, 9, 10, 11, 12, 13 --@go
 local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], stalled = KEYS[5],
   limiter = KEYS[6], delayed = KEYS[7], meta = KEYS[8], pc = KEYS[9], marker = KEYS[10],
   completed = KEYS[11], failed = KEYS[12]}
-local prefix = ARGV[1]
-local nowStr = ARGV[2]
+local prefix = ARGV[argFinPrefix]
+local nowStr = ARGV[argFinNow]
 local now = tonumber(nowStr)
-local n = tonumber(ARGV[3])
+local n = tonumber(ARGV[argFinCount])
 local maxEv = maxEvents(K.meta)
 rcall("XTRIM", K.events, "MAXLEN", "~", maxEv)
 local codes = {}
 local finished, delayed, requeued = false, false, false
 local removals = {}
-local at = 11
-for r = 1, tonumber(ARGV[at]) do
-  removals[r] = {tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), key = "|" .. ARGV[at + 1] .. "|" .. ARGV[at + 2] .. "|" .. ARGV[at + 3]}
-  at = at + 3
+local at = argFinRemovals + 1
+for r = 1, tonumber(ARGV[argFinRemovals]) do
+  local c, a, l = ARGV[at + finKeepCount], ARGV[at + finKeepAge], ARGV[at + finKeepLimit]
+  removals[r] = {tonumber(c), tonumber(a), tonumber(l), key = "|" .. c .. "|" .. a .. "|" .. l}
+  at = at + finKeepSize
 end
-at = at + 1
 local entries = {}
 for i = 1, n do
-  local e = {kind = ARGV[at], id = ARGV[at + 1], token = ARGV[at + 2], value = ARGV[at + 3]}
+  local e = {kind = ARGV[at + finKind], id = ARGV[at + finID], token = ARGV[at + finToken], value = ARGV[at + finValue],
+    deid = ARGV[at + finDedup], parentKey = ARGV[at + finParentKey], parent = ARGV[at + finParent]}
   if e.kind == "c" then
-    e.atm, e.removal = ARGV[at + 4], removals[tonumber(ARGV[at + 5])]
-    at = at + 6
+    e.atm, e.removal = ARGV[at + finDoneATM], removals[tonumber(ARGV[at + finDoneRemoval])]
+    at = at + finDoneSize
   else
-    e.stack, e.delay, e.removal = ARGV[at + 4], ARGV[at + 5], removals[tonumber(ARGV[at + 6])]
-    e.attempts, e.lifo, e.atm = ARGV[at + 7], ARGV[at + 8], ARGV[at + 9]
-    at = at + 10
+    e.stack, e.delay, e.removal = ARGV[at + finFailStack], ARGV[at + finFailDelay], removals[tonumber(ARGV[at + finFailRemoval])]
+    e.attempts, e.lifo, e.atm = ARGV[at + finFailAttempts], ARGV[at + finFailLIFO], ARGV[at + finFailATM]
+    at = at + finFailSize
   end
   entries[i] = e
 end
@@ -56,11 +73,32 @@ for i = 1, n do
   lockKeys[i] = prefix .. entries[i].id .. ":lock"
 end
 local held, heldIds = {}, {}
+-- completing a parent needs its children done: one EXISTS for the batch
+-- (empty sets do not exist), then per job only when some exist
+local parentKeys = {}
+for i = 1, n do
+  if entries[i].kind == "c" then
+    local jk = prefix .. entries[i].id
+    parentKeys[#parentKeys + 1] = jk .. ":dependencies"
+    parentKeys[#parentKeys + 1] = jk .. ":unsuccessful"
+  end
+end
+local parents = #parentKeys > 0 and rcall("EXISTS", unpack(parentKeys)) > 0
 if n > 0 then
   local cur = rcall("MGET", unpack(lockKeys))
   for i = 1, n do
     local id, c = entries[i].id, cur[i]
-    if c == entries[i].token then
+    local jk = prefix .. id
+    if parents and c == entries[i].token and entries[i].kind == "c" then
+      if rcall("SCARD", jk .. ":dependencies") ~= 0 then
+        codes[i] = -4
+      elseif rcall("ZCARD", jk .. ":unsuccessful") ~= 0 then
+        codes[i] = -9
+      end
+    end
+    if codes[i] then
+      -- refused: the job stays active and locked
+    elseif c == entries[i].token then
       codes[i] = 0
       held[#held + 1] = lockKeys[i]
       heldIds[#heldIds + 1] = id
@@ -96,6 +134,15 @@ for i = 1, n do
   local kind, id, value, stack = e.kind, e.id, e.value, e.stack
   local jk = prefix .. id
   if codes[i] == 0 and rcall("LREM", K.active, -1, id) < 1 then codes[i] = -3 end
+  if codes[i] == 0 and e.deid ~= "" and (kind == "c" or kind == "f") then
+    dedupRelease(prefix, e.deid, id)
+    dedupRequeue(K, prefix, e.deid, nowStr, maxEv)
+  end
+  if codes[i] == 0 and kind == "c" and (e.parentKey ~= "" or e.parent ~= "") then
+    childCompleted(jk, e.parentKey, e.parent, value, nowStr)
+  elseif codes[i] == 0 and kind == "f" and e.parent ~= "" then
+    childFailed(jk, e.parent, value, nowStr)
+  end
   if codes[i] == 0 then
     local count = e.removal[1]
     if kind == "c" then
@@ -154,22 +201,33 @@ for i = 1, n do
   end
 end
 if #completedArgs > 0 then rcall("ZADD", K.completed, unpack(completedArgs)) end
+local metricsPoints = tonumber(ARGV[argFinMetrics]) or 0
+if metricsPoints > 0 then
+  local nc, nf = 0, 0
+  for i = 1, n do
+    if codes[i] == 0 and entries[i].kind == "c" then nc = nc + 1 end
+    if codes[i] == 0 and entries[i].kind == "f" then nf = nf + 1 end
+  end
+  if nc > 0 then collectMetrics(prefix .. "metrics:completed", metricsPoints, now, nc) end
+  if nf > 0 then collectMetrics(prefix .. "metrics:failed", metricsPoints, now, nf) end
+end
 for _, k in ipairs(keeps) do
   keepJobs(k[1], prefix, now, k[2], k[3], k[4])
 end
 if requeued and not blocked(K.meta, K.active) then rcall("ZADD", K.marker, "0", "0") end
-local limMax = tonumber(ARGV[9])
+local limMax = tonumber(ARGV[argFinLimMax])
 if limMax == 0 then limMax = nil end
-local limDur = tonumber(ARGV[10])
+local limDur = tonumber(ARGV[argFinLimDur])
 if limDur == 0 then limDur = nil end
-local fetched = fetch(K, prefix, nowStr, tonumber(ARGV[4]), ARGV[5], ARGV[7], ARGV[8], limMax, limDur)
+local fetched = fetch(K, prefix, nowStr, tonumber(ARGV[argFinFetch]), ARGV[argFinTokenBase], ARGV[argFinLockMs],
+  ARGV[argFinWorker], limMax, limDur)
 if delayed then delayMarker(K.marker, K.delayed) end
 -- "drained" as Node emits it: nothing fetched and wait, active and
 -- prioritized empty; when a fetch was asked for, only if it was not held
 -- back by a rate limit, a pause, the global concurrency or a delayed job.
 if finished and #fetched == 2 and rcall("LLEN", K.wait) == 0 and rcall("LLEN", K.active) == 0
   and rcall("ZCARD", K.prio) == 0 then
-  local n = tonumber(ARGV[4])
+  local n = tonumber(ARGV[argFinFetch])
   if n == 0 or (fetched[1] == 0 and fetched[2] == 0 and not blocked(K.meta, K.active)) then
     rcall("XADD", K.events, "*", "event", "drained")
   end

@@ -5,15 +5,17 @@
 -- "defa" so the next worker fails them. Then active is copied to stalled.
 -- KEYS[1] stalled  KEYS[2] wait  KEYS[3] active  KEYS[4] stalled-check
 -- KEYS[5] meta  KEYS[6] marker  KEYS[7] events  KEYS[8] repeat
--- ARGV[1] max stalled count  ARGV[2] key prefix  ARGV[3] now (ms)
--- ARGV[4] check interval (ms)
+-- ARGV (named constants shared with Go, see add-9.lua): argStalledMax max
+-- stalled count, argStalledPrefix key prefix, argStalledNow now (ms),
+-- argStalledInterval check interval (ms).
 -- Returns the ids moved back to wait.
+local argStalledMax, argStalledPrefix, argStalledNow, argStalledInterval, argStalledSize = 1, 2, 3, 4, 4 --@go
 if rcall("EXISTS", KEYS[4]) == 1 then return {} end
-rcall("SET", KEYS[4], ARGV[3], "PX", ARGV[4])
+rcall("SET", KEYS[4], ARGV[argStalledNow], "PX", ARGV[argStalledInterval])
 local maxEv = maxEvents(KEYS[5])
 rcall("XTRIM", KEYS[7], "MAXLEN", "~", maxEv)
-local prefix = ARGV[2]
-local maxStalled = tonumber(ARGV[1])
+local prefix = ARGV[argStalledPrefix]
+local maxStalled = tonumber(ARGV[argStalledMax])
 local moved = {}
 local ids = rcall("SMEMBERS", KEYS[1])
 if #ids > 0 then

@@ -4,15 +4,18 @@
 -- KEYS[1] wait  KEYS[2] active  KEYS[3] prioritized  KEYS[4] events
 -- KEYS[5] stalled  KEYS[6] limiter  KEYS[7] delayed  KEYS[8] meta  KEYS[9] pc
 -- KEYS[10] marker
--- ARGV[1] key prefix  ARGV[2] now (ms)  ARGV[3] max jobs  ARGV[4] token base
--- (unique per call; a job's token is base .. id)  ARGV[5] unused
--- ARGV[6] lock duration (ms)  ARGV[7] worker name
--- ARGV[8] limiter max (0 = none)  ARGV[9] limiter duration (ms, 0 = none)
+-- ARGV (named constants shared with Go, see add-9.lua): argTakePrefix key
+-- prefix, argTakeNow now (ms), argTakeMax max jobs, argTakeTokenBase token
+-- base (unique per call; a job's token is base .. id), argTakeLockMs lock
+-- duration (ms), argTakeWorker worker name, argTakeLimMax limiter max
+-- (0 = none), argTakeLimDur limiter duration (ms, 0 = none).
 -- Returns {rateLimitTTL, nextDueMillis, id1, token1, fields1, ...}.
+local argTakePrefix, argTakeNow, argTakeMax, argTakeTokenBase, argTakeLockMs, argTakeWorker, argTakeLimMax, argTakeLimDur, argTakeSize = 1, 2, 3, 4, 5, 6, 7, 8, 8 --@go
 local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], stalled = KEYS[5],
   limiter = KEYS[6], delayed = KEYS[7], meta = KEYS[8], pc = KEYS[9], marker = KEYS[10]}
-local limMax = tonumber(ARGV[8])
+local limMax = tonumber(ARGV[argTakeLimMax])
 if limMax == 0 then limMax = nil end
-local limDur = tonumber(ARGV[9])
+local limDur = tonumber(ARGV[argTakeLimDur])
 if limDur == 0 then limDur = nil end
-return fetch(K, ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[6], ARGV[7], limMax, limDur)
+return fetch(K, ARGV[argTakePrefix], ARGV[argTakeNow], tonumber(ARGV[argTakeMax]), ARGV[argTakeTokenBase],
+  ARGV[argTakeLockMs], ARGV[argTakeWorker], limMax, limDur)

@@ -7,7 +7,7 @@
 // Every result is one JSON line on stdout; "ready" lines announce that a
 // long-running mode is listening.
 'use strict';
-const { Queue, Worker, QueueEvents, UnrecoverableError } = require('bullmq');
+const { Queue, Worker, QueueEvents, FlowProducer, UnrecoverableError } = require('bullmq');
 const IORedis = require('ioredis');
 
 const [mode, name] = process.argv.slice(2);
@@ -57,6 +57,8 @@ async function work() {
     const d = job.data || {};
     out({ event: 'start', id: job.id, name: job.name, data: d, attemptsMade: job.attemptsMade, at: Date.now(), opts: job.opts });
     if (d.sleep) await sleep(d.sleep);
+    if (d.logs) for (const l of d.logs) await job.log(l);
+    if (d.childrenValues) return await job.getChildrenValues();
     if (d.unrecoverable) throw new UnrecoverableError(d.unrecoverable);
     if (d.failTimes && job.attemptsMade < d.failTimes) throw new Error('fail ' + job.attemptsMade);
     if (d.fail) throw new Error(d.fail);
@@ -65,6 +67,7 @@ async function work() {
     connection: connection(), prefix, concurrency: args.concurrency || 1, name: args.name,
     limiter: args.limiter, lockDuration: args.lockDuration, stalledInterval: args.stalledInterval,
     removeOnComplete: args.removeOnComplete, removeOnFail: args.removeOnFail, drainDelay: args.drainDelay || 1,
+    metrics: args.metrics,
   }));
   worker.on('completed', (job, rv) => out({ event: 'completed', id: job.id, rv }));
   worker.on('failed', (job, err) => out({ event: 'failed', id: job && job.id, reason: err.message, attemptsMade: job && job.attemptsMade }));
@@ -104,6 +107,7 @@ async function inspect() {
   }
   if (args.workers) r.workers = (await q.getWorkers()).map(w => w.name);
   if (args.logs) r.logs = await q.getJobLogs(args.logs);
+  if (args.metrics) r.metrics = { completed: await q.getMetrics('completed'), failed: await q.getMetrics('failed') };
   if (args.pause) await q.pause();
   if (args.resume) await q.resume();
   if (args.globalConcurrency) await q.setGlobalConcurrency(args.globalConcurrency);
@@ -113,6 +117,18 @@ async function inspect() {
   await q.close();
 }
 
-const modes = { produce, work, events, inspect };
+// flow adds args.flow (a FlowProducer tree), or args.flows (addBulk), and
+// prints the ids.
+async function flow() {
+  const fp = new FlowProducer({ connection: connection(), prefix });
+  const ids = [];
+  const walk = n => { ids.push(n.job.id); for (const c of n.children || []) walk(c); };
+  if (args.flows) for (const t of await fp.addBulk(args.flows)) walk(t);
+  else walk(await fp.add(args.flow));
+  out({ ids });
+  await fp.close();
+}
+
+const modes = { produce, work, events, inspect, flow };
 if (!modes[mode]) { console.error('unknown mode ' + mode); process.exit(2); }
-modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });
+modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect' || mode === 'flow') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });

@@ -1,0 +1,110 @@
+package queue
+
+// Argument positions of the scripts in lua/, shared with the Lua side:
+// each script declares the same names with the same values on a line
+// ending in "--@go" right after its header, and TestLuaArgsMatchGo checks
+// that the two agree. ARGV positions are 1-based; offsets inside a
+// repeated group (one job, one entry) are 0-based from the group's start;
+// *Size constants are the length of the group (or of the fixed ARGV).
+// Values are literals on purpose: the test reads them from this file.
+
+// add-9.lua
+const (
+	argAddPrefix = 1
+	argAddNow    = 2
+	argAddCount  = 3
+	argAddJobs   = 4
+
+	addJobID       = 0
+	addJobName     = 1
+	addJobData     = 2
+	addJobOpts     = 3
+	addJobDelay    = 4
+	addJobPriority = 5
+	addJobLIFO     = 6
+	addJobDedup    = 7
+	addJobSize     = 8
+)
+
+// take-10.lua
+const (
+	argTakePrefix    = 1
+	argTakeNow       = 2
+	argTakeMax       = 3
+	argTakeTokenBase = 4
+	argTakeLockMs    = 5
+	argTakeWorker    = 6
+	argTakeLimMax    = 7
+	argTakeLimDur    = 8
+	argTakeSize      = 8
+)
+
+// extend-1.lua
+const (
+	argExtendPrefix = 1
+	argExtendLockMs = 2
+	argExtendJobs   = 3
+)
+
+// stalled-8.lua
+const (
+	argStalledMax      = 1
+	argStalledPrefix   = 2
+	argStalledNow      = 3
+	argStalledInterval = 4
+	argStalledSize     = 4
+)
+
+// log-2.lua
+const (
+	argLogLine = 1
+	argLogKeep = 2
+	argLogSize = 2
+)
+
+// finish-12.lua
+const (
+	argFinPrefix    = 1
+	argFinNow       = 2
+	argFinCount     = 3
+	argFinFetch     = 4
+	argFinTokenBase = 5
+	argFinLockMs    = 6
+	argFinWorker    = 7
+	argFinLimMax    = 8
+	argFinLimDur    = 9
+	argFinMetrics   = 10
+	argFinRemovals  = 11
+
+	finKeepCount = 0
+	finKeepAge   = 1
+	finKeepLimit = 2
+	finKeepSize  = 3
+
+	finKind      = 0
+	finID        = 1
+	finToken     = 2
+	finValue     = 3
+	finDedup     = 4
+	finParentKey = 5
+	finParent    = 6
+
+	finDoneATM     = 7
+	finDoneRemoval = 8
+	finDoneSize    = 9
+
+	finFailStack    = 7
+	finFailDelay    = 8
+	finFailRemoval  = 9
+	finFailAttempts = 10
+	finFailLIFO     = 11
+	finFailATM      = 12
+	finFailSize     = 13
+)
+
+// argv returns a script's ARGV of n fixed arguments, filled with set:
+// set(pos, value) takes 1-based positions like the Lua side.
+func argv(n int) (args []any, set func(pos int, v any)) {
+	args = make([]any, n)
+	return args, func(pos int, v any) { args[pos-1] = v }
+}

@@ -1,0 +1,197 @@
+package queue
+
+// The fetch loop: owned by Worker.Run, it takes jobs while slots are free
+// and blocks on the marker when none are ready.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// fetched is what take/finish return about new jobs.
+type fetched struct {
+	ttl     int64 // rate limit: wait this long (ms)
+	nextDue int64 // next delayed job (ms since epoch), 0 = none
+	n       int
+}
+
+// taken is one job a fetch moved to active for this worker.
+type taken struct {
+	job   *Job
+	token string
+	// err is set when the job hash could not be decoded: the job fails
+	// without running.
+	err error
+}
+
+func (w *Worker) parseFetched(work context.Context, v any) (fetched, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) < 2 {
+		return fetched{}, fmt.Errorf("queue: unexpected fetch reply %T", v)
+	}
+	f := fetched{}
+	f.ttl, _ = arr[0].(int64)
+	f.nextDue, _ = arr[1].(int64)
+	jobs := make([]taken, 0, (len(arr)-2)/3)
+	for i := 2; i+2 < len(arr); i += 3 {
+		id, _ := arr[i].(string)
+		token, _ := arr[i+1].(string)
+		fl, _ := arr[i+2].([]any)
+		fields := make(map[string]string, len(fl)/2)
+		for j := 0; j+1 < len(fl); j += 2 {
+			k, _ := fl[j].(string)
+			s, _ := fl[j+1].(string)
+			fields[k] = s
+		}
+		job, err := parseJob(w.q, id, fields)
+		job.token = token
+		jobs = append(jobs, taken{job: job, token: token, err: err})
+	}
+	w.onTaken(work, jobs)
+	for _, t := range jobs {
+		w.start(work, t)
+	}
+	f.n = len(jobs)
+	return f, nil
+}
+
+// onTaken runs once per fetch, after the jobs are active and locked and
+// before their handlers start: the single place for work Node's worker
+// does when it takes a job.
+//
+// SCHEDULERS: a job carrying "rjk" (Job.Fields["rjk"]) is an iteration
+// of a job scheduler; Node's worker creates the next iteration here,
+// before the handler runs. The scheduler code calls its function for
+// such jobs from this hook (one line); until then nothing is done, the
+// iteration runs and the schedule does not advance (see doc.go).
+func (w *Worker) onTaken(ctx context.Context, jobs []taken) {
+	_, _ = ctx, jobs
+}
+
+// start runs one fetched job in its own goroutine.
+func (w *Worker) start(work context.Context, t taken) {
+	job, token, perr := t.job, t.token, t.err
+	jctx, cancel := context.WithCancelCause(work)
+	now := time.Now()
+	w.mu.Lock()
+	w.held[token] = &heldJob{id: job.ID, cancel: cancel, start: now}
+	w.mu.Unlock()
+	w.st.started.Add(1)
+	go func() {
+		r := result{job: job, token: token}
+		defer func() {
+			if p := recover(); p != nil {
+				r.err = fmt.Errorf("panic: %v\n\n%s", p, debug.Stack())
+				r.panic = true
+			}
+			r.took = time.Since(now)
+			select {
+			case w.results <- r:
+			case <-w.gone:
+				// Run has returned: the job stays active until its lock
+				// expires and the stalled check moves it on.
+				w.st.abandoned.Add(1)
+				cancel(nil)
+			}
+		}()
+		switch {
+		case perr != nil:
+			r.err = fmt.Errorf("%w: %w", ErrUnrecoverable, perr)
+		case job.DeferredFailure != "":
+			r.err = unrecoverableMsg(job.DeferredFailure)
+		default:
+			r.val, r.err = w.h(jctx, job)
+		}
+	}()
+}
+
+// fetcher takes jobs when slots are free and blocks on the marker when the
+// queue has none ready. Its errors go through w.fetchLoop (internal/retry):
+// logged, counted in WorkerStats.Errors, then a backoff. Slot maps are
+// reloaded by the client (redisconn's hook, or go-redis's periodic
+// reload for the blocking connection), never here.
+func (w *Worker) fetcher(ctx, work context.Context, bc redis.UniversalClient) {
+	_ = w.fetchLoop.Run(ctx, func(ctx context.Context) error { return w.fetchStep(ctx, work, bc) })
+}
+
+// fetchStep is one turn of the fetch loop: take jobs, or wait for some.
+func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) error {
+	k := w.q.k
+	n := w.reserve(w.o.Concurrency)
+	if n == 0 {
+		select {
+		case <-w.slots:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	t0 := time.Now()
+	base := w.tokenBase()
+	lm, ld := w.limiter()
+	args, set := argv(argTakeSize)
+	set(argTakePrefix, k.base)
+	set(argTakeNow, time.Now().UnixMilli())
+	set(argTakeMax, n)
+	set(argTakeTokenBase, base)
+	set(argTakeLockMs, w.o.LockDuration.Milliseconds())
+	set(argTakeWorker, w.o.Name)
+	set(argTakeLimMax, lm)
+	set(argTakeLimDur, ld)
+	v, err := takeScript.Run(work, w.q.rdb, k.takeKeys(), args...).Result()
+	var f fetched
+	if err == nil {
+		f, err = w.parseFetched(work, v)
+	}
+	w.release(n - f.n)
+	if err != nil {
+		return fmt.Errorf("queue: fetch: %w", takeScript.Err(err))
+	}
+	w.st.fetches.Add(1)
+	w.st.fetchNanos.Add(int64(time.Since(t0)))
+	w.st.lastOK.Store(time.Now().UnixNano())
+	if f.n > 0 {
+		return nil
+	}
+	if f.ttl > 0 {
+		sleepCtx(ctx, time.Duration(f.ttl)*time.Millisecond) // rate limited
+		return nil
+	}
+	block := w.o.DrainDelay
+	if f.nextDue > 0 {
+		d := time.Until(time.UnixMilli(f.nextDue))
+		if d <= 0 {
+			return nil
+		}
+		block = min(max(d, time.Millisecond), maxBlock)
+	}
+	if bc == nil {
+		sleepCtx(ctx, min(block, 100*time.Millisecond))
+		return nil
+	}
+	err = bc.Do(work, "BZPOPMIN", k.marker, strconv.FormatFloat(block.Seconds(), 'f', 3, 64)).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		if ctx.Err() != nil {
+			return nil // the blocking connection was closed to stop
+		}
+		return fmt.Errorf("queue: waiting for jobs: %w", err)
+	}
+	w.st.lastOK.Store(time.Now().UnixNano())
+	return nil
+}
+
+// sleepCtx waits d or until ctx ends (a rate-limit or poll wait, not a
+// retry backoff: those belong to internal/retry).
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
