@@ -378,7 +378,7 @@ type ShardStatus struct {
 	// Copied is true once the first pass is over.
 	Copied bool `json:"copied"`
 	// Scanning is true during a pass (first or rescan).
-	Scanning bool `json:"scanning"`
+	Scanning bool  `json:"scanning"`
 	Rescans  int64 `json:"rescans"`
 	Dirty    int   `json:"dirty"`
 	// LastGap says why the last rescan happened.
