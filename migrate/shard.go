@@ -236,6 +236,10 @@ func identify(ctx context.Context, n *redis.Client) (addr, runID string, err err
 func (m *Migrator) refresh(ctx context.Context, sh *shard) error {
 	node, _ := sh.current()
 	if cc, ok := m.src.(*redis.ClusterClient); ok {
+		// A command through the cluster client lets its retry hook
+		// (redisconn) notice a dead master and reload the slot map; the
+		// node clients used for reads bypass it.
+		_ = cc.Exists(ctx, heartbeatKey(sh.hbSlot)).Err()
 		n, err := cc.MasterForKey(ctx, heartbeatKey(sh.hbSlot))
 		if err != nil {
 			return err

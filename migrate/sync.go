@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,7 +75,6 @@ func (m *Migrator) watch(ctx context.Context, sh *shard, ready chan<- struct{}) 
 		}
 	}
 	defer stop()
-	var once sync.Once
 	start := func(node *redis.Client) {
 		stop()
 		sctx, cancel := context.WithCancel(ctx)
@@ -88,20 +86,55 @@ func (m *Migrator) watch(ctx context.Context, sh *shard, ready chan<- struct{}) 
 		}()
 		select {
 		case <-confirmed:
-			once.Do(func() { close(ready) })
 		case <-ctx.Done():
 		}
 	}
-	node, _ := sh.current()
-	start(node)
 	interval := m.opts.Heartbeat
 	if interval < 0 {
 		interval = time.Second
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	beatWarned := false
 	var lastSet time.Time
+	beat := func() {
+		if m.opts.Heartbeat < 0 {
+			return
+		}
+		n, addr := sh.current()
+		now := time.Now()
+		_, err := n.SetArgs(ctx, heartbeatKey(sh.hbSlot), strconv.FormatInt(now.UnixMilli(), 10), redis.SetArgs{Get: true}).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			if sh.beatsSent.Load() > 0 {
+				sh.markGap(m, "heartbeat key vanished (FLUSHALL or FLUSHDB on the source?)")
+			}
+		case err != nil:
+			if ctx.Err() == nil {
+				m.noteError(err, "migrate: heartbeat write failed", "shard", sh.label, "addr", addr)
+			}
+			return
+		}
+		if sh.beatsSent.Add(1) == 1 {
+			lastSet = now
+		}
+		// No notification of our own heartbeat for 5 intervals: events
+		// are not arriving.
+		if last := sh.lastBeat.Load(); now.Sub(lastSet) > 5*interval && now.UnixMilli()-last > (5*interval).Milliseconds() {
+			sh.markGap(m, "no keyspace notification received for the heartbeat key")
+			if !beatWarned {
+				beatWarned = true
+				m.log.Error("migrate: keyspace notifications do not arrive; set notify-keyspace-events to EA on every source master", "addr", addr)
+			}
+			lastSet = now
+		}
+	}
+	node, _ := sh.current()
+	start(node)
+	// The first heartbeat is written before the pass starts, so a
+	// FLUSHALL at any later time is seen.
+	beat()
+	close(ready)
+	t := time.NewTicker(interval)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,37 +154,7 @@ func (m *Migrator) watch(ctx context.Context, sh *shard, ready chan<- struct{}) 
 		if n, _ := sh.current(); n != sub.node {
 			start(n)
 		}
-		if m.opts.Heartbeat < 0 {
-			continue
-		}
-		n, addr := sh.current()
-		now := time.Now()
-		prev, err := n.SetArgs(ctx, heartbeatKey(sh.hbSlot), strconv.FormatInt(now.UnixMilli(), 10), redis.SetArgs{Get: true}).Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			if sh.beatsSent.Load() > 0 {
-				sh.markGap(m, "heartbeat key vanished (FLUSHALL or FLUSHDB on the source?)")
-			}
-		case err != nil:
-			if ctx.Err() == nil {
-				m.noteError(err, "migrate: heartbeat write failed", "shard", sh.label, "addr", addr)
-			}
-			continue
-		}
-		_ = prev
-		if sh.beatsSent.Add(1) == 1 {
-			lastSet = now
-		}
-		// No notification of our own heartbeat for 5 intervals: events
-		// are not arriving.
-		if last := sh.lastBeat.Load(); now.Sub(lastSet) > 5*interval && now.UnixMilli()-last > (5*interval).Milliseconds() {
-			sh.markGap(m, "no keyspace notification received for the heartbeat key")
-			if !beatWarned {
-				beatWarned = true
-				m.log.Error("migrate: keyspace notifications do not arrive; set notify-keyspace-events to EA on every source master", "addr", addr)
-			}
-			lastSet = now
-		}
+		beat()
 	}
 }
 
