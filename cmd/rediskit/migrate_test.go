@@ -90,7 +90,7 @@ func TestMigrateCopyVerifySync(t *testing.T) {
 	dst.Set(ctx, "k1", "other", 0)
 	out.Reset()
 	err := run(ctx, []string{"migrate", "verify"}, &out, &errb)
-	if err == nil || !strings.Contains(out.String(), `"k1"`) || !strings.Contains(out.String(), "1 value") {
+	if err == nil || !strings.Contains(out.String(), `"k1"`) || !strings.Contains(err.Error(), "1 differences") {
 		t.Fatalf("verify after a change: %v\n%s", err, out.String())
 	}
 
