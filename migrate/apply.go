@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -304,5 +303,3 @@ func toAny(ss []string) []any {
 	}
 	return out
 }
-
-var _ = strconv.Itoa

@@ -18,8 +18,8 @@ type dirtySet struct {
 	head  int
 }
 
-func newDirtySet(max int) *dirtySet {
-	return &dirtySet{max: max, first: map[string]time.Time{}}
+func newDirtySet(limit int) *dirtySet {
+	return &dirtySet{max: limit, first: map[string]time.Time{}}
 }
 
 // add records key as changed at now. It returns false when the set is
@@ -77,12 +77,6 @@ func (d *dirtySet) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.first)
-}
-
-func (d *dirtySet) clear() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.clearLocked()
 }
 
 func (d *dirtySet) clearLocked() {

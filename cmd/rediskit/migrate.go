@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/rediskit/rediskit/migrate"
 	"github.com/rediskit/rediskit/redisconn"
@@ -198,7 +197,7 @@ func runMigrateVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.SetOutput(stderr)
 	tol := fs.Duration("ttl-tolerance", 0, "accepted difference between absolute expiries (0 = exact to the millisecond)")
 	rate := fs.Int("rate", 0, "keys read per second over both sides (0 = 50000, -1 = no limit)")
-	max := fs.Int("max", 0, "differences listed (0 = 100; all are counted)")
+	maxList := fs.Int("max", 0, "differences listed (0 = 100; all are counted)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -209,7 +208,7 @@ func runMigrateVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	defer src.Close()
 	defer dst.Close()
-	rep, err := migrate.Verify(ctx, src.Client, dst.Client, migrate.VerifyOptions{TTLTolerance: *tol, KeysPerSecond: *rate, MaxReported: *max})
+	rep, err := migrate.Verify(ctx, src.Client, dst.Client, migrate.VerifyOptions{TTLTolerance: *tol, KeysPerSecond: *rate, MaxReported: *maxList})
 	if err != nil {
 		return err
 	}
@@ -243,5 +242,3 @@ func statusLine(s migrate.Status) string {
 	return fmt.Sprintf("%s: applied %d (%.0f keys/s), dirty %d, lag %.3fs, gaps %d, errors %d",
 		s.Phase, s.Applied, s.KeysPerSecond, s.Dirty, s.LagSeconds, s.Gaps, s.Errors)
 }
-
-var _ = time.Second
