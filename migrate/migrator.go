@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 	"golang.org/x/sync/semaphore"
 )
 
@@ -124,6 +125,7 @@ type Migrator struct {
 	failed  []string
 	lastErr string
 	rate    rateSample
+	logged  map[string]*logState
 }
 
 type counters struct {
@@ -312,12 +314,35 @@ func (m *Migrator) setPhase(p Phase) {
 	m.mu.Unlock()
 }
 
+// noteError counts and logs an error the migrator retries; the same
+// message is logged at most once every 10 s, with the count in between.
 func (m *Migrator) noteError(err error, msg string, args ...any) {
 	m.c.errors.Add(1)
 	m.mu.Lock()
 	m.lastErr = err.Error()
+	if m.logged == nil {
+		m.logged = map[string]*logState{}
+	}
+	ls := m.logged[msg]
+	if ls == nil {
+		ls = &logState{}
+		m.logged[msg] = ls
+	}
+	now := time.Now()
+	if !ls.at.IsZero() && now.Sub(ls.at) < 10*time.Second {
+		ls.quiet++
+		m.mu.Unlock()
+		return
+	}
+	quiet := ls.quiet
+	ls.at, ls.quiet = now, 0
 	m.mu.Unlock()
-	m.log.Warn(msg, append(args, "err", err)...)
+	m.log.Warn(msg, append(args, "err", err, "class", retry.Classify(err).String(), "not_logged", quiet)...)
+}
+
+type logState struct {
+	at    time.Time
+	quiet int
 }
 
 func (m *Migrator) noteFailed(key string, err error) {

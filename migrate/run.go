@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 type batchKind int
@@ -285,10 +286,8 @@ func (sh *shard) runIDNow() string {
 	return sh.runID
 }
 
-// backoff is the pause before retry attempt n: 100 ms steps up to 3 s.
-func backoff(n int) time.Duration {
-	return min(time.Duration(n)*100*time.Millisecond, 3*time.Second)
-}
+// backoff is the pause before retry attempt n: the module's policy.
+func backoff(n int) time.Duration { return retry.Default.Backoff(n) }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // notifyClasses are the notify-keyspace-events classes sync needs
@@ -169,26 +170,22 @@ func (m *Migrator) subscribe(ctx context.Context, sh *shard, node *redis.Client,
 	defer stop()
 	hb := heartbeatKey(sh.hbSlot)
 	subscribed := false
-	attempt := 0
-	for {
+	loop := retry.Loop{Name: "migrate notifications " + sh.label, Log: m.log}
+	_ = loop.Run(ctx, func(ctx context.Context) error {
 		msg, err := ps.Receive(ctx)
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		if err != nil {
+			m.c.errors.Add(1)
 			sh.markGap(m, "subscription lost: "+err.Error())
-			attempt++
-			if sleepCtx(ctx, backoff(attempt)) != nil {
-				return
-			}
-			continue
+			return err
 		}
 		switch v := msg.(type) {
 		case *redis.Subscription:
 			if v.Kind != "psubscribe" {
-				continue
+				return nil
 			}
-			attempt = 0
 			if subscribed {
 				sh.markGap(m, "re-subscribed after a disconnect")
 			} else {
@@ -199,16 +196,17 @@ func (m *Migrator) subscribe(ctx context.Context, sh *shard, node *redis.Client,
 			m.c.events.Add(1)
 			if v.Payload == hb {
 				sh.lastBeat.Store(time.Now().UnixMilli())
-				continue
+				return nil
 			}
 			if reserved(v.Payload) {
-				continue
+				return nil
 			}
 			if !sh.dirty.add(v.Payload, time.Now()) {
 				sh.markGap(m, "dirty set full (MaxDirty)")
-				continue
+				return nil
 			}
 			sh.poke()
 		}
-	}
+		return nil
+	})
 }
