@@ -3,6 +3,8 @@ package migrate
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,5 +128,51 @@ func TestStreamTooBigIsNamed(t *testing.T) {
 	}
 	if v, _ := dst.Get(ctx, "plain").Result(); v != "1" {
 		t.Fatal("the other keys were not copied")
+	}
+}
+
+// TestBigKeysInChunks copies keys above BigKeyBytes type-aware in chunks
+// (threshold lowered so the keys stay small enough for a quick test).
+func TestBigKeysInChunks(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newCluster(t, 3, -1)
+	ctx := context.Background()
+	fillBig(t, src, 5000)
+	src.PExpireAt(ctx, "big:hash", time.Now().Add(time.Hour))
+	sum, err := New(src, dst, Options{BigKeyBytes: 4096, ChunkElements: 300}).Copy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Chunked != 5 {
+		t.Fatalf("chunked %d keys, want 5: %v", sum.Chunked, sum)
+	}
+	// Compare the contents in full, not only the lengths.
+	rep, err := Verify(ctx, src, dst, VerifyOptions{KeysPerSecond: -1, BigKeyBytes: 1 << 30})
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify: %v %v %v", rep, rep.Differences, err)
+	}
+	dst.LSet(ctx, "big:list", 4321, "changed")
+	rep, _ = Verify(ctx, src, dst, VerifyOptions{KeysPerSecond: -1, BigKeyBytes: 1 << 30, Rechecks: 1})
+	if rep.Value != 1 {
+		t.Fatalf("a changed element of a big list is not seen: %v", rep)
+	}
+}
+
+func fillBig(tb testing.TB, c redis.UniversalClient, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	const step = 1000
+	for lo := 0; lo < n; lo += step {
+		p := c.Pipeline()
+		for i := lo; i < min(lo+step, n); i++ {
+			p.HSet(ctx, "big:hash", fmt.Sprint("field-", i), strings.Repeat("v", 40))
+			p.SAdd(ctx, "big:set", fmt.Sprint("member-", i))
+			p.ZAdd(ctx, "big:zset", redis.Z{Score: float64(i) / 7, Member: fmt.Sprint("member-", i)})
+			p.RPush(ctx, "big:list", fmt.Sprint("item-", i))
+			p.Append(ctx, "big:string", strings.Repeat("s", 64))
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }
