@@ -50,7 +50,7 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 		return err
 	}
 	start := func(masters int) (*redisproc.Cluster, *redis.ClusterClient, error) {
-		c, err := redisproc.StartCluster(ctx, redisproc.ClusterOptions{Masters: masters, Replicas: -1,
+		c, err := redisproc.StartCluster(ctx, redisproc.ClusterOptions{Masters: masters, Replicas: -1, NodeTimeout: 15 * time.Second,
 			Args: []string{"maxmemory-policy noeviction", "notify-keyspace-events KEA", "save ''"}})
 		if err != nil {
 			return nil, nil, err

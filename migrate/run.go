@@ -87,9 +87,7 @@ func (m *Migrator) reader(ctx context.Context, sh *shard, follow bool, out chan<
 				return err
 			}
 		}
-		if b.kind == kindDirty {
-			sh.pushInflight(b.since)
-		}
+		sh.pushInflight(b.since) // zero for scan and prune batches
 		select {
 		case out <- b:
 			return nil
@@ -270,9 +268,7 @@ func (m *Migrator) writer(ctx context.Context, sh *shard, in <-chan *batch) erro
 				return err
 			}
 		}
-		if b.kind == kindDirty {
-			sh.popInflight()
-		}
+		sh.popInflight()
 		if b.bytes > 0 {
 			m.mem.Release(min(b.bytes, m.opts.MaxInflightBytes))
 		}

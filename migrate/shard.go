@@ -49,6 +49,7 @@ type shard struct {
 
 	scanned, total, rescans atomic.Int64
 	lastBeat, beatsSent     atomic.Int64
+	barrier                 atomic.Value // the last barrier key notified (Drain)
 
 	mu       sync.Mutex
 	node     *redis.Client
@@ -110,6 +111,12 @@ func (sh *shard) pushInflight(t time.Time) {
 	sh.mu.Lock()
 	sh.inflight = append(sh.inflight, t)
 	sh.mu.Unlock()
+}
+
+func (sh *shard) inflightLen() int {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.inflight)
 }
 
 func (sh *shard) popInflight() {

@@ -199,6 +199,9 @@ func (m *Migrator) subscribe(ctx context.Context, sh *shard, node *redis.Client,
 				return nil
 			}
 			if reserved(v.Payload) {
+				if strings.Contains(v.Payload, "}:barrier:") && strings.HasSuffix(v.Channel, ":set") {
+					sh.barrier.Store(v.Payload)
+				}
 				return nil
 			}
 			if !sh.dirty.add(v.Payload, time.Now()) {
