@@ -29,7 +29,11 @@ func clientFor(addrs string) redis.UniversalClient {
 // comma-separated addresses (more than one: a cluster).
 func helperMain() int {
 	src, dst := clientFor(os.Getenv("HELPER_SRC")), clientFor(os.Getenv("HELPER_DST"))
-	m := New(src, dst, Options{ReadBatch: 20, ScanCount: 50})
+	opts := Options{ReadBatch: 20, ScanCount: 50}
+	if os.Getenv(helperEnv) == "copy-default" {
+		opts = Options{}
+	}
+	m := New(src, dst, opts)
 	var err error
 	if os.Getenv(helperEnv) == "sync" {
 		err = m.Sync(context.Background())
@@ -78,13 +82,13 @@ func kill9(t *testing.T, cmd *exec.Cmd) {
 func TestKillMidCopyResumes(t *testing.T) {
 	srcSrv, src := newSingle(t)
 	dstCl, dst := newCluster(t, 3, -1)
-	const n = 40000
+	const n = 20000
 	seed(t, src, "k", n)
 	cmd := startHelper(t, "copy", srcSrv.Addr(), strings.Join(dstCl.Addrs(), ","))
 	var at position
-	redistest.Eventually(t, time.Minute, "checkpoint past 10000 keys", func() bool {
+	redistest.Eventually(t, time.Minute, "checkpoint past 5000 keys", func() bool {
 		at = checkpoint(t, dst)["main"]
-		return at.Scanned > 10000
+		return at.Scanned > 5000
 	})
 	kill9(t, cmd)
 	at = checkpoint(t, dst)["main"]
