@@ -72,7 +72,9 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 	if err := seedMixed(ctx, src, "m", n); err != nil {
 		return err
 	}
-	flushDst := func() error { return dst.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() }) }
+	flushDst := func() error {
+		return dst.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
+	}
 	var rates, rss []float64
 	for round := range 3 {
 		if err := flushDst(); err != nil {

@@ -39,6 +39,9 @@ func TestMigrateCutover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if le.Token() <= last {
+			t.Fatalf("source token %d after %d", le.Token(), last)
+		}
 		last = le.Token()
 		if err := le.Release(ctx); err != nil {
 			t.Fatal(err)
