@@ -1,0 +1,178 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestCopySingleToCluster(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newCluster(t, 3, -1)
+	seed(t, src, "k", 5000)
+	// A key the target already holds with other data is replaced; a key
+	// that expires before the copy is not resurrected.
+	ctx := context.Background()
+	dst.Set(ctx, "k:0", "stale", 0)
+	src.Set(ctx, "gone", "x", time.Millisecond)
+	m := New(src, dst, Options{ReadBatch: 100})
+	sum, err := m.Copy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Restored < 4500 || sum.Failed != nil {
+		t.Fatalf("summary: %v", sum)
+	}
+	t.Log(sum)
+	mustVerify(t, src, dst)
+	if n, _ := dst.Exists(ctx, stateKey).Result(); n != 0 {
+		t.Error("checkpoint left after a complete copy")
+	}
+	if n, _ := dst.Exists(ctx, "gone").Result(); n != 0 {
+		t.Error("expired key resurrected")
+	}
+}
+
+func TestCopyClusterToFourMasters(t *testing.T) {
+	_, src := newCluster(t, 3, -1)
+	_, dst := newCluster(t, 4, -1)
+	seed(t, src, "k", 6000)
+	sum, err := New(src, dst, Options{}).Copy(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(sum)
+	mustVerify(t, src, dst)
+}
+
+// TestVerifyFindsDifferences checks that verify is not blind: each kind
+// of difference is reported.
+func TestVerifyFindsDifferences(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newCluster(t, 3, -1)
+	seed(t, src, "k", 200)
+	ctx := context.Background()
+	if _, err := New(src, dst, Options{}).Copy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.Set(ctx, "only-src", "1", 0)
+	dst.Set(ctx, "only-dst", "1", 0)
+	dst.Set(ctx, "k:1", "changed", 0)
+	dst.Del(ctx, "k:7")
+	dst.HSet(ctx, "k:7", "f0", "other") // hash on both, other contents
+	if exp := src.PExpireTime(ctx, "k:7").Val(); exp > 0 {
+		dst.PExpireAt(ctx, "k:7", time.UnixMilli(int64(exp/time.Millisecond)))
+	}
+	dst.Del(ctx, "k:8")
+	dst.Set(ctx, "k:8", "x", 0) // set vs string
+	src.PExpireAt(ctx, "k:2", time.Now().Add(time.Hour))
+	dst.PExpireAt(ctx, "k:2", time.Now().Add(time.Hour+time.Second))
+	rep, err := Verify(ctx, src, dst, VerifyOptions{KeysPerSecond: -1, Rechecks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Report{Missing: 1, Extra: 1, Value: 2, Type: 1, TTL: 1}
+	if rep.Missing != want.Missing || rep.Extra != want.Extra || rep.Value != want.Value || rep.Type != want.Type || rep.TTL != want.TTL {
+		t.Fatalf("report %v, want missing 1 extra 1 value 2 type 1 ttl 1\n%v", rep, rep.Differences)
+	}
+	rep, err = Verify(ctx, src, dst, VerifyOptions{KeysPerSecond: -1, Rechecks: 1, TTLTolerance: 2 * time.Second})
+	if err != nil || rep.TTL != 0 {
+		t.Fatalf("tolerance not applied: %v %v", rep, err)
+	}
+}
+
+// TestRestoreRefusedPayloadFallsBack sends a DUMP payload with a version
+// the server does not know, checks the real error is recognised, and
+// that a structural copy gives the same data.
+func TestRestoreRefusedPayloadFallsBack(t *testing.T) {
+	_, src := newSingle(t)
+	ctx := context.Background()
+	src.Set(ctx, "s", "v", 0)
+	p, err := src.Dump(ctx, "s").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := []byte(p)
+	b[len(b)-10] = 0xff // RDB version (2 bytes little-endian before the CRC64)
+	b[len(b)-9] = 0x7f
+	err = src.Do(ctx, "RESTORE", "s2", 0, string(b), "REPLACE").Err()
+	if err == nil || !isPayloadRefused(err) {
+		t.Fatalf("RESTORE of a future payload: %v, not recognised as refused", err)
+	}
+	_, dst := newCluster(t, 3, -1)
+	seed(t, src, "k", 500)
+	sum, err := New(src, dst, Options{Structural: true}).Copy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Chunked < 400 {
+		t.Fatalf("structural copy: %v", sum)
+	}
+	mustVerify(t, src, dst)
+}
+
+func TestStreamTooBigIsNamed(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newSingle(t)
+	ctx := context.Background()
+	src.XAdd(ctx, &redis.XAddArgs{Stream: "events", Values: []any{"a", "1"}})
+	src.Set(ctx, "plain", "1", 0)
+	sum, err := New(src, dst, Options{Structural: true}).Copy(ctx)
+	if !errors.Is(err, ErrUnsupported) || len(sum.Failed) != 1 || sum.Failed[0] != "events" {
+		t.Fatalf("err %v failed %v", err, sum.Failed)
+	}
+	if v, _ := dst.Get(ctx, "plain").Result(); v != "1" {
+		t.Fatal("the other keys were not copied")
+	}
+}
+
+// TestBigKeysInChunks copies keys above BigKeyBytes type-aware in chunks
+// (threshold lowered so the keys stay small enough for a quick test).
+func TestBigKeysInChunks(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newCluster(t, 3, -1)
+	ctx := context.Background()
+	fillBig(t, src, 5000)
+	src.PExpireAt(ctx, "big:hash", time.Now().Add(time.Hour))
+	sum, err := New(src, dst, Options{BigKeyBytes: 4096, ChunkElements: 300}).Copy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Chunked != 5 {
+		t.Fatalf("chunked %d keys, want 5: %v", sum.Chunked, sum)
+	}
+	// Compare the contents in full, not only the lengths.
+	rep, err := Verify(ctx, src, dst, VerifyOptions{KeysPerSecond: -1, BigKeyBytes: 1 << 30})
+	if err != nil || !rep.Clean() {
+		t.Fatalf("verify: %v %v %v", rep, rep.Differences, err)
+	}
+	dst.LSet(ctx, "big:list", 4321, "changed")
+	rep, _ = Verify(ctx, src, dst, VerifyOptions{KeysPerSecond: -1, BigKeyBytes: 1 << 30, Rechecks: 1})
+	if rep.Value != 1 {
+		t.Fatalf("a changed element of a big list is not seen: %v", rep)
+	}
+}
+
+func fillBig(tb testing.TB, c redis.UniversalClient, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	const step = 1000
+	for lo := 0; lo < n; lo += step {
+		p := c.Pipeline()
+		for i := lo; i < min(lo+step, n); i++ {
+			p.HSet(ctx, "big:hash", fmt.Sprint("field-", i), strings.Repeat("v", 40))
+			p.SAdd(ctx, "big:set", fmt.Sprint("member-", i))
+			p.ZAdd(ctx, "big:zset", redis.Z{Score: float64(i) / 7, Member: fmt.Sprint("member-", i)})
+			p.RPush(ctx, "big:list", fmt.Sprint("item-", i))
+			p.Append(ctx, "big:string", strings.Repeat("s", 64))
+		}
+		if _, err := p.Exec(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
