@@ -71,7 +71,9 @@ func newEnv(t *testing.T, rdb redis.UniversalClient, o Options) *env {
 	return e
 }
 
-func (e *env) url(path string) string { return e.srv.URL + e.d.o.Prefix + "/" + strings.TrimPrefix(path, "/") }
+func (e *env) url(path string) string {
+	return e.srv.URL + e.d.o.Prefix + "/" + strings.TrimPrefix(path, "/")
+}
 
 func (e *env) do(req *http.Request) (int, []byte) {
 	e.t.Helper()
