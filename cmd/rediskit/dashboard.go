@@ -20,29 +20,6 @@ func init() {
 	register("dashboard", "serve the web dashboard (cluster, queues) for a deployment", runDashboard)
 }
 
-// dashboardAuth reads DASHBOARD_USER and DASHBOARD_PASSWORD (or
-// DASHBOARD_PASSWORD_FILE). Both empty means no authentication.
-func dashboardAuth() (user, password string, err error) {
-	user, password = os.Getenv("DASHBOARD_USER"), os.Getenv("DASHBOARD_PASSWORD")
-	if f := os.Getenv("DASHBOARD_PASSWORD_FILE"); f != "" {
-		if password != "" {
-			return "", "", errors.New("dashboard: set DASHBOARD_PASSWORD or DASHBOARD_PASSWORD_FILE, not both")
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", "", fmt.Errorf("dashboard: DASHBOARD_PASSWORD_FILE: %w", err)
-		}
-		password = strings.TrimRight(string(b), "\r\n")
-		if password == "" {
-			return "", "", fmt.Errorf("dashboard: DASHBOARD_PASSWORD_FILE %s is empty", f)
-		}
-	}
-	if (user == "") != (password == "") {
-		return "", "", errors.New("dashboard: set both DASHBOARD_USER and DASHBOARD_PASSWORD (or DASHBOARD_PASSWORD_FILE), or neither")
-	}
-	return user, password, nil
-}
-
 // runDashboard serves the dashboard for the deployment of the
 // environment (redisconn's REDIS_* variables, or the local cluster of
 // `up`). It is read-only unless -write, and -write needs basic auth from
@@ -66,7 +43,7 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 	}
-	user, password, err := dashboardAuth()
+	user, password, err := dashboard.CredentialsFromEnv(os.LookupEnv)
 	if err != nil {
 		return err
 	}
