@@ -42,7 +42,9 @@ func startDashboard(t *testing.T, args ...string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb lockedBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"dashboard", "-listen", "127.0.0.1:0"}, args...), &out, &errb) }()
+	go func() {
+		done <- run(ctx, append([]string{"dashboard", "-listen", "127.0.0.1:0"}, args...), &out, &errb)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
