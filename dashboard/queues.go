@@ -194,8 +194,10 @@ func (d *Dashboard) apiQueue(ctx context.Context, r *http.Request) (any, error) 
 	}
 	det := QueueDetail{QueueView: vs[0]}
 	p := d.rdb.Pipeline()
-	done := p.LRange(ctx, q.key(sufMetricsDone)+":data", 0, 59)
-	failed := p.LRange(ctx, q.key(sufMetricsFailed)+":data", 0, 59)
+	done := p.LRange(ctx, q.key(sufMetricsDone)+":data", 0, 58)
+	failed := p.LRange(ctx, q.key(sufMetricsFailed)+":data", 0, 58)
+	doneNow := p.HMGet(ctx, q.key(sufMetricsDone), "count", "prevCount")
+	failedNow := p.HMGet(ctx, q.key(sufMetricsFailed), "count", "prevCount")
 	meta := p.HGetAll(ctx, q.key(sufMeta))
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("dashboard: queue %s: %w", q.ID(), err)
@@ -203,7 +205,8 @@ func (d *Dashboard) apiQueue(ctx context.Context, r *http.Request) (any, error) 
 	if len(meta.Val()) == 0 {
 		return nil, fmt.Errorf("%w: queue %s", ErrNotFound, q.ID())
 	}
-	det.Completed, det.Failed = ints(done.Val()), ints(failed.Val())
+	det.Completed = perMinute(doneNow.Val(), done.Val())
+	det.Failed = perMinute(failedNow.Val(), failed.Val())
 	for _, k := range slices.Sorted(mapKeys(meta.Val())) {
 		det.Meta = append(det.Meta, []string{k, meta.Val()[k]})
 	}
@@ -228,6 +231,22 @@ func mapKeys(m map[string]string) func(func(string) bool) {
 			}
 		}
 	}
+}
+
+// perMinute is BullMQ's metrics: the current minute so far (count -
+// prevCount of the metrics hash) and the stored minutes (the :data list,
+// newest first). Empty when the workers collect no metrics.
+func perMinute(now []any, data []string) []int64 {
+	out := []int64{}
+	if len(now) == 2 && now[0] != nil {
+		c, _ := strconv.ParseInt(fmt.Sprint(now[0]), 10, 64)
+		var prev int64
+		if now[1] != nil {
+			prev, _ = strconv.ParseInt(fmt.Sprint(now[1]), 10, 64)
+		}
+		out = append(out, max(0, c-prev))
+	}
+	return append(out, ints(data)...)
 }
 
 func ints(ss []string) []int64 {

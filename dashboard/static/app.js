@@ -391,7 +391,7 @@ function schedule() {
     const live = document.getElementById('live').checked;
     const active = document.activeElement;
     const typing = active && ['INPUT', 'TEXTAREA', 'SELECT'].includes(active.tagName);
-    if (live && !typing && rt.page !== 'job' && rt.page !== 'memory') render();
+    if (live && !typing && rt.page !== 'memory') render();
   }, REFRESH_MS);
 }
 
