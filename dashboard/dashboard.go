@@ -76,6 +76,10 @@ type Options struct {
 	// SearchBudget is how many jobs one search request examines at most
 	// before it returns a continuation cursor. Zero means 5000.
 	SearchBudget int
+	// Services are the service's own objects (sessions, caches, lockers)
+	// when the dashboard is mounted inside it. Zero means Redis-derived
+	// figures only.
+	Services Services
 }
 
 func (o Options) withDefaults() Options {
@@ -139,6 +143,7 @@ type Dashboard struct {
 
 	mu        sync.Mutex
 	discovery discovered
+	analysis  analysisRun
 }
 
 var _ http.Handler = (*Dashboard)(nil)
@@ -172,8 +177,12 @@ func New(client redis.UniversalClient, o Options) (*Dashboard, error) {
 	return d, nil
 }
 
-// Close releases the per-node connections of the cluster page.
-func (d *Dashboard) Close() error { return d.nodes.close() }
+// Close stops a running memory analysis and releases the per-node
+// connections of the cluster page.
+func (d *Dashboard) Close() error {
+	d.stopAnalysis()
+	return d.nodes.close()
+}
 
 // ServeHTTP authorizes the request, strips Options.Prefix and serves it.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -311,6 +320,14 @@ func (b actionBody) auditAttrs() []any {
 // action registers POST /api/action/<name>. destructive actions need
 // "confirm": true in the body (the UI asks the user first).
 func (d *Dashboard) action(name string, destructive bool, f actionFunc) {
+	d.handleAction(name, destructive, false, f)
+}
+
+// actionReadOnly registers an action that changes nothing in Redis (it
+// still needs the CSRF token) and so runs on a read-only dashboard too.
+func (d *Dashboard) actionReadOnly(name string, f actionFunc) { d.handleAction(name, false, true, f) }
+
+func (d *Dashboard) handleAction(name string, destructive, readOnlyOK bool, f actionFunc) {
 	d.mux.HandleFunc("POST /api/action/"+name, func(w http.ResponseWriter, r *http.Request) {
 		who := d.o.Who(r)
 		if err := d.checkCSRF(r); err != nil {
@@ -318,7 +335,7 @@ func (d *Dashboard) action(name string, destructive bool, f actionFunc) {
 			writeError(w, http.StatusForbidden, err)
 			return
 		}
-		if d.o.ReadOnly {
+		if d.o.ReadOnly && !readOnlyOK {
 			d.log.Warn("dashboard: action refused", "who", who, "action", name, "reason", "read-only")
 			writeError(w, http.StatusForbidden, fmt.Errorf("%w: %s refused", ErrReadOnly, name))
 			return
@@ -358,6 +375,8 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusNotFound
 	case errors.Is(err, ErrReadOnly):
 		status = http.StatusForbidden
+	case errors.Is(err, errRateLimited):
+		status = http.StatusTooManyRequests
 	case errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusGatewayTimeout
 	}
@@ -393,6 +412,7 @@ func (d *Dashboard) routes() {
 	})
 	d.get("/api/cluster", d.apiCluster)
 	d.queueRoutes()
+	d.extraRoutes()
 }
 
 func clientMode(c redis.UniversalClient) string {

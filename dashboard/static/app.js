@@ -350,10 +350,83 @@ pages.job = async (rt) => {
   ];
 };
 
-// Pages served by optional endpoints (locks, sessions, caches, memory)
-// are filled in by extra.js when present.
-const extra = window.rediskitPages || {};
-Object.assign(pages, extra);
+pages.locks = async () => {
+  const v = await api('locks');
+  return [
+    h('h1', {}, 'Locks'),
+    h('p', { class: 'muted' }, `Held locks under ${v.prefixes.join(', ')} (SCAN, at most 500)` + (v.truncated ? ' — truncated' : '')),
+    v.locks.length ? table(['name', 'holder', 'owner', 'TTL num', 'fence num', 'waiters num'], v.locks.map(l => h('tr', { class: 'lock', 'data-name': l.name },
+      h('td', { class: 'mono' }, l.name), h('td', {}, l.holder), h('td', { class: 'mono' }, l.owner),
+      h('td', { class: 'num' }, (l.ttlMs / 1000).toFixed(1) + ' s'), h('td', { class: 'num' }, l.fence || ''), h('td', { class: 'num' }, l.waiters))))
+      : h('p', { class: 'muted', id: 'no-locks' }, 'no lock is held'),
+    (v.process || []).length ? [h('h2', {}, 'This process'), table(['acquired num', 'contended num', 'timeouts num', 'lost num', 'released num'],
+      v.process.map(p => h('tr', {}, [p.Acquired, p.Contended, p.Timeouts, p.Lost, p.Released].map(x => h('td', { class: 'num' }, fmt.num(x))))))] : null,
+  ];
+};
+
+pages.sessions = async (rt) => {
+  const v = await api('sessions');
+  const user = rt.q.get('user') || '';
+  const store = rt.q.get('store') || (v.stores[0] && v.stores[0].name) || '';
+  let list = null;
+  if (user && store) list = await api(`sessions/user?store=${encodeURIComponent(store)}&user=${encodeURIComponent(user)}`);
+  const userInput = h('input', { id: 'session-user', placeholder: 'user id', value: user });
+  const storeSel = h('select', { id: 'session-store' }, v.stores.map(s => h('option', { value: s.name, selected: s.name === store }, s.name)));
+  return [
+    h('h1', {}, 'Sessions'),
+    table(['store', 'live sessions (estimate) num', 'created num', 'destroyed num', 'loads num', 'store errors num', ''], v.stores.map(s => h('tr', { class: 'store', 'data-store': s.name },
+      h('td', {}, s.name), h('td', { class: 'num active' }, fmt.num(s.active)), h('td', { class: 'num' }, fmt.num(s.stats.Created)),
+      h('td', { class: 'num' }, fmt.num(s.stats.Destroyed)), h('td', { class: 'num' }, fmt.num(s.stats.Loads)),
+      h('td', { class: 'num' }, fmt.num(s.stats.StoreErrors)), h('td', { class: 'err' }, s.err || '')))),
+    h('h2', {}, 'Sessions of a user'),
+    h('form', { class: 'toolbar', id: 'session-form', onsubmit: (e) => { e.preventDefault(); location.hash = `#/sessions?store=${encodeURIComponent(storeSel.value)}&user=${encodeURIComponent(userInput.value)}`; } },
+      storeSel, userInput, h('button', { id: 'session-find' }, 'Show')),
+    list === null ? null : [
+      h('p', { id: 'session-count' }, `${list.length} session(s) of ${user}`),
+      list.length ? table(['id', 'created', 'idle expiry', 'expiry'], list.map(s => h('tr', { class: 'session' },
+        h('td', { class: 'mono truncate' }, s.id), h('td', {}, fmt.time(Date.parse(s.created))),
+        h('td', {}, fmt.time(Date.parse(s.idleExpires))), h('td', {}, fmt.time(Date.parse(s.expires)))))) : null,
+      h('button', { class: 'danger', id: 'revoke', disabled: S.readOnly || !list.length,
+        onclick: () => act('revoke-user', { name: store, user }, `Log ${user} out everywhere (${list.length} sessions)?`) }, 'Revoke all sessions of ' + user),
+    ],
+  ];
+};
+
+pages.caches = async () => {
+  const v = await api('caches');
+  const ms = d => (d / 1e6).toFixed(1) + ' ms';
+  return [
+    h('h1', {}, 'Caches'),
+    h('div', { class: 'cards' }, card('Redis keyspace hit rate (all masters)', fmt.pct(v.redisHitRate))),
+    v.caches.length ? table(['namespace', 'hit rate num', 'near hits num', 'redis hits num', 'misses num', 'loads num', 'near entries num', 'evictions num', 'invalidations num', 'tracking', 'invalidation lag (last/p99/max)'],
+      v.caches.map(c => h('tr', { class: 'cache' }, h('td', {}, c.Namespace), h('td', { class: 'num' }, fmt.pct(c.hitRate)),
+        [c.NearHits, c.RedisHits, c.Misses, c.Loads, c.NearEntries, c.Evictions, c.InvalidationsReceived].map(x => h('td', { class: 'num' }, fmt.num(x))),
+        h('td', {}, c.TrackingUp ? 'up' : 'down'), h('td', {}, c.HasLag ? `${ms(c.LagLast)} / ${ms(c.LagP99)} / ${ms(c.LagMax)}` : ''))))
+      : h('p', { class: 'muted' }, 'No cache registered: mount the dashboard in a service with Options.Services.Caches for per-namespace figures.'),
+  ];
+};
+
+pages.memory = async () => {
+  const v = await api('memory');
+  const p = v.progress || {};
+  const r = v.report;
+  return [
+    h('h1', {}, 'Memory'),
+    h('div', { class: 'toolbar' },
+      h('button', { id: 'analyze', disabled: v.running, onclick: () => act('analyze', {}).then(() => setTimeout(render, 0)) }, v.running ? 'Analysing…' : 'Analyse now'),
+      h('span', { class: 'muted' }, 'SCAN of every shard at ≤100,000 keys/s; one run per minute.'),
+      v.running ? h('span', { id: 'analyze-progress' }, `${fmt.num(p.Keys)} / ${fmt.num(p.Total)} keys, ${p.ShardsDone}/${p.Shards} shards`) : null,
+      h('button', { onclick: render }, 'Refresh')),
+    v.err ? h('p', { class: 'err' }, v.err) : null,
+    r ? [
+      h('div', { class: 'cards' }, card('keys', fmt.num(r.keys)), card('sampled', fmt.num(r.sampled)), card('estimated bytes', fmt.bytes(r.bytes)),
+        card('took', (r.duration_ns / 1e9).toFixed(1) + ' s')),
+      table(['pattern', 'keys num', 'bytes num', 'share num'], r.patterns.slice(0, 50).map(pt => h('tr', { class: 'pattern' },
+        h('td', { class: 'mono' }, pt.pattern), h('td', { class: 'num' }, fmt.num(pt.keys)), h('td', { class: 'num' }, fmt.bytes(pt.bytes)),
+        h('td', { class: 'num' }, r.bytes ? ((pt.bytes / r.bytes) * 100).toFixed(1) + '%' : '')))),
+    ] : (!v.running ? h('p', { class: 'muted' }, 'No analysis yet.') : null),
+  ];
+};
 
 // ---- frame ----
 
@@ -391,7 +464,7 @@ function schedule() {
     const live = document.getElementById('live').checked;
     const active = document.activeElement;
     const typing = active && ['INPUT', 'TEXTAREA', 'SELECT'].includes(active.tagName);
-    if (live && !typing && rt.page !== 'memory') render();
+    if (live && !typing) render();
   }, REFRESH_MS);
 }
 
