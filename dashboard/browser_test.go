@@ -17,6 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
+	"github.com/rediskit/rediskit/lock"
+	"github.com/rediskit/rediskit/session"
 )
 
 // needBrowser returns the chromium binary and the browser test directory
@@ -114,7 +116,18 @@ func TestBrowser(t *testing.T) {
 	prefix := strings.TrimSuffix(f.id, ":orders")
 	f.run(t, rdb, "go-w1", false)
 	startNodeWorker(t, dir, cl.Addrs(), prefix, "orders", 20)
-	e := newEnv(t, rdb, Options{Prefix: "/admin", NodeTimeout: 500 * time.Millisecond})
+	u := redistest.Unique(t)
+	lk := lock.New(rdb, lock.Options{Prefix: u + ":lock:", Holder: "worker-7"})
+	if _, err := lk.Acquire(ctxT(t), "order-42", 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	sm, err := session.New(rdb, session.Options{Prefix: u + ":s:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loginN(t, sm, "alice", 3)
+	e := newEnv(t, rdb, Options{Prefix: "/admin", NodeTimeout: 500 * time.Millisecond, Services: Services{
+		Sessions: map[string]SessionStore{"app": sm}, LockPrefixes: []string{u + ":lock:"}, Lockers: []LockStatser{lk}}})
 
 	shots := os.Getenv("DASHBOARD_SCREENSHOTS")
 	if shots == "" {
@@ -169,7 +182,7 @@ func TestBrowser(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser.js: %v\n%s", err, stderr.String())
 	}
-	want := []string{"cluster", "queues", "queue", "retry", "search", "pause-resume", "master-down"}
+	want := []string{"cluster", "queues", "queue", "retry", "search", "pause-resume", "locks", "revoke", "caches", "memory", "master-down"}
 	if strings.Join(steps, ",") != strings.Join(want, ",") {
 		t.Errorf("steps %v, want %v\n%s", steps, want, stderr.String())
 	}

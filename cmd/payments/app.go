@@ -124,7 +124,17 @@ func (a *app) dashboard() (*dashboard.Dashboard, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := dashboard.Options{Prefix: "/admin", ReadOnly: user == "", Logger: a.log}
+	relay := a.relay
+	o := dashboard.Options{Prefix: "/admin", ReadOnly: user == "", Logger: a.log, Services: dashboard.Services{
+		Sessions: map[string]dashboard.SessionStore{"payments": a.sessions},
+		Caches:   []dashboard.CacheStatser{a.svc.ProductCache()},
+		InvalidationLag: map[string]func() (last, p99, highest time.Duration){payments.ProductNamespace: func() (last, p99, highest time.Duration) {
+			s := relay.Stats()
+			return s.LastLag, s.P99Lag, s.MaxLag
+		}},
+		Lockers:      []dashboard.LockStatser{a.svc.Locker()},
+		LockPrefixes: []string{"payments:lock:"},
+	}}
 	if user != "" {
 		o.Authorize = dashboard.BasicAuth(user, pw)
 	}

@@ -65,6 +65,16 @@ class QueuePage {
   async resume() { await this.page.click('#resume'); await this.status('running'); }
 }
 
+class SessionsPage {
+  constructor(page) { this.page = page; }
+  async open(store, user) {
+    await this.page.goto(base + `#/sessions?store=${store}&user=${user}`);
+    await this.page.locator('#session-count').waitFor();
+  }
+  async waitCount(n, user) { await this.page.locator(`#session-count:text-is("${n} session(s) of ${user}")`).waitFor(); }
+  async revokeAll() { await this.page.click('#revoke'); }
+}
+
 class JobPage {
   constructor(page) { this.page = page; }
   async state() { return (await this.page.locator('#job-state').textContent()).trim(); }
@@ -133,11 +143,37 @@ async function main() {
   await q.resume();
   step('pause-resume');
 
+  await page.goto(base + '#/locks');
+  await page.locator('tr.lock[data-name="order-42"]').waitFor();
+  await shot(page, '8-locks');
+  step('locks');
+
+  const sessions = new SessionsPage(page);
+  await sessions.open('app', 'alice');
+  await sessions.waitCount(3, 'alice');
+  await shot(page, '9-sessions');
+  await sessions.revokeAll();
+  await sessions.waitCount(0, 'alice');
+  await shot(page, '10-sessions-revoked');
+  step('revoke');
+
+  await page.goto(base + '#/caches');
+  await page.locator('[data-page="caches"] h1').waitFor();
+  await shot(page, '11-caches');
+  step('caches');
+
+  await page.goto(base + '#/memory');
+  await page.locator('#analyze').waitFor();
+  await page.click('#analyze');
+  await page.locator('tr.pattern').first().waitFor({ timeout: 60000 });
+  await shot(page, '12-memory');
+  step('memory');
+
   process.stdout.write('kill\n');
   const killed = (await nextLine()).replace(/^killed /, '').trim();
   await cluster.open();
   await cluster.waitNodeDown(killed);
-  await shot(page, '8-cluster-master-down');
+  await shot(page, '13-cluster-master-down');
   step('master-down');
 
   await browser.close();
