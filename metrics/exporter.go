@@ -23,15 +23,26 @@ type ExporterOptions struct {
 	// application can add its own (client and pattern metrics). Nil
 	// means a new registry with the Go and process collectors.
 	Registry *prometheus.Registry
+	// ScrapeAnyTarget lets /scrape?target= (served when
+	// Server.RedisExporterNames is set) probe any server, with this
+	// deployment's credentials. False means only nodes of the
+	// deployment (others get 403): a scraper cannot make the exporter
+	// send its credentials elsewhere.
+	ScrapeAnyTarget bool
 }
 
 // Exporter serves /metrics for one Redis deployment (a standalone
-// redis_exporter that covers a whole cluster per scrape), /healthz, and a
-// short index on /. Safe for concurrent use; Close releases the node
+// redis_exporter that covers a whole cluster per scrape, within the
+// X-Prometheus-Scrape-Timeout-Seconds of the scraper), /healthz, a short
+// index on /, and with Server.RedisExporterNames redis_exporter's
+// /scrape?target=<node>. Safe for concurrent use; Close releases the node
 // connections.
 type Exporter struct {
 	mux       *http.ServeMux
 	collector *ServerCollector
+	reg       prometheus.Gatherer // the application's registry
+	metrics   http.Handler        // reg and the collector
+	anyTarget bool
 	user, pw  [32]byte // sha256 of the basic-auth credentials
 	auth      bool
 }
@@ -51,16 +62,23 @@ func ExporterHandler(client redis.UniversalClient, opts ExporterOptions) (*Expor
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
-	if err := reg.Register(sc); err != nil {
+	// The server collector has a registry of its own, so that a scrape
+	// with a timeout header can collect it within that timeout.
+	scReg := prometheus.NewRegistry()
+	if err := scReg.Register(sc); err != nil {
 		_ = sc.Close()
 		return nil, fmt.Errorf("metrics: register server collector: %w", err)
 	}
-	e := &Exporter{mux: http.NewServeMux(), collector: sc}
+	e := &Exporter{mux: http.NewServeMux(), collector: sc, reg: reg, anyTarget: opts.ScrapeAnyTarget}
+	e.metrics = promhttp.HandlerFor(prometheus.Gatherers{reg, scReg}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	if opts.Username != "" {
 		e.auth = true
 		e.user, e.pw = sha256.Sum256([]byte(opts.Username)), sha256.Sum256([]byte(opts.Password))
 	}
-	e.mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	e.mux.HandleFunc("/metrics", e.metricsHandler)
+	if sc.target != nil {
+		e.mux.HandleFunc("/scrape", e.scrapeHandler)
+	}
 	e.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	e.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {

@@ -54,6 +54,12 @@ type ServerOptions struct {
 	// Logger receives one debug line per failed node probe. Nil means
 	// no logging.
 	Logger *slog.Logger
+	// RedisExporterNames also exports the redis_* families of
+	// redis_exporter v1.x (names, label names, units), each with an addr
+	// label naming the node, so Grafana dashboard 763 and the common
+	// alert rules work unchanged (see compat.go). False means only
+	// rediskit_redis_*.
+	RedisExporterNames bool
 }
 
 // DefaultDangerousCommands are O(N) or destructive commands worth an
@@ -111,6 +117,8 @@ type ServerCollector struct {
 	seeds     []string
 	dangerous map[string]bool
 	descs     serverDescs
+	compat    *compatDescs // RedisExporterNames, with addr
+	target    *compatDescs // /scrape?target=, without addr
 
 	mu    sync.Mutex
 	nodes map[string]*node // by key: address, or failoverAddr
@@ -151,6 +159,9 @@ var _ prometheus.Collector = (*ServerCollector)(nil)
 func NewServerCollector(c redis.UniversalClient, opts ServerOptions) (*ServerCollector, error) {
 	opts = opts.withDefaults()
 	s := &ServerCollector{opts: opts, nodes: map[string]*node{}, dangerous: map[string]bool{}, descs: newServerDescs()}
+	if opts.RedisExporterNames {
+		s.compat, s.target = newCompatDescs("addr"), newCompatDescs()
+	}
 	for _, d := range opts.DangerousCommands {
 		s.dangerous[strings.ToLower(d)] = true
 	}
@@ -248,16 +259,29 @@ func (s *ServerCollector) Close() error {
 }
 
 // Describe sends every descriptor the collector may emit.
-func (s *ServerCollector) Describe(ch chan<- *prometheus.Desc) { s.descs.describe(ch) }
+func (s *ServerCollector) Describe(ch chan<- *prometheus.Desc) {
+	s.descs.describe(ch)
+	if s.compat != nil {
+		s.compat.describe(ch)
+	}
+}
 
 // Collect scrapes every node, bounded by ScrapeTimeout.
 func (s *ServerCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ScrapeTimeout)
+	s.collectWithin(ch, s.opts.ScrapeTimeout)
+}
+
+// collectWithin scrapes every node, bounded by timeout.
+func (s *ServerCollector) collectWithin(ch chan<- prometheus.Metric, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
 	results := s.scrape(ctx)
 	for _, r := range results {
 		s.emit(ch, r)
+		if s.compat != nil {
+			s.compat.emit(ch, r, r.addr)
+		}
 	}
 	emitReplicationLag(ch, &s.descs, results)
 	ch <- prometheus.MustNewConstMetric(s.descs.scrapeDuration, prometheus.GaugeValue, time.Since(start).Seconds())

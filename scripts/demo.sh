@@ -144,6 +144,7 @@ Look at (while it runs):
   counters    curl http://127.0.0.1:$PORT_A/stats
   metrics     curl http://127.0.0.1:$PORT_A/metrics | grep ^payments_
   health      curl http://127.0.0.1:$PORT_A/readyz
+  dashboard   http://127.0.0.1:$PORT_A/admin/   (read-only; DASHBOARD_USER/DASHBOARD_PASSWORD make it writable)
   cluster     bin/rediskit status      (REDIS_NODES=$REDIS_NODES)
   database    $DATABASE_URL
   more load   DATABASE_URL=$DATABASE_URL bin/payments loadgen -urls http://127.0.0.1:$PORT_A,http://127.0.0.1:$PORT_B -duration 30s

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need when it is missing: Debian
 # packages redis-server, postgresql and prometheus (for promtool and the
-# alert test), and Node.js/npm for the BullMQ interop tests. Go modules are
+# alert test), Node.js/npm for the BullMQ interop tests, and chromium for the
+# dashboard's browser tests. Go modules are
 # fetched by the go command itself. Runs apt only as root; otherwise it
 # prints the one command to run.
 set -euo pipefail
@@ -14,6 +15,7 @@ fi
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+[ -x /usr/bin/chromium ] || need+=(chromium) # dashboard browser tests
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

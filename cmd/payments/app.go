@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rediskit/rediskit/cache/pgcache"
+	"github.com/rediskit/rediskit/dashboard"
 	"github.com/rediskit/rediskit/metrics"
 	"github.com/rediskit/rediskit/payments"
 	"github.com/rediskit/rediskit/payments/httpapi"
@@ -33,6 +35,7 @@ type app struct {
 	relay    *pgcache.Relay
 	sessions *session.Manager
 	handler  http.Handler
+	admin    *dashboard.Dashboard
 }
 
 // setupLock serialises the outbox installation of instances starting
@@ -98,7 +101,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
+	admin, err := a.dashboard()
+	if err != nil {
+		return a, err
+	}
 	a.handler = httpapi.New(a.svc, httpapi.Options{
+		Admin:    admin,
 		Sessions: a.sessions,
 		Ready:    a.ready,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
@@ -106,6 +114,36 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 		Logger:   log,
 	})
 	return a, nil
+}
+
+// dashboard is the rediskit dashboard mounted at /admin/: read-only,
+// unless DASHBOARD_USER and DASHBOARD_PASSWORD(_FILE) are set, then
+// writable behind basic auth.
+func (a *app) dashboard() (*dashboard.Dashboard, error) {
+	user, pw, err := dashboard.CredentialsFromEnv(os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	relay := a.relay
+	o := dashboard.Options{Prefix: "/admin", ReadOnly: user == "", Logger: a.log, Services: dashboard.Services{
+		Sessions: map[string]dashboard.SessionStore{"payments": a.sessions},
+		Caches:   []dashboard.CacheStatser{a.svc.ProductCache()},
+		InvalidationLag: map[string]func() (last, p99, highest time.Duration){payments.ProductNamespace: func() (last, p99, highest time.Duration) {
+			s := relay.Stats()
+			return s.LastLag, s.P99Lag, s.MaxLag
+		}},
+		Lockers:      []dashboard.LockStatser{a.svc.Locker()},
+		LockPrefixes: []string{"payments:lock:"},
+	}}
+	if user != "" {
+		o.Authorize = dashboard.BasicAuth(user, pw)
+	}
+	d, err := dashboard.New(a.conn.Client, o)
+	if err != nil {
+		return nil, err
+	}
+	a.admin = d
+	return d, nil
 }
 
 func (a *app) setupOutbox(ctx context.Context) error {
@@ -160,6 +198,9 @@ func (a *app) run(ctx context.Context) error {
 }
 
 func (a *app) close() {
+	if a.admin != nil {
+		_ = a.admin.Close()
+	}
 	if a.svc != nil {
 		_ = a.svc.Close()
 	}

@@ -369,6 +369,11 @@ func TestEndToEnd(t *testing.T) {
 		}
 		c.must(t, 200, a.url, "GET", "/readyz", nil, nil)
 		c.must(t, 200, b.url, "GET", "/healthz", nil, nil)
+		// the dashboard at /admin/: read-only without DASHBOARD_USER
+		if q := string(c.must(t, 200, a.url, "GET", "/admin/api/queues", nil, nil).Body); !strings.Contains(q, `"queues":[{`) {
+			t.Errorf("/admin/api/queues lists no queue: %s", q)
+		}
+		c.must(t, 403, a.url, "POST", "/admin/api/action/pause", map[string]string{"queue": "x:y"}, nil)
 	})
 
 	t.Run("audit", func(t *testing.T) {

@@ -30,8 +30,13 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	scrapeTimeout := fs.Duration("scrape-timeout", 0, "bound on one whole scrape (0: 2*node-timeout+1s)")
 	slowlog := fs.Int("slowlog-entries", 32, "recent SLOWLOG entries summarized per node (negative: none)")
 	hist := fs.String("latency-histograms", "", "comma-separated commands whose LATENCY HISTOGRAM is exported (Redis 7; 26 series per command and node)")
+	compat := fs.String("compat", "", `"redis_exporter": also export redis_exporter v1.x's redis_* families (addr label per node) and serve its /scrape?target=<node>`)
+	anyTarget := fs.Bool("scrape-any-target", false, "let /scrape?target= probe servers outside the deployment (with its credentials)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *compat != "" && *compat != "redis_exporter" {
+		return fmt.Errorf("exporter: -compat %q: the only compatibility mode is redis_exporter", *compat)
 	}
 	if *nodes != "" {
 		if err := os.Setenv("REDIS_NODES", *nodes); err != nil {
@@ -57,8 +62,8 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	exp, err := metrics.ExporterHandler(conn.Client, metrics.ExporterOptions{
 		Server: metrics.ServerOptions{NodeTimeout: *nodeTimeout, ScrapeTimeout: *scrapeTimeout,
-			SlowlogEntries: *slowlog, LatencyHistograms: histCmds},
-		Username: user, Password: pw,
+			SlowlogEntries: *slowlog, LatencyHistograms: histCmds, RedisExporterNames: *compat != ""},
+		Username: user, Password: pw, ScrapeAnyTarget: *anyTarget,
 	})
 	if err != nil {
 		return err
@@ -73,8 +78,12 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if user != "" {
 		auth = "basic"
 	}
-	fmt.Fprintf(stdout, "rediskit exporter: %s deployment %s, serving http://%s/metrics (auth %s)\n",
-		conn.Mode, strings.Join(append(cfg.Nodes, cfg.SentinelAddrs...), ","), ln.Addr(), auth)
+	extra := ""
+	if *compat != "" {
+		extra = fmt.Sprintf(" with redis_exporter names, and http://%s/scrape?target=<node>", ln.Addr())
+	}
+	fmt.Fprintf(stdout, "rediskit exporter: %s deployment %s, serving http://%s/metrics%s (auth %s)\n",
+		conn.Mode, strings.Join(append(cfg.Nodes, cfg.SentinelAddrs...), ","), ln.Addr(), extra, auth)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

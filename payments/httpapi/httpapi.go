@@ -13,6 +13,7 @@
 //	GET  /stats                the service's counters (JSON)
 //	GET  /metrics              Prometheus
 //	GET  /healthz, /readyz     liveness; readiness (Redis and PostgreSQL answer)
+//	     /admin/               the rediskit dashboard (Options.Admin)
 //
 // Errors are JSON {"error": "..."} with a status from the domain error.
 package httpapi
@@ -42,6 +43,9 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics. Nil means 404.
 	Metrics http.Handler
+	// Admin, when set, is served under /admin/ (the rediskit dashboard,
+	// built with Prefix "/admin"). Nil means 404.
+	Admin http.Handler
 	// Observe, when set, is called after each request with its route
 	// pattern, status and duration (for metrics).
 	Observe func(route string, status int, d time.Duration)
@@ -87,6 +91,9 @@ func New(svc *payments.Service, o Options) *API {
 	m.HandleFunc("GET /readyz", a.ready)
 	if o.Metrics != nil {
 		m.Handle("GET /metrics", o.Metrics)
+	}
+	if o.Admin != nil {
+		m.Handle("/admin/", o.Admin)
 	}
 	a.root = o.Sessions.Middleware(m)
 	return a
