@@ -3,6 +3,9 @@ package nestjs
 import (
 	"context"
 	"errors"
+	"net/url"
+	"strings"
+	"testing"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/payments"
@@ -40,4 +43,27 @@ func countKeys(ctx context.Context, c *redis.ClusterClient, pattern string) (int
 		n += k
 	}
 	return n, err
+}
+
+// sessionID returns the session id in the client's signed connect.sid
+// cookie ("s:<id>.<signature>").
+func sessionID(t *testing.T, c *client) string {
+	t.Helper()
+	u, _ := url.Parse(c.base)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name != "connect.sid" {
+			continue
+		}
+		v, err := url.QueryUnescape(ck.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _, ok := strings.Cut(strings.TrimPrefix(v, "s:"), ".")
+		if !ok || !strings.HasPrefix(v, "s:") {
+			t.Fatalf("connect.sid %q is not a signed session id", v)
+		}
+		return id
+	}
+	t.Fatal("no connect.sid cookie")
+	return ""
 }

@@ -167,6 +167,14 @@ func TestNestJS(t *testing.T) {
 	if n, err := countKeys(ctx, rc, "sess:*"); err != nil || n != 1 {
 		t.Fatalf("connect-redis sessions in the cluster: %d, %v", n, err)
 	}
+	sid := sessionID(t, c)
+	var blob struct {
+		Cookie map[string]any `json:"cookie"`
+		UserID int64          `json:"userId"`
+	}
+	if raw, err := rc.Get(ctx, "sess:"+sid).Bytes(); err != nil || json.Unmarshal(raw, &blob) != nil || blob.UserID != acct.ID || blob.Cookie == nil {
+		t.Fatalf("connect-redis session sess:%s: %q, %v", sid, raw, err)
+	}
 
 	// Products: cache-aside, the second read from Redis.
 	for i, want := range []string{"miss", "hit"} {
@@ -291,8 +299,17 @@ func TestNestJS(t *testing.T) {
 		r, err := c.pay(o6.ID, "k6")
 		got <- result{r, err, time.Now()}
 	}()
-	const hold = 1500 * time.Millisecond
-	time.Sleep(hold) // the hold itself is what is measured, not a wait for state
+	// Nest's payment waits on the lock Go holds (its /stats counts it).
+	redistest.Eventually(t, 20*time.Second, "the Nest payment waits for the Go-held lock", func() bool {
+		var s struct {
+			Lock struct{ Waiting int } `json:"lock"`
+		}
+		r, err := c.do("GET", "/stats", nil, nil)
+		return err == nil && json.Unmarshal(r.body, &s) == nil && s.Lock.Waiting == 1
+	})
+	if _, err := st.ChargeForOrder(ctx, o6.ID); err == nil {
+		t.Fatalf("order %d charged while Go held its lock", o6.ID)
+	}
 	released := time.Now()
 	if err := held.Release(ctx); err != nil {
 		t.Fatal(err)
@@ -354,7 +371,9 @@ func TestNestJS(t *testing.T) {
 	// the session survives (it lives in Redis), and a job Nest enqueues is
 	// run by Go.
 	nest.stop(t)
-	env["JOBS_WORKER"], env["INSTANCE"] = "0", "nest-b"
+	// nest-b's provider call takes 1 s: long enough to hold a lock that a
+	// Go payment must wait for.
+	env["JOBS_WORKER"], env["INSTANCE"], env["PROVIDER_DELAY_MS"] = "0", "nest-b", "1000"
 	nestB := startNest(t, dir, "nest-b", env)
 	c.base = nestB.base
 	c.must(http.StatusOK, "GET", "/me", nil, nil)
@@ -370,10 +389,38 @@ func TestNestJS(t *testing.T) {
 	c.must(http.StatusCreated, "POST", fmt.Sprintf("/orders/%d/pay", o9.ID), nil, map[string]string{"Idempotency-Key": "k9"}).decode(t, &p9)
 	redistest.Eventually(t, 30*time.Second, "the Go worker runs the jobs Nest enqueued", func() bool {
 		s := svc.Stats()
-		return s.Confirmed >= 1 && s.Receipts >= 1
+		a, err := st.Audit(ctx)
+		return s.Confirmed >= 1 && s.Receipts >= 1 && err == nil && a.JobRuns >= 2*a.Charges
 	})
 	if ch, err := st.ChargeForOrder(ctx, o9.ID); err != nil || ch.ConfirmedAt == nil || ch.Instance != "nest-b" {
 		t.Fatalf("Nest-b's charge not confirmed by Go: %+v, %v", ch, err)
+	}
+
+	// A Nest holder keeps a Go payment of the same order waiting: Go
+	// finds it paid when it gets the lock (had it not waited, its newer
+	// token would have fenced Nest's commit out).
+	o10 := c.order(1)
+	got = make(chan result, 1)
+	go func() {
+		r, err := c.pay(o10.ID, "k10")
+		got <- result{r, err, time.Now()}
+	}()
+	redistest.Eventually(t, 20*time.Second, "Nest holds the order's lock", func() bool {
+		var s struct {
+			Lock struct{ Held int } `json:"lock"`
+		}
+		r, err := c.do("GET", "/stats", nil, nil)
+		return err == nil && json.Unmarshal(r.body, &s) == nil && s.Lock.Held == 1
+	})
+	_, gerr := svc.Pay(ctx, acct.ID, o10.ID, "go-k10")
+	res = <-got
+	var p10 payReply
+	if res.err != nil || res.r.status != http.StatusCreated {
+		t.Fatalf("Nest pay holding the lock: %d %v %s", res.r.status, res.err, res.r.body)
+	}
+	res.r.decode(t, &p10)
+	if !errorsAs(gerr, &pe) || pe.Charge.ID != p10.Charge.ID {
+		t.Fatalf("Go pay while Nest held the lock: %v, want paid by %s", gerr, p10.Charge.ID)
 	}
 
 	// One charge per paid order, no money moved twice, no job effect twice.
@@ -383,7 +430,7 @@ func TestNestJS(t *testing.T) {
 	}
 	t.Logf("audit: %+v", a)
 	if a.DoubleCharges != 0 || a.PaidWithoutOneCharge != 0 || a.PaidOrders != a.Charges || a.LedgerRows != a.Charges ||
-		a.DuplicateEffects != 0 || a.Charges != int64(1+1+1+1+1+raced+1) {
+		a.DuplicateEffects != 0 || a.Charges != int64(1+1+1+1+1+raced+1+1) {
 		t.Fatalf("audit %+v", a)
 	}
 	c.must(http.StatusNoContent, "POST", "/logout", nil, nil)

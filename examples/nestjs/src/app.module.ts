@@ -20,6 +20,7 @@ class HealthController {
   constructor(
     private readonly products: ProductsService,
     private readonly payments: PaymentService,
+    private readonly locks: LockService,
   ) {}
 
   @Get('healthz')
@@ -36,6 +37,7 @@ class HealthController {
       replays: p.replays,
       fenced: p.fenced,
       cache: { hits: this.products.hits, misses: this.products.misses },
+      lock: this.locks.stats,
     };
   }
 }

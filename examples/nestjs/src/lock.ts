@@ -42,6 +42,8 @@ export function currentLease(): Lease {
 export class LockService {
   private readonly log = new Logger('lock');
   private readonly redlock: Redlock;
+  /** Counters for /stats: callers waiting for a lock now, acquisitions, losses, timeouts. */
+  readonly stats = { waiting: 0, held: 0, acquired: 0, lost: 0, timeouts: 0 };
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Cluster,
@@ -71,11 +73,17 @@ export class LockService {
   async run<T>(name: string, ttl: number, fn: () => Promise<T>): Promise<T> {
     const resource = this.key(name);
     let lock: Redlock.Lock;
+    this.stats.waiting++;
     try {
       lock = await this.redlock.lock(resource, ttl);
     } catch (err) {
+      this.stats.timeouts++;
       throw new LockError(`lock: ${resource} still taken after ${this.cfg.lockWait} ms: ${(err as Error).message}`);
+    } finally {
+      this.stats.waiting--;
     }
+    this.stats.acquired++;
+    this.stats.held++;
     const lost = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -91,6 +99,7 @@ export class LockService {
           (err: Error) => {
             this.log.warn(`lock ${resource} lost: ${err.message}`);
             clearInterval(timer);
+            this.stats.lost++;
             lost.abort(new LockError(`lock: ${resource} lost`));
           },
         );
@@ -98,6 +107,7 @@ export class LockService {
       return await current.run({ resource, token, signal: lost.signal }, fn);
     } finally {
       clearInterval(timer);
+      this.stats.held--;
       // A lock that expired or went to another holder is left alone:
       // redlock's release deletes only a key that still carries our value.
       await lock.unlock().catch((err: Error) => this.log.warn(`unlock ${resource}: ${err.message}`));
