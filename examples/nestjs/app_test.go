@@ -5,15 +5,8 @@ package nestjs
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
-	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,144 +24,23 @@ func needNode(t *testing.T) {
 	}
 }
 
-// repoRoot is the directory of the module's go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("no go.mod above %s", dir)
-		}
-	}
-}
-
-// hashFiles hashes the named files of dir (names relative to dir).
-func hashFiles(t *testing.T, dir string, names []string) string {
-	t.Helper()
-	h := sha256.New()
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(h, n+"\x00")
-		h.Write(b)
-		io.WriteString(h, "\x00")
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// sources lists the files the build reads: package.json, the lockfile,
-// tsconfig.json and src/.
-func sources(t *testing.T, dir string) []string {
-	t.Helper()
-	names := []string{"package.json", "package-lock.json", "tsconfig.json"}
-	err := filepath.WalkDir(filepath.Join(dir, "src"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		names = append(names, rel)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(names[3:])
-	return names
-}
-
-// publish runs fill on a fresh temporary directory next to final and
-// renames it to final; a concurrent run that published first wins.
-func publish(t *testing.T, final string, fill func(tmp string) error) {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(final, ".done")); err == nil {
-		return
-	}
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(final), filepath.Base(final)+".tmp-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := fill(tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ".done"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		if _, serr := os.Stat(filepath.Join(final, ".done")); serr != nil {
-			t.Fatalf("publish %s: %v", final, err)
-		}
-	}
-}
-
-func copyFile(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o644)
-}
-
-func run(dir, name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return errors.New(name + " " + strings.Join(args, " ") + ": " + err.Error() + "\n" + string(out))
-	}
-	return nil
-}
-
-// buildApp installs the locked dependencies (npm ci) and compiles the app
-// (tsc) under <repo>/.rediskit/nestjs/, each keyed by the hash of its
-// inputs, so a rerun with nothing changed does neither. It returns the
-// directory to run "node dist/main.js" in.
+// buildApp builds the app with run.sh (npm ci and tsc into
+// .rediskit/nestjs/app, each redone only when its inputs changed) and
+// returns the directory to run "node dist/main.js" in.
 func buildApp(t *testing.T) string {
 	t.Helper()
 	needNode(t)
-	src, _ := filepath.Abs(".")
-	cache := filepath.Join(repoRoot(t), ".rediskit", "nestjs")
-	deps := filepath.Join(cache, "deps-"+hashFiles(t, src, []string{"package.json", "package-lock.json"}))
 	start := time.Now()
-	publish(t, deps, func(tmp string) error {
-		for _, f := range []string{"package.json", "package-lock.json"} {
-			if err := copyFile(filepath.Join(src, f), filepath.Join(tmp, f)); err != nil {
-				return err
-			}
-		}
-		return run(tmp, "npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-	})
-	t.Logf("npm dependencies ready in %s (%s)", time.Since(start).Round(time.Millisecond), deps)
-	names := sources(t, src)
-	build := filepath.Join(cache, "build-"+hashFiles(t, src, names))
-	start = time.Now()
-	publish(t, build, func(tmp string) error {
-		for _, f := range names {
-			if err := copyFile(filepath.Join(src, f), filepath.Join(tmp, f)); err != nil {
-				return err
-			}
-		}
-		if err := os.Symlink(filepath.Join(deps, "node_modules"), filepath.Join(tmp, "node_modules")); err != nil {
-			return err
-		}
-		return run(tmp, "node", "node_modules/typescript/bin/tsc", "-p", "tsconfig.json")
-	})
-	t.Logf("tsc build ready in %s (%s)", time.Since(start).Round(time.Millisecond), build)
-	return build
+	cmd := exec.Command("bash", "run.sh", "build")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("run.sh build: %v\n%s", err, stderr.String())
+	}
+	dir := strings.TrimSpace(string(out))
+	t.Logf("app built in %s (%s)", time.Since(start).Round(time.Millisecond), dir)
+	return dir
 }
 
 // syncBuffer collects a child's output.
@@ -248,6 +120,14 @@ func startNest(t *testing.T, dir, name string, env map[string]string) *nestApp {
 		t.Fatalf("%s did not listen within 90 s\n%s", name, a.out.String())
 	}
 	return a
+}
+
+// checkLog fails the test when the app logged a failed request (a 500).
+func (a *nestApp) checkLog(t *testing.T) {
+	t.Helper()
+	if out := a.out.String(); strings.Contains(out, "request failed") || strings.Contains(out, "Unhandled") {
+		t.Errorf("%s logged errors:\n%s", a.name, out)
+	}
 }
 
 // stop ends the process (SIGTERM, SIGKILL after 10 s); it is idempotent.

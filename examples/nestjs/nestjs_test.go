@@ -435,6 +435,8 @@ func TestNestJS(t *testing.T) {
 	}
 	c.must(http.StatusNoContent, "POST", "/logout", nil, nil)
 	c.must(http.StatusUnauthorized, "GET", "/me", nil, nil)
+	nest.checkLog(t)
+	nestB.checkLog(t)
 	t.Logf("e2e %s (build %s)", time.Since(start).Round(time.Millisecond), built.Sub(start).Round(time.Millisecond))
 }
 
