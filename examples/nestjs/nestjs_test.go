@@ -131,8 +131,29 @@ func TestNestJS(t *testing.T) {
 	dir := buildApp(t)
 	built := time.Now()
 	ctx := context.Background()
-	cl := redistest.NewCluster(t, redisproc.ClusterOptions{Args: []string{"maxmemory-policy noeviction"}})
-	rc := cl.Client()
+	// The private 3+3 cluster starts while PostgreSQL is prepared (what
+	// redistest.NewCluster does, in the background).
+	type started struct {
+		c   *redisproc.Cluster
+		err error
+	}
+	cch := make(chan started, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		defer cancel()
+		c, err := redisproc.StartCluster(sctx, redisproc.ClusterOptions{Args: []string{"maxmemory-policy noeviction"}})
+		cch <- started{c, err}
+	}()
+	var cl *redisproc.Cluster
+	t.Cleanup(func() {
+		if cl == nil {
+			r := <-cch
+			cl = r.c
+		}
+		if cl != nil {
+			_ = cl.Close()
+		}
+	})
 	dsn := pgtest.NewDatabase(t)
 	st, err := postgres.Open(ctx, dsn) // applies the payments migrations
 	if err != nil {
@@ -146,6 +167,12 @@ func TestNestJS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r0 := <-cch
+	if cl = r0.c; r0.err != nil {
+		t.Fatalf("start cluster: %v", r0.err)
+	}
+	rc := cl.Client()
+	t.Logf("cluster and database ready after %s", time.Since(built).Round(time.Millisecond))
 	env := map[string]string{
 		"REDIS_NODES": strings.Join(cl.Addrs(), ","), "DATABASE_URL": dsn, "PORT": "0", "HOST": "127.0.0.1",
 		"SESSION_SECRET": "test-secret-2,test-secret-1", "JOBS_WORKER": "1", "INSTANCE": "nest-a",
@@ -193,6 +220,16 @@ func TestNestJS(t *testing.T) {
 		if r.header.Get("X-Cache") != want || p.ID != 3 || p.PriceCents != db.PriceCents || p.Name != db.Name {
 			t.Fatalf("product 3: X-Cache %q (want %q), %+v, db %+v", r.header.Get("X-Cache"), want, p, db)
 		}
+	}
+	// The Keyv entry Nest's cache wrote (for the Go cache's Keyv codec):
+	// Keyv prefixes "<namespace>:", @keyv/redis "<namespace>::" again.
+	if n, err := countKeys(ctx, rc, "products::products:product:3"); err != nil || n != 1 {
+		t.Fatalf("Keyv entry products::products:product:3: %d keys, %v", n, err)
+	}
+	if raw, err := rc.Get(ctx, "products::products:product:3").Result(); err != nil || !strings.Contains(raw, `"value"`) {
+		t.Fatalf("Keyv entry products::products:product:3: %q, %v", raw, err)
+	} else {
+		t.Logf("Keyv entry products::products:product:3 = %s (PTTL %s)", raw, rc.PTTL(ctx, "products::products:product:3").Val())
 	}
 	c.must(http.StatusNotFound, "GET", "/products/999", nil, nil)
 	c.must(http.StatusBadRequest, "GET", "/products/x", nil, nil)
@@ -373,7 +410,8 @@ func TestNestJS(t *testing.T) {
 	nest.stop(t)
 	// nest-b's provider call takes 1 s: long enough to hold a lock that a
 	// Go payment must wait for.
-	env["JOBS_WORKER"], env["INSTANCE"], env["PROVIDER_DELAY_MS"] = "0", "nest-b", "1000"
+	// A 2 s lease: a Go waiter retries after the holder's remaining ttl.
+	env["JOBS_WORKER"], env["INSTANCE"], env["PROVIDER_DELAY_MS"], env["LOCK_TTL_MS"] = "0", "nest-b", "1000", "2000"
 	nestB := startNest(t, dir, "nest-b", env)
 	c.base = nestB.base
 	c.must(http.StatusOK, "GET", "/me", nil, nil)
