@@ -368,6 +368,7 @@ func (w *Worker) start(work context.Context, id, token string, fields map[string
 			r.took = time.Since(now)
 			w.results <- r
 		}()
+		w.q.advanceOnTake(jctx, w.log, job) // h-sched: add a job scheduler's next run on take, before the handler (as BullMQ's worker)
 		switch {
 		case perr != nil:
 			r.err = fmt.Errorf("%w: %w", ErrUnrecoverable, perr)
