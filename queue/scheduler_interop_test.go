@@ -1,0 +1,170 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rediskit/rediskit/internal/redistest"
+)
+
+// runMillis is the time of run id "repeat:<sid>:<millis>".
+func runMillis(t *testing.T, id string) int64 {
+	t.Helper()
+	i := strings.LastIndexByte(id, ':')
+	n, err := strconv.ParseInt(id[i+1:], 10, 64)
+	if err != nil {
+		t.Fatalf("run id %q: %v", id, err)
+	}
+	return n
+}
+
+// runsOf keeps the runs of scheduler sid, in time order.
+func runsOf(t *testing.T, ids []string, sid string) []int64 {
+	t.Helper()
+	var out []int64
+	for _, id := range ids {
+		if strings.HasPrefix(id, "repeat:"+sid+":") {
+			out = append(out, runMillis(t, id))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSchedulerNodeSchedulesGoWorkers: Node creates an `every` and a cron
+// scheduler (with a time zone) on two queues at once; one queue has only
+// Go workers, the other only a Node worker. Both run ≥ 10 iterations and
+// the run times of the two queues are the same instants.
+func TestSchedulerNodeSchedulesGoWorkers(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		gol, node := newEnv(t, tg), newEnv(t, tg)
+		specs := []schedSpec{
+			{ID: "ev", Repeat: Repeat{Every: 500 * time.Millisecond, Offset: 123 * time.Millisecond}, NodeTemplate: map[string]any{"name": "ev"}},
+			{ID: "cr", Repeat: Repeat{Pattern: "* * * * * *", TZ: "Asia/Kolkata"}, NodeTemplate: map[string]any{"name": "cr", "data": map[string]any{"k": 1}}},
+		}
+		rec := newRecorder()
+		gol.run(t, func(ctx context.Context, j *Job) (any, error) {
+			rec.note(j.ID)
+			return nil, nil
+		}, WorkerOptions{Concurrency: 2})
+		gol.run(t, func(ctx context.Context, j *Job) (any, error) {
+			rec.note(j.ID)
+			return nil, nil
+		}, WorkerOptions{Concurrency: 2})
+		p := startNode(t, tg, node.prefix, "work", node.name, map[string]any{"concurrency": 2})
+		gol.upsertSchedulers(t, "node", specs)
+		node.upsertSchedulers(t, "node", specs)
+
+		var goIDs, nodeIDs []string
+		deadline := time.Now().Add(40 * time.Second)
+		for len(runsOf(t, goIDs, "cr")) < 11 || len(runsOf(t, goIDs, "ev")) < 11 {
+			select {
+			case id := <-rec.ch:
+				goIDs = append(goIDs, id)
+			case <-time.After(time.Until(deadline)):
+				t.Fatalf("Go workers ran %d cron and %d every runs of a Node scheduler: %v",
+					len(runsOf(t, goIDs, "cr")), len(runsOf(t, goIDs, "ev")), goIDs)
+			}
+		}
+		for len(runsOf(t, nodeIDs, "cr")) < 11 || len(runsOf(t, nodeIDs, "ev")) < 11 {
+			m := p.waitFor(t, 40*time.Second, "node runs", func(m map[string]any) bool { return m["event"] == "start" })
+			nodeIDs = append(nodeIDs, fmt.Sprint(m["id"]))
+		}
+		p.Stop()
+		for _, sid := range []string{"ev", "cr"} {
+			g, n := runsOf(t, goIDs, sid), runsOf(t, nodeIDs, sid)
+			// every run is on the schedule
+			for _, ms := range g {
+				if (sid == "ev" && ms%500 != 123) || (sid == "cr" && ms%1000 != 0) {
+					t.Errorf("%s: Go-created run at %d is off the schedule", sid, ms)
+				}
+			}
+			// same instants over the window both sides cover (the first
+			// runs differ: each queue was upserted at its own time)
+			lo, hi := max(g[1], n[1]), min(g[len(g)-1], n[len(n)-1])
+			in := func(xs []int64) []int64 {
+				var out []int64
+				for _, x := range xs {
+					if x >= lo && x <= hi {
+						out = append(out, x)
+					}
+				}
+				return out
+			}
+			if gi, ni := in(g), in(n); fmt.Sprint(gi) != fmt.Sprint(ni) || len(gi) < 5 {
+				t.Errorf("%s: run times differ between Go workers and a Node worker over [%d, %d]:\n go   %v\n node %v", sid, lo, hi, gi, ni)
+			}
+		}
+	})
+}
+
+// TestSchedulerGoSchedulesNodeWorker: a scheduler Go creates is run by a
+// Node worker, which adds each next run.
+func TestSchedulerGoSchedulesNodeWorker(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		e := newEnv(t, tg)
+		ctx := context.Background()
+		if _, err := e.q.UpsertScheduler(ctx, "gev", Repeat{Every: 300 * time.Millisecond}, JobTemplate{Name: "g", Data: map[string]int{"a": 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.q.UpsertScheduler(ctx, "gcr", Repeat{Pattern: "*/1 * * * * *", TZ: "Australia/Sydney"}, JobTemplate{}); err != nil {
+			t.Fatal(err)
+		}
+		p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": 2})
+		var ids []string
+		for len(runsOf(t, ids, "gev")) < 5 || len(runsOf(t, ids, "gcr")) < 3 {
+			m := p.waitFor(t, 30*time.Second, "node runs of Go schedulers", func(m map[string]any) bool { return m["event"] == "start" })
+			ids = append(ids, fmt.Sprint(m["id"]))
+		}
+		p.Stop()
+		s, err := e.q.GetScheduler(ctx, "gev")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Iterations < 5 || s.Every != 300*time.Millisecond || s.Name != "g" {
+			t.Errorf("GetScheduler after Node runs: %+v", s)
+		}
+	})
+}
+
+// TestSchedulerLimit: with Limit 3 the Go worker adds no run after the third.
+func TestSchedulerLimit(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		e := newEnv(t, tg)
+		ctx := context.Background()
+		if _, err := e.q.UpsertScheduler(ctx, "lim", Repeat{Every: 200 * time.Millisecond, Limit: 3}, JobTemplate{}); err != nil {
+			t.Fatal(err)
+		}
+		rec := newRecorder()
+		e.run(t, func(ctx context.Context, j *Job) (any, error) {
+			rec.note(j.ID)
+			return nil, nil
+		}, WorkerOptions{Concurrency: 1})
+		got := rec.wait(t, 3, 20*time.Second)
+		redistest.Eventually(t, 10*time.Second, "3 completed", func() bool {
+			c, _ := e.q.Counts(ctx)
+			return c.Completed == 3
+		})
+		// the third run was taken (and advanced) before its handler ran, so
+		// no fourth run can appear any more
+		c, _ := e.q.Counts(ctx)
+		if c.Delayed+c.Waiting+c.Active != 0 {
+			t.Errorf("after the limit: %+v (runs %v)", c, got)
+		}
+		s, err := e.q.GetScheduler(ctx, "lim")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Iterations != 3 || s.Next.UnixMilli() != runMillis(t, got[2]) {
+			t.Errorf("scheduler after the limit: %+v, last run %s", s, got[2])
+		}
+		if _, err := e.q.UpsertScheduler(ctx, "none", Repeat{Every: time.Second, EndDate: time.Now().Add(-time.Minute)}, JobTemplate{}); err == nil {
+			t.Error("UpsertScheduler past its end date: no error")
+		}
+	})
+}
