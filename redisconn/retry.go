@@ -2,15 +2,11 @@ package redisconn
 
 import (
 	"context"
-	"errors"
-	"io"
-	"net"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // LinearBackoff returns the article's min(attempt*step, cap).
@@ -25,8 +21,9 @@ func LinearBackoff(step, limit time.Duration) func(int) time.Duration {
 }
 
 // retryHook retries commands that failed without reaching a server that
-// could have applied them (dial errors, closed connections, CLUSTERDOWN,
-// TRYAGAIN, LOADING, MASTERDOWN, READONLY), sleeping RetryBackoff between
+// could have applied them (internal/retry's NotApplied class: dial errors,
+// CLUSTERDOWN, TRYAGAIN, LOADING, MASTERDOWN, READONLY) and read-only
+// commands whose reply was lost (MaybeApplied), sleeping RetryBackoff between
 // attempts, and asks for a topology reload at once on such errors: this is
 // what makes a cluster client find the promoted replica within a second of
 // the promotion instead of at the next 60 s reload.
@@ -55,7 +52,9 @@ func (h retryHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		var deadline time.Time
 		for attempt := 1; ; {
 			err := next(ctx, cmd)
-			if err == nil || attempt > h.max || !Retryable(err) || ctx.Err() != nil {
+			// Idempotency is looked at only on a failure: the success path
+			// costs one closure call.
+			if err == nil || attempt > h.max || !retry.Retryable(err, retry.Idempotent(cmd.Args())) || ctx.Err() != nil {
 				return err
 			}
 			if deadline.IsZero() {
@@ -79,16 +78,20 @@ func (h retryHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 			if err == nil || attempt > h.max || ctx.Err() != nil {
 				return err
 			}
+			idempotent := true
+			for _, c := range cmds {
+				idempotent = idempotent && retry.Idempotent(c.Args())
+			}
 			if deadline.IsZero() {
 				deadline = time.Now().Add(h.budget)
 			} else if time.Now().After(deadline) {
 				return err
 			}
 			// Retry a pipeline only when no command in it succeeded and
-			// every failure is retryable: a partial success must not be
-			// applied twice.
+			// every failure may be retried: a partial success must not
+			// be applied twice.
 			for _, c := range cmds {
-				if e := c.Err(); e == nil || !Retryable(e) {
+				if e := c.Err(); e == nil || !retry.Retryable(e, idempotent) {
 					return err
 				}
 			}
@@ -106,9 +109,10 @@ func (h retryHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // topology change (a dead or demoted node) reloads the slot map and
 // re-checks after h.recheck without using up an attempt: the total time is
 // still bounded by the budget. Other errors use backoff(attempt) and count.
+// This hook is the only place in the module that reloads a slot map.
 func (h retryHook) wait(ctx context.Context, attempt *int, err error) bool {
 	d := h.backoff(*attempt)
-	if h.reload != nil && topologyHint(err) {
+	if h.reload != nil && retry.TopologyHint(err) {
 		h.stats.reloads.Add(1)
 		h.reload()
 		d = h.recheck
@@ -126,45 +130,9 @@ func (h retryHook) wait(ctx context.Context, attempt *int, err error) bool {
 	}
 }
 
-// Retryable reports whether err means the command was not applied and may
-// be sent again: a failed dial, a connection closed under it before a
-// reply, or a cluster/replication state reply that asks the client to try
-// later. Timeouts on a sent command are not retryable (the command may have
-// run), nor are context errors.
-func Retryable(err error) bool {
-	if err == nil {
-		return false
-	}
-	if isDial(err) {
-		return true
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) {
-		return true
-	}
-	msg := err.Error()
-	for _, p := range []string{"CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "READONLY"} {
-		if strings.HasPrefix(msg, p) {
-			return true
-		}
-	}
-	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "connection reset")
-}
-
-func isDial(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
-}
-
-// topologyHint reports errors that suggest the slot map changed.
-func topologyHint(err error) bool {
-	if isDial(err) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
-		return true
-	}
-	msg := err.Error()
-	return strings.HasPrefix(msg, "CLUSTERDOWN") || strings.HasPrefix(msg, "READONLY") ||
-		strings.HasPrefix(msg, "MASTERDOWN") || strings.Contains(msg, "connection refused")
-}
+// Retryable reports whether err proves the command was not applied, so
+// that any command may be sent again (internal/retry's NotApplied class:
+// a failed dial, an exhausted pool, CLUSTERDOWN, TRYAGAIN, LOADING,
+// MASTERDOWN, READONLY). A lost reply (EOF, reset, timeout) is not: the
+// command may have run.
+func Retryable(err error) bool { return retry.Classify(err) == retry.NotApplied }

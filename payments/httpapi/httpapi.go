@@ -27,9 +27,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/retry"
 	"github.com/rediskit/rediskit/lock"
 	"github.com/rediskit/rediskit/payments"
-	"github.com/rediskit/rediskit/redisconn"
 	"github.com/rediskit/rediskit/session"
 )
 
@@ -165,7 +165,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		var se *session.StoreError
 		var ne net.Error
-		if errors.As(err, &se) || errors.As(err, &ne) || redisconn.Retryable(err) {
+		if errors.As(err, &se) || errors.As(err, &ne) || retry.Classify(err) != retry.Fatal {
 			// Redis or PostgreSQL unreachable for now (a failover):
 			// fail cleanly, the client retries.
 			status = http.StatusServiceUnavailable
