@@ -105,10 +105,9 @@ func (w wallTime) plusCalendar(months, days int) wallTime {
 
 // plusMillis adds to the instant.
 func (w wallTime) plusMillis(ms int64) wallTime {
-	ts, off := fixOffset(w.c.UnixMilli(), w.off, w.loc)
+	ts, _ := fixOffset(w.c.UnixMilli(), w.off, w.loc)
 	ts += ms
-	off = zoneOffset(w.loc, ts)
-	return makeWallTime(ts, off, w.loc)
+	return makeWallTime(ts, zoneOffset(w.loc, ts), w.loc)
 }
 
 func (w wallTime) startOfMonth() wallTime  { return w.set(-1, 1, 0, 0, 0, 0) }

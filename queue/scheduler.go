@@ -194,7 +194,9 @@ func (q *Queue) UpsertScheduler(ctx context.Context, id string, r Repeat, tpl Jo
 		return "", fmt.Errorf("queue: upsert scheduler %q: %w", id, schedUpsertScript.Err(err))
 	}
 	if code, ok := v.(int64); ok {
-		return "", fmt.Errorf("%w: scheduler %q (code %d)", ErrSchedulerBusy, id, code)
+		why := map[int64]string{codeSchedCollision: "a cron run with the same time exists and is not pending",
+			codeSchedSlotsBusy: "32 consecutive every slots are taken"}[code]
+		return "", fmt.Errorf("%w: scheduler %q: %s (code %d)", ErrSchedulerBusy, id, why, code)
 	}
 	arr, _ := v.([]any)
 	if len(arr) < 1 {

@@ -9,18 +9,27 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rediskit/rediskit/internal/retry"
 )
+
+// advanceRetry bounds the retries of one advance (it delays the handler):
+// the step is idempotent (the script adds a run once), so a reply lost
+// after the send is retried too, as BullMQ's worker retries it.
+var advanceRetry = retry.Policy{Attempts: 3, Budget: 3 * time.Second}
 
 // advanceOnTake is called by the worker for every job it takes, before the
 // handler runs, exactly where BullMQ's worker does it: for a run of a job
 // scheduler (field rjk) it adds the next run. A failure is logged (the job
 // still runs; the scheduler then has no next run until it is upserted
-// again, which the log says).
+// again, which the log says). Node's worker instead leaves the job active
+// without running it, so the stalled check re-offers it later.
 func (q *Queue) advanceOnTake(ctx context.Context, log *slog.Logger, j *Job) {
 	if j == nil || j.Fields["rjk"] == "" {
 		return
 	}
-	if err := q.advanceScheduler(ctx, j); err != nil {
+	err := retry.Do(ctx, advanceRetry, true, func(ctx context.Context) error { return q.advanceScheduler(ctx, j) })
+	if err != nil {
 		log.Error("queue: failed to add the next run of a job scheduler; it has no next run until upserted again",
 			"queue", q.name, "scheduler", j.Fields["rjk"], "job", j.ID, "err", err)
 	}
@@ -140,6 +149,8 @@ func (q *Queue) advanceScheduler(ctx context.Context, j *Job) error {
 		return fmt.Errorf("queue: scheduler %q opts: %w", sid, err)
 	}
 	k := q.k
+	// the reply (new id, 0 = not the current run, codeSchedDuplicate = the
+	// next run exists) needs no action: each is what BullMQ does too
 	_, err = schedAdvanceScript.Run(ctx, q.rdb, []string{k.repeat, k.delayed, k.wait, k.meta, k.prioritized, k.marker,
 		k.id, k.events, k.pc, k.active}, argv(argAdvanceCount, map[int]any{
 		argAdvancePrefix: k.base, argAdvanceNow: q.now().UnixMilli(), argAdvanceID: sid,

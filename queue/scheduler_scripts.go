@@ -64,7 +64,6 @@ const (
 const (
 	codeSchedCollision = -10 // upsert: a cron iteration with the id exists, not pending
 	codeSchedSlotsBusy = -11 // upsert: 32 consecutive `every` slots are taken
-	codeSchedDuplicate = -1  // advance: the next iteration exists already
 )
 
 // argv builds an ARGV list of n entries from position → value.
