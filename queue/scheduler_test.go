@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
@@ -296,4 +298,15 @@ func TestSchedulerWireSameAsNode(t *testing.T) {
 			t.Fatalf("second RemoveScheduler: %v", err)
 		}
 	})
+}
+
+// NewExampleRedis starts a private redis-server for a runnable example and
+// returns a client and the function that stops both.
+func NewExampleRedis() (redis.UniversalClient, func()) {
+	s, err := redisproc.StartServer(context.Background(), redisproc.ServerOptions{})
+	if err != nil {
+		panic(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	return c, func() { _ = c.Close(); _ = s.Close() }
 }
