@@ -24,8 +24,8 @@ import (
 // side reports its median round. Measured: the time to upsert the
 // schedulers, the runs per second while all are live (1,000/s is the
 // schedule), how late runs start (start - scheduled time, p99) and the
-// Redis CPU per run (INFO commandstats usec over the whole round, upserts
-// included, / completed runs). Called at the end of the queue area.
+// Redis CPU per run (the server's used_cpu_user+sys over the whole round,
+// upserts and idle waits included, / completed runs). Called at the end of the queue area.
 
 const (
 	schedCount  = 1000
@@ -99,33 +99,31 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-// usecPerRun is the command CPU time since the last CONFIG RESETSTAT (the
-// upserts, the runs and the idle polling) per completed run.
-func usecPerRun(ctx context.Context, rdb *redis.Client, completed string) float64 {
-	n, err := rdb.ZCard(ctx, completed).Result()
-	if err != nil || n == 0 {
-		return 0
-	}
-	return redisUsec(ctx, rdb) / float64(n)
-}
-
-// redisUsec is the total command CPU time (INFO commandstats).
-func redisUsec(ctx context.Context, rdb *redis.Client) float64 {
-	s, err := rdb.Info(ctx, "commandstats").Result()
+// redisCPU is the CPU time (user + system) the Redis process used so far.
+func redisCPU(ctx context.Context, rdb *redis.Client) time.Duration {
+	s, err := rdb.Info(ctx, "cpu").Result()
 	if err != nil {
 		return 0
 	}
 	var total float64
 	for _, l := range strings.Split(s, "\n") {
-		_, rest, ok := strings.Cut(l, "usec=")
-		if !ok {
-			continue
+		k, v, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
 		}
-		v, _, _ := strings.Cut(rest, ",")
-		f, _ := strconv.ParseFloat(v, 64)
-		total += f
 	}
-	return total
+	return time.Duration(total * float64(time.Second))
+}
+
+// usecPerRun is the Redis CPU used since cpu0 (the upserts, the runs and
+// the idle waits) per completed run, in microseconds.
+func usecPerRun(ctx context.Context, rdb *redis.Client, cpu0 time.Duration, completed string) float64 {
+	n, err := rdb.ZCard(ctx, completed).Result()
+	if err != nil || n == 0 {
+		return 0
+	}
+	return float64(redisCPU(ctx, rdb)-cpu0) / float64(time.Microsecond) / float64(n)
 }
 
 func oursSched(ctx context.Context, rdb *redis.Client, d time.Duration) (schedRound, error) {
@@ -134,7 +132,7 @@ func oursSched(ctx context.Context, rdb *redis.Client, d time.Duration) (schedRo
 	if err != nil {
 		return r, err
 	}
-	rdb.ConfigResetStat(ctx)
+	cpu0 := redisCPU(ctx, rdb)
 	t0 := time.Now()
 	for i := range schedCount {
 		if _, err := q.UpsertScheduler(ctx, "s"+strconv.Itoa(i), queue.Repeat{Every: schedEvery},
@@ -178,7 +176,7 @@ func oursSched(ctx context.Context, rdb *redis.Client, d time.Duration) (schedRo
 	mu.Lock()
 	r.p99 = Percentile(late, 99)
 	mu.Unlock()
-	r.usecRun = usecPerRun(ctx, rdb, "bull:sched:completed")
+	r.usecRun = usecPerRun(ctx, rdb, cpu0, "bull:sched:completed")
 	return r, nil
 }
 
@@ -208,7 +206,7 @@ func nodeSched(ctx context.Context, cfg Config, rdb *redis.Client, addr string) 
 	if err := cmd.Start(); err != nil {
 		return r, err
 	}
-	rdb.ConfigResetStat(ctx)
+	cpu0 := redisCPU(ctx, rdb)
 	var out struct {
 		UpsertMs float64   `json:"upsertMs"`
 		Jobs     float64   `json:"jobs"`
@@ -229,6 +227,6 @@ func nodeSched(ctx context.Context, cfg Config, rdb *redis.Client, addr string) 
 		late[i] = time.Duration(ms * float64(time.Millisecond))
 	}
 	r.p99 = Percentile(late, 99)
-	r.usecRun = usecPerRun(ctx, rdb, "bull:sched:completed")
+	r.usecRun = usecPerRun(ctx, rdb, cpu0, "bull:sched:completed")
 	return r, nil
 }

@@ -41,7 +41,7 @@ async function main() {
   await sleep(measure);
   counting = false;
   const seconds = Number(process.hrtime.bigint() - m0) / 1e9;
-  await w.close(true);
+  await w.close();
   await q.close();
   console.log(JSON.stringify({ upsertMs, jobs: done, seconds, lateMs: late }));
 }
