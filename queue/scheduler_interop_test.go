@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -167,4 +168,40 @@ func TestSchedulerLimit(t *testing.T) {
 			t.Error("UpsertScheduler past its end date: no error")
 		}
 	})
+}
+
+// TestUpsertSchedulerRefuses: schedules BullMQ refuses are refused with a
+// matchable error and leave nothing behind.
+func TestUpsertSchedulerRefuses(t *testing.T) {
+	tg := redistest.SingleTarget(t)
+	e := newEnv(t, tg)
+	ctx := context.Background()
+	past := time.Now().Add(-time.Hour)
+	for _, c := range []struct {
+		name string
+		r    Repeat
+		tpl  JobTemplate
+		want error
+	}{
+		{"both", Repeat{Every: time.Second, Pattern: "* * * * *"}, JobTemplate{}, ErrScheduler},
+		{"neither", Repeat{}, JobTemplate{}, ErrScheduler},
+		{"sub-millisecond every", Repeat{Every: time.Microsecond}, JobTemplate{}, ErrScheduler},
+		{"immediately with start", Repeat{Pattern: "* * * * *", Immediately: true, StartDate: time.Now()}, JobTemplate{}, ErrScheduler},
+		{"bad pattern", Repeat{Pattern: "0 60 * * *"}, JobTemplate{}, ErrCron},
+		{"hashed pattern", Repeat{Pattern: "H * * * *"}, JobTemplate{}, ErrCron},
+		{"bad zone", Repeat{Pattern: "* * * * *", TZ: "Mars/Olympus"}, JobTemplate{}, ErrCron},
+		{"job id in template", Repeat{Every: time.Second}, JobTemplate{Opts: JobOptions{JobID: "x"}}, ErrScheduler},
+		{"ended", Repeat{Every: time.Second, EndDate: past}, JobTemplate{}, ErrSchedulerEnded},
+		{"no cron run before the end", Repeat{Pattern: "0 0 1 1 *", EndDate: time.Now().Add(time.Hour)}, JobTemplate{}, ErrSchedulerEnded},
+	} {
+		if _, err := e.q.UpsertScheduler(ctx, "s", c.r, c.tpl); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
+		}
+	}
+	if n, _ := e.rdb.ZCard(ctx, e.q.k.repeat).Result(); n != 0 {
+		t.Errorf("refused upserts left %d schedulers", n)
+	}
+	if _, err := e.q.GetScheduler(ctx, "s"); !errors.Is(err, ErrSchedulerNotFound) {
+		t.Errorf("GetScheduler: %v", err)
+	}
 }
