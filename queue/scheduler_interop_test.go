@@ -205,3 +205,65 @@ func TestUpsertSchedulerRefuses(t *testing.T) {
 		t.Errorf("GetScheduler: %v", err)
 	}
 }
+
+// TestSchedulerMixedWorkers: a Node scheduler on a queue worked by a Node
+// worker and Go workers, one of which is stopped mid-run: every run
+// happens once, on the schedule, and the schedule goes on.
+func TestSchedulerMixedWorkers(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		e := newEnv(t, tg)
+		rec := newRecorder()
+		h := func(ctx context.Context, j *Job) (any, error) {
+			rec.note(j.ID)
+			return nil, nil
+		}
+		// a Go worker that is stopped after a few runs
+		w, err := NewWorker(e.rdb, e.name, h, WorkerOptions{Options: Options{Prefix: e.prefix}, Concurrency: 2, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, stop := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.Run(wctx) }()
+		p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": 2})
+		e.upsertSchedulers(t, "node", []schedSpec{{ID: "mx", Repeat: Repeat{Every: 300 * time.Millisecond, Offset: 50 * time.Millisecond},
+			NodeTemplate: map[string]any{"name": "mx"}}})
+		var ids []string
+		collect := func(n int) {
+			t.Helper()
+			deadline := time.After(30 * time.Second)
+			for len(ids) < n {
+				select {
+				case id := <-rec.ch:
+					ids = append(ids, id)
+				case m, ok := <-p.Lines:
+					if ok && m["event"] == "start" {
+						ids = append(ids, fmt.Sprint(m["id"]))
+					}
+				case <-deadline:
+					t.Fatalf("saw %d of %d runs: %v", len(ids), n, ids)
+				}
+			}
+		}
+		collect(6)
+		stop()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("stopped Go worker: %v", err)
+		}
+		e.run(t, h, WorkerOptions{Concurrency: 2}) // a fresh Go worker joins
+		collect(16)
+		p.Stop()
+		runs := runsOf(t, ids, "mx")
+		for i, ms := range runs {
+			if ms%300 != 50 {
+				t.Errorf("run %d at %d is off the schedule", i, ms)
+			}
+			if i > 0 && runs[i-1] == ms {
+				t.Errorf("run at %d ran twice", ms)
+			}
+		}
+		if len(runs) < 16 {
+			t.Errorf("%d runs, want 16: %v", len(runs), ids)
+		}
+	})
+}
