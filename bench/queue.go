@@ -111,7 +111,7 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 	}
 	emit(Latency("queue", "enqueue-to-start p99 at 5000 jobs/s", msOf(oursLat), msOf(aqLat), "asynq 0.26", "ms"))
 	flush()
-	return nil
+	return benchQueueSched(ctx, cfg, emit) // 4. scheduler-heavy queue (queue_sched.go)
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

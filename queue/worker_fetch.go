@@ -65,11 +65,8 @@ func (w *Worker) parseFetched(work context.Context, v any) (fetched, error) {
 // before their handlers start: the single place for work Node's worker
 // does when it takes a job.
 //
-// SCHEDULERS: a job carrying "rjk" (Job.Fields["rjk"]) is an iteration
-// of a job scheduler; Node's worker creates the next iteration here,
-// before the handler runs. The scheduler code calls its function for
-// such jobs from this hook (one line); until then nothing is done, the
-// iteration runs and the schedule does not advance (see doc.go).
+// A job scheduler's next run is not added here but in each job's own
+// goroutine (start), so that one slow advance never holds up the fetch.
 func (w *Worker) onTaken(ctx context.Context, jobs []taken) {
 	_, _ = ctx, jobs
 }
@@ -100,6 +97,9 @@ func (w *Worker) start(work context.Context, t taken) {
 				cancel(nil)
 			}
 		}()
+		// A job scheduler's next run is added on take, before the
+		// handler, as BullMQ's worker does (scheduler_advance.go).
+		w.q.advanceOnTake(jctx, w.log, job)
 		switch {
 		case perr != nil:
 			r.err = fmt.Errorf("%w: %w", ErrUnrecoverable, perr)
