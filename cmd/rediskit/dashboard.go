@@ -16,10 +16,6 @@ import (
 	"github.com/rediskit/rediskit/dashboard"
 )
 
-func init() {
-	register("dashboard", "serve the web dashboard (cluster, queues) for a deployment", runDashboard)
-}
-
 // runDashboard serves the dashboard for the deployment of the
 // environment (redisconn's REDIS_* variables, or the local cluster of
 // `up`). It is read-only unless -write, and -write needs basic auth from

@@ -19,8 +19,10 @@ var commands = cli.Set{
 	Footer: "Deployments are given by the environment: REDIS_NODES, REDIS_URL, REDIS_MODE, REDIS_SENTINEL_*, REDIS_TLS*, ... (see redisconn).",
 	Commands: []cli.Command{
 		{Name: "analyze", Usage: "memory by key pattern over every master (SCAN only, sampled, rate-limited)", Run: runAnalyze},
+		{Name: "dashboard", Usage: "serve the web dashboard (cluster, queues, locks, sessions, memory) for a deployment", Run: runDashboard},
 		{Name: "down", Usage: "stop the local cluster started by `up` and remove its files", Run: runDown},
 		{Name: "exporter", Usage: "serve Prometheus /metrics for every node of a deployment", Run: runExporter},
+		{Name: "migrate", Usage: "copy, sync, verify or cut over one deployment to another (SOURCE_REDIS_*, TARGET_REDIS_*)", Run: runMigrate},
 		{Name: "smoke", Usage: "run a short read/write workload against a deployment and print what it did", Run: runSmoke},
 		{Name: "status", Usage: "show nodes, roles, slots, memory and policy warnings of a deployment", Run: runStatus},
 		{Name: "up", Usage: "start a persistent local 3-master, 3-replica cluster under ./.rediskit", Run: runUp},

@@ -17,10 +17,6 @@ import (
 	"github.com/rediskit/rediskit/redisconn"
 )
 
-func init() {
-	register("migrate", "copy, sync, verify or cut over one deployment to another (SOURCE_REDIS_*, TARGET_REDIS_*)", runMigrate)
-}
-
 const migrateUsage = `usage: rediskit migrate <copy|sync|verify|cutover> [flags]
 
   copy     one pass over every source master, resumable after a crash, then a summary

@@ -108,7 +108,7 @@ func TestMigrateCopyVerifySync(t *testing.T) {
 	}()
 	redistest.Eventually(t, 30*time.Second, "sync following", func() bool {
 		var s struct{ Phase string }
-		return getJSON("http://"+addr+"/status", &s) == nil && s.Phase == "sync"
+		return fetchJSON("http://"+addr+"/status", &s) == nil && s.Phase == "sync"
 	})
 	src.Set(ctx, "live", "1", 0)
 	redistest.Eventually(t, 10*time.Second, "live key copied", func() bool { return dst.Get(ctx, "live").Val() == "1" })
@@ -129,7 +129,7 @@ func TestMigrateCopyVerifySync(t *testing.T) {
 	}
 }
 
-func getJSON(url string, v any) error {
+func fetchJSON(url string, v any) error {
 	resp, err := http.Get(url)
 	if err != nil {
 		return err
