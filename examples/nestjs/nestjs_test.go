@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/rediskit/rediskit/lock"
 	"github.com/rediskit/rediskit/payments"
 	"github.com/rediskit/rediskit/payments/postgres"
+	"github.com/rediskit/rediskit/queue"
 )
 
 func TestMain(m *testing.M) {
@@ -404,6 +406,30 @@ func TestNestJS(t *testing.T) {
 		t.Fatalf("the Go worker is not running yet, but counted %+v", s)
 	}
 
+	// Jobs Nest's processor cannot run fail at once, unrecoverable, with
+	// the reason named (a Go producer's mistakes included).
+	q, err := queue.New(rc, "payments", queue.Options{Prefix: "{payments}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string]string{"bad-data": "bad confirm-payment job", "bad-name": "unknown job"}
+	if _, err := q.Add(ctx, payments.JobConfirm, map[string]string{"chargeId": "not-a-uuid"}, queue.WithJobID("bad-data"), queue.WithAttempts(5)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Add(ctx, "refund", map[string]int{"orderId": 1}, queue.WithJobID("bad-name"), queue.WithAttempts(5)); err != nil {
+		t.Fatal(err)
+	}
+	for id, reason := range bad {
+		redistest.Eventually(t, 20*time.Second, "job "+id+" failed", func() bool {
+			s, err := q.State(ctx, id)
+			return err == nil && s == queue.StateFailed
+		})
+		j, err := q.GetJob(ctx, id)
+		if err != nil || j.AttemptsMade != 1 || !strings.Contains(j.FailedReason, reason) {
+			t.Fatalf("job %s: %+v, %v: want one attempt failed with %q", id, j, err, reason)
+		}
+	}
+
 	// Restart the Nest side without its processor and run the Go worker:
 	// the session survives (it lives in Redis), and a job Nest enqueues is
 	// run by Go.
@@ -498,4 +524,41 @@ func payConcurrently(t *testing.T, c *client, orderID int64, keys []string) map[
 	}
 	wg.Wait()
 	return out
+}
+
+// TestNestJSConfig: a malformed variable stops the app at once with an
+// error naming it, and no secret in the output.
+func TestNestJSConfig(t *testing.T) {
+	dir := buildApp(t)
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"REDIS_NODES": "", "DATABASE_URL": "postgres://u:hunter2@127.0.0.1/db"}, "REDIS_NODES is required"},
+		{map[string]string{"REDIS_NODES": "127.0.0.1", "DATABASE_URL": "postgres://u:hunter2@127.0.0.1/db"}, "REDIS_NODES: want host:port"},
+		{map[string]string{"REDIS_NODES": "127.0.0.1:7000", "DATABASE_URL": ""}, "DATABASE_URL is required"},
+		{map[string]string{"REDIS_NODES": "127.0.0.1:7000", "DATABASE_URL": "postgres://u:hunter2@127.0.0.1/db", "LOCK_TTL_MS": "5s"}, "LOCK_TTL_MS: want an integer"},
+		{map[string]string{"REDIS_NODES": "127.0.0.1:7000", "DATABASE_URL": "postgres://u:hunter2@127.0.0.1/db", "JOBS_WORKER": "yes"}, "JOBS_WORKER: want 0 or 1"},
+	}
+	var wg sync.WaitGroup
+	for _, tc := range cases {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "node", "dist/main.js")
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "SESSION_SECRET=s3cret-value")
+			for k, v := range tc.env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("env %v: %v, output %q: want an exit naming %q", tc.env, err, out, tc.want)
+			}
+			if strings.Contains(string(out), "hunter2") || strings.Contains(string(out), "s3cret-value") {
+				t.Errorf("env %v: a secret in the output %q", tc.env, out)
+			}
+		})
+	}
+	wg.Wait()
 }
