@@ -39,7 +39,18 @@
 // ExporterHandler wraps the server collector in an http.Handler with
 // optional basic auth; `rediskit exporter` serves it for a deployment
 // given by the redisconn environment. Dashboards and alerts that read
-// these series are in deploy/grafana and deploy/prometheus.
+// these series are in deploy/grafana and deploy/prometheus. A scrape
+// honours the scraper's X-Prometheus-Scrape-Timeout-Seconds.
+//
+// # redis_exporter compatibility
+//
+// ServerOptions.RedisExporterNames (`rediskit exporter -compat
+// redis_exporter`) also exports redis_exporter v1.x's redis_* families,
+// with an addr label per node, and the exporter then serves its
+// multi-target /scrape?target=<node> (one node, no addr: Prometheus
+// relabels instance), limited to the deployment's nodes unless
+// ExporterOptions.ScrapeAnyTarget. testdata/redis_exporter_compat.txt
+// lists the Grafana 763 and alert-rule expressions proven against it.
 //
 // # Patterns
 //

@@ -431,8 +431,9 @@ pages.memory = async () => {
 // ---- frame ----
 
 let rendering = false;
+let again = false; // a render asked for while one runs (a navigation)
 async function render() {
-  if (rendering) return;
+  if (rendering) { again = true; return; }
   rendering = true;
   const rt = route();
   for (const a of document.querySelectorAll('#nav a')) {
@@ -454,6 +455,7 @@ async function render() {
     main.replaceChildren(h('div', { 'data-page': rt.page }, h('p', { class: 'err', id: 'page-error' }, e.message)));
   } finally {
     rendering = false;
+    if (again) { again = false; render(); }
   }
 }
 

@@ -34,7 +34,7 @@ class ClusterPage {
 
 class QueuesPage {
   constructor(page) { this.page = page; }
-  async open() { await this.page.goto(base + '#/queues'); await this.page.locator('[data-page="queues"]').waitFor(); }
+  async open() { await this.page.goto(base + '#/queues'); await this.page.locator('#main > [data-page="queues"]').waitFor(); }
   row(id) { return this.page.locator(`tr.queue[data-queue="${id}"]`); }
   // waitCount waits until the queue's count of state satisfies min.
   async waitCount(id, state, min) {
