@@ -41,7 +41,7 @@ func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log 
 	h := hubs.m[client]
 	if h == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		h = &hub{client: client, stop: cancel, subs: map[string][]*core{}}
+		h = &hub{client: client, stop: cancel, subs: map[string][]*core{c.prefix: {c}}}
 		switch client.(type) {
 		case *redis.Client, *redis.ClusterClient:
 			h.w = nodeconn.NewWatcher(client, interval, log)
@@ -59,7 +59,6 @@ func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log 
 			h.trk = newTracking(nil, h.prefixes, interval, log, h.onKeys, h.onFlush)
 			log.Debug("cache: near cache and push wake-ups off: the client is neither a *redis.Client nor a *redis.ClusterClient", "client", fmt.Sprintf("%T", client))
 		}
-		h.subs[c.prefix] = []*core{c}
 		hubs.m[client] = h
 		h.refs = 1
 		return h
