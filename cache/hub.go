@@ -41,25 +41,26 @@ func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log 
 	h := hubs.m[client]
 	if h == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		h = &hub{client: client, stop: cancel, subs: map[string][]*core{}}
+		h = &hub{client: client, stop: cancel, subs: map[string][]*core{c.prefix: {c}}}
 		switch client.(type) {
 		case *redis.Client, *redis.ClusterClient:
-			h.w = nodeconn.NewWatcher(client, interval, log)
-			h.trk = newTracking(h.w, h.prefixes, interval, log, h.onKeys, h.onFlush)
-			h.gets = newGetter(h.w, log)
+			w, release := nodeconn.Acquire(client, interval, log)
+			h.w = w
+			h.trk = newTracking(w, h.prefixes, interval, log, h.onKeys, h.onFlush)
+			h.gets = newGetter(w, log)
 			hookClient(client)
-			unsubscribe := h.w.Subscribe(h.gets.update)
-			h.wg.Go(func() {
-				defer h.gets.close()
-				defer unsubscribe()
-				_ = h.w.Run(ctx)
-			})
+			unsubscribe := w.Subscribe(h.gets.update)
 			h.wg.Go(func() { h.trk.run(ctx) })
+			h.wg.Go(func() {
+				<-ctx.Done()
+				unsubscribe()
+				release()
+				h.gets.close()
+			})
 		default:
 			h.trk = newTracking(nil, h.prefixes, interval, log, h.onKeys, h.onFlush)
 			log.Debug("cache: near cache and push wake-ups off: the client is neither a *redis.Client nor a *redis.ClusterClient", "client", fmt.Sprintf("%T", client))
 		}
-		h.subs[c.prefix] = []*core{c}
 		hubs.m[client] = h
 		h.refs = 1
 		return h

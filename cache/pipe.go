@@ -36,8 +36,10 @@ const pipeConnName = "rediskit-cache-get"
 // hits, near cache off; 3 alternating rounds on 2 cores shared with
 // other builds, load average ~20, so noisy): own pipe / AutoPipeline
 // half-duplex = 1.11, 1.37, 1.38 on a 3-master cluster (median 1.37) and
-// 1.18, 1.24, 1.07 on a single node (median 1.18); go-redis's full-duplex
-// AutoPipeline was 1.9x to 6.8x slower than the own pipe. Every GET still
+// 1.18, 1.24, 1.07 on a single node (median 1.18); 3 more rounds with
+// the sampled slot-map check: medians 1.36 (cluster) and 1.49 (single).
+// go-redis's full-duplex AutoPipeline was 1.9x to 6.8x slower than the
+// own pipe. Every GET still
 // runs the client's hooks (metrics, tracing): it is served from inside
 // pipeHook.
 type getter struct {

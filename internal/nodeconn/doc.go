@@ -6,9 +6,9 @@
 //   - Discover reads the masters from go-redis's own state (its cluster
 //     slot map, or the one node of a *redis.Client): no CLUSTER SLOTS of
 //     ours.
-//   - Watcher is the one discovery loop per client; users Subscribe to
-//     topology changes and Kick it when they see a MOVED or a dropped
-//     connection.
+//   - Watcher is the one discovery loop per client (Acquire shares it
+//     between the packages of a process); users Subscribe to topology
+//     changes and Kick it when they see a MOVED or a dropped connection.
 //   - Dial opens a connection with the client's own options: dialer and
 //     TLS, username and password or credentials provider, DB, protocol
 //     (RESP3 for push messages), CLIENT SETNAME.

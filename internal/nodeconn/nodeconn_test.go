@@ -168,3 +168,34 @@ func BenchmarkUnchangedCluster(b *testing.B) {
 		}
 	}
 }
+
+// Acquire shares one Watcher per client and stops it with the last
+// release.
+func TestAcquireShares(t *testing.T) {
+	client := redistest.SingleTarget(t).Client(t)
+	w1, r1 := Acquire(client, 0, nil)
+	w2, r2 := Acquire(client, 0, nil)
+	if w1 != w2 {
+		t.Fatal("two watchers for one client")
+	}
+	select {
+	case <-w1.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("watcher never ready")
+	}
+	r1()
+	r1() // idempotent
+	shared.Lock()
+	_, running := shared.m[client]
+	shared.Unlock()
+	if !running {
+		t.Fatal("stopped while a user remains")
+	}
+	r2()
+	shared.Lock()
+	_, running = shared.m[client]
+	shared.Unlock()
+	if running {
+		t.Fatal("still running after the last release")
+	}
+}

@@ -142,3 +142,52 @@ func (w *Watcher) Subscribe(fn func(*Topology)) (unsubscribe func()) {
 		w.mu.Unlock()
 	}
 }
+
+// shared holds the one running Watcher per client, for every package of
+// a process that needs per-master connections.
+var shared = struct {
+	sync.Mutex
+	m map[redis.UniversalClient]*sharedWatcher
+}{m: map[redis.UniversalClient]*sharedWatcher{}}
+
+type sharedWatcher struct {
+	w    *Watcher
+	refs int
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// Acquire returns the one Watcher of client in this process, running it
+// on first use (interval and log of the first caller apply). Call release
+// when done: the last release stops it and waits for its goroutine.
+func Acquire(client redis.UniversalClient, interval time.Duration, log *slog.Logger) (w *Watcher, release func()) {
+	shared.Lock()
+	defer shared.Unlock()
+	sw := shared.m[client]
+	if sw == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		sw = &sharedWatcher{w: NewWatcher(client, interval, log), stop: cancel, done: make(chan struct{})}
+		go func() {
+			defer close(sw.done)
+			_ = sw.w.Run(ctx)
+		}()
+		shared.m[client] = sw
+	}
+	sw.refs++
+	var once sync.Once
+	return sw.w, func() {
+		once.Do(func() {
+			shared.Lock()
+			sw.refs--
+			last := sw.refs == 0
+			if last {
+				delete(shared.m, client)
+			}
+			shared.Unlock()
+			if last {
+				sw.stop()
+				<-sw.done
+			}
+		})
+	}
+}
