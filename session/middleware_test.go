@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"github.com/rediskit/rediskit/internal/redistest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redistest"
 )
 
 func TestCookieAttributes(t *testing.T) {
