@@ -163,7 +163,13 @@ func (l *Locker) Close() error {
 }
 
 // Stats returns a snapshot of the counters.
-func (l *Locker) Stats() Stats { return l.stats.snapshot() }
+func (l *Locker) Stats() Stats {
+	s := l.stats.snapshot()
+	for _, n := range l.nodes {
+		s.NotifyErrors += n.notifier.errors()
+	}
+	return s
+}
 
 func (l *Locker) drift(ttl time.Duration) time.Duration {
 	return time.Duration(float64(ttl)*l.opts.DriftFactor) + 2*time.Millisecond

@@ -46,6 +46,7 @@ type notifier struct {
 	mu     sync.Mutex
 	subs   map[int]*slotSub
 	closed bool
+	ended  int64 // loop errors of the slots no longer subscribed
 }
 
 // slotSub is the subscription of one slot.
@@ -161,8 +162,20 @@ func (w *waiter) done(acquired bool) {
 	n.endLocked(sub)
 }
 
+// errors returns how many times the slots' subscriptions failed.
+func (n *notifier) errors() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	total := n.ended
+	for _, sub := range n.subs {
+		total += sub.loop.Errors()
+	}
+	return uint64(total)
+}
+
 // endLocked stops sub. Caller holds n.mu.
 func (n *notifier) endLocked(sub *slotSub) {
+	n.ended += sub.loop.Errors()
 	sub.closed = true
 	sub.cancel()
 	if ps := sub.ps; ps != nil {

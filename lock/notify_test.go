@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -100,6 +101,52 @@ func TestNotifierSlowSubscribe(t *testing.T) {
 	wa := <-was
 	wa.done(false)
 	wb.done(false)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A subscription whose connection is lost wakes its waiters (a release
+// may have been missed), is counted in Stats.NotifyErrors, and is made
+// again by its retry loop: the next release wakes the waiter.
+func TestNotifierReconnect(t *testing.T) {
+	srv := redistest.NewSingle(t, redisproc.ServerOptions{})
+	client := srv.Client()
+	t.Cleanup(func() { _ = client.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	l := New(client, Options{Prefix: redistest.Unique(t) + ":", Logger: slog.New(slog.DiscardHandler)})
+	n := l.nodes[0].notifier
+	k, _ := keysFor(l.opts.Prefix, "r")
+	c := make(chan struct{}, 1)
+	w, active := n.watch(k.channel, c, "me")
+	select {
+	case <-active:
+	case <-time.After(10 * time.Second):
+		t.Fatal("subscription not confirmed")
+	}
+	if err := client.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter not woken after its subscription's connection was lost")
+	}
+	redistest.Eventually(t, 10*time.Second, "the error counted", func() bool { return l.Stats().NotifyErrors >= 1 })
+	redistest.Eventually(t, 10*time.Second, "subscribed again", func() bool {
+		got, err := client.SPublish(ctx, k.channel, "nobody").Result()
+		return err == nil && got == 1
+	})
+	if err := client.SPublish(ctx, k.channel, "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no wake-up after the subscription was made again")
+	}
+	w.done(false)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

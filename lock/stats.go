@@ -43,6 +43,10 @@ type Stats struct {
 	// ByName has one entry per lock name, for the first Options.StatsNames
 	// names seen; later names are summed under OtherNames.
 	ByName map[string]Counters
+	// NotifyErrors counts failures of the release subscriptions (a
+	// connection lost, a slot moved); each one woke the waiters of its
+	// slot and was followed by a new subscription.
+	NotifyErrors uint64
 }
 
 type counters struct {

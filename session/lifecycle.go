@@ -24,6 +24,9 @@ func (s *Session) Renew(ctx context.Context) error {
 	}
 	m := s.m
 	oldID := s.id
+	if err := ctx.Err(); err != nil {
+		return storeErr("renew", err)
+	}
 	start := time.Now()
 	res, err := m.client.HGetAll(ctx, m.keys.session(oldID)).Result()
 	m.observe(start, err)

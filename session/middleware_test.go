@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redistest"
 )
 
 func TestCookieAttributes(t *testing.T) {
@@ -170,4 +171,31 @@ func TestHijackSaves(t *testing.T) {
 	if !hijacked.Load() || string(body) != "hi" {
 		t.Fatalf("hijacked %v body %q", hijacked.Load(), body)
 	}
+}
+
+// A cancelled ctx is honoured with the auto-pipeliner too, which would
+// send a queued call whatever happens to ctx.
+func TestCancelledPipelined(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		m, err := New(tg.Client(t), Options{Logger: quiet, Pipelining: PipeliningOn, Prefix: redistest.Unique(t) + ":"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s := &Session{m: m, token: newToken()}
+		if _, _, err := s.Get(ctx, "x"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled load: %v, want context.Canceled", err)
+		}
+		s = &Session{m: m}
+		if err := s.Set(context.Background(), "x", []byte("1")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Save(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled save: %v, want context.Canceled", err)
+		}
+		if got := m.Stats().Saves; got != 0 {
+			t.Fatalf("%d saves made with a cancelled ctx", got)
+		}
+	})
 }

@@ -73,7 +73,9 @@ func (wallClock) Now() time.Time { return time.Now() }
 // Pipelining says whether a Manager sends its Redis calls through the
 // client's shared go-redis auto-pipeliner (client.AutoPipeline(),
 // experimental in go-redis), where the calls of concurrent requests share
-// network writes and reads. Its goroutines belong to the client and stop
+// network writes and reads. A call whose ctx has ended is not sent; one
+// already queued is sent whatever happens to its ctx, bounded by the
+// client's timeouts. Its goroutines belong to the client and stop
 // when the client is closed. Clients without AutoPipeline (an
 // *redis.AutoPipeliner passed in, a custom UniversalClient) ignore it.
 type Pipelining int

@@ -73,6 +73,9 @@ func (s *Session) load(ctx context.Context) error {
 	if s.id == "" {
 		s.id = storageID(s.token)
 	}
+	if err := ctx.Err(); err != nil {
+		return storeErr("load", err)
+	}
 	start := time.Now()
 	res, err := m.client.HGetAll(ctx, m.keys.session(s.id)).Result()
 	m.observe(start, err)
@@ -292,6 +295,10 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 	for k := range s.dels {
 		args = append(args, k)
 	}
+	if err := ctx.Err(); err != nil {
+		delete(s.sets, fExp)
+		return storeErr("save", err)
+	}
 	start := time.Now()
 	err := saveScript.Err(saveScript.Run(ctx, m.client, []string{m.keys.session(s.id)}, args...).Err())
 	m.observe(start, err)
@@ -368,6 +375,9 @@ func (m *Manager) write(ctx context.Context, id string, fields map[string]string
 	for k, v := range fields {
 		args = append(args, k, v)
 	}
+	if err := ctx.Err(); err != nil {
+		return storeErr("create", err)
+	}
 	start := time.Now()
 	err := saveScript.Err(saveScript.Run(ctx, m.client, []string{m.keys.session(id)}, args...).Err())
 	m.observe(start, err)
@@ -393,6 +403,9 @@ func (s *Session) Incr(ctx context.Context, key string, delta int64) (int64, err
 		return 0, err
 	}
 	m := s.m
+	if err := ctx.Err(); err != nil {
+		return 0, storeErr("incr", err)
+	}
 	start := time.Now()
 	n, err := incrScript.Run(ctx, m.client, []string{m.keys.session(s.id)}, ms(m.now()), key, delta).Int64()
 	err = incrScript.Err(err)
@@ -447,6 +460,9 @@ func (s *Session) CompareAndSwap(ctx context.Context, key string, old, next []by
 	}
 	if next != nil {
 		hasNext = "1"
+	}
+	if err := ctx.Err(); err != nil {
+		return false, storeErr("compare-and-swap", err)
 	}
 	start := time.Now()
 	res, err := casScript.Run(ctx, m.client, []string{m.keys.session(s.id)}, ms(m.now()), key, hasOld, old, hasNext, next).Slice()
