@@ -402,8 +402,11 @@ func (m *Migrator) noteFailed(key string, err error) {
 		m.failed = append(m.failed, key)
 	}
 	m.lastErr = err.Error()
+	n := len(m.failed)
 	m.mu.Unlock()
-	m.log.Error("migrate: key not copied", "key", key, "err", err)
+	if n < 10 {
+		m.log.Error("migrate: key not copied", "key", key, "err", err)
+	}
 }
 
 // Status is a snapshot of a run, for a status page and metrics.
