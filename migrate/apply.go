@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 	"github.com/rediskit/rediskit/internal/script"
 )
 
@@ -15,6 +16,21 @@ import (
 var readSrc string
 
 var readScript = script.New("read-1.lua", readSrc)
+
+//go:embed readmany-0.lua
+var readManySrc string
+
+// readManyScript reads a whole batch of one node in one call (Redis 7+);
+// read-1.lua per key is the fallback for older servers.
+var readManyScript = script.New("readmany-0.lua", readManySrc)
+
+// Positions of readmany-0.lua's ARGV: read-1.lua's, then the keys.
+const (
+	argManyMode     = argReadMode
+	argManyBigBytes = argReadBigBytes
+	argManyCollMin  = argReadCollMin
+	argManyKeys     = numReadArgs
+)
 
 // Positions of read-1.lua's ARGV.
 const (
@@ -57,19 +73,53 @@ func (m *Migrator) readArgs(mode string) []any {
 	return a
 }
 
-// loadScript loads read-1.lua on every source master.
+// loadScript loads the read scripts on every source master. A server
+// that refuses readmany-0.lua (before Redis 7: no script flags) is read
+// key by key.
 func (m *Migrator) loadScript(ctx context.Context, shards []*shard) error {
 	for _, sh := range shards {
 		node, addr := sh.current()
 		if err := node.ScriptLoad(ctx, readScript.Source()).Err(); err != nil {
 			return fmt.Errorf("migrate: source %s: SCRIPT LOAD: %w", addr, err)
 		}
+		if err := node.ScriptLoad(ctx, readManyScript.Source()).Err(); err != nil && !m.perKey.Swap(true) {
+			m.log.Info("migrate: source reads key by key (batch script refused, Redis before 7?)", "addr", addr, "err", err)
+		}
 	}
 	return nil
 }
 
+// readMany is read for a batch in one script call.
+func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
+	args := make([]any, argManyKeys+len(keys))
+	args[argManyMode], args[argManyBigBytes], args[argManyCollMin] = mode, m.opts.BigKeyBytes, collMin
+	for i, k := range keys {
+		args[argManyKeys+i] = k
+	}
+	v, err := readManyScript.Run(ctx, node, nil, args...).Slice()
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(v) != numReplyFields*len(keys) {
+		return nil, 0, fmt.Errorf("readmany: %d reply fields for %d keys", len(v), len(keys))
+	}
+	out := make([]readResult, len(keys))
+	var bytes int64
+	for i := range keys {
+		f := v[i*numReplyFields : (i+1)*numReplyFields]
+		out[i].typ, _ = f[replyType].(string)
+		out[i].exp, _ = f[replyExpiry].(int64)
+		out[i].payload, _ = f[replyPayload].(string)
+		bytes += int64(len(out[i].payload) + len(keys[i]))
+	}
+	return out, bytes, nil
+}
+
 // read returns the state of keys on node, in one pipeline.
 func (m *Migrator) read(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
+	if !m.perKey.Load() && len(keys) > 1 {
+		return m.readMany(ctx, node, keys, mode)
+	}
 	args := m.readArgs(mode)
 	for attempt := 0; ; attempt++ {
 		pipe := node.Pipeline()
@@ -150,6 +200,10 @@ func (m *Migrator) write(ctx context.Context, node *redis.Client, b *batch) erro
 		case b.reads[o.i].typ != "none" && isPayloadRefused(err):
 			m.c.fallbacks.Add(1)
 			chunked = append(chunked, o.i)
+		case retry.Classify(err) == retry.Fatal:
+			// The target refuses this key for good (a module type it
+			// lacks, a key too big for it, ...): name it, go on.
+			m.noteFailed(b.keys[o.i], fmt.Errorf("%w: %q (%s): target: %w", ErrUnsupported, b.keys[o.i], b.reads[o.i].typ, err))
 		default:
 			m.c.restored.Add(restored)
 			m.c.deleted.Add(deleted)

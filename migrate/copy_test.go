@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/redisproc"
+	"github.com/rediskit/rediskit/internal/redistest"
 )
 
 func TestCopySingleToCluster(t *testing.T) {
@@ -175,4 +177,22 @@ func fillBig(tb testing.TB, c redis.UniversalClient, n int) {
 			tb.Fatal(err)
 		}
 	}
+}
+
+// TestTargetRefusalNamed: a target that refuses writes for good (here:
+// out of memory under noeviction) ends the copy with its error, instead
+// of retrying forever.
+func TestTargetRefusalNamed(t *testing.T) {
+	_, src := newSingle(t)
+	dstSrv := redistest.NewSingle(t, redisproc.ServerOptions{Args: []string{"maxmemory 3mb", "maxmemory-policy noeviction"}})
+	dst := dstSrv.Client()
+	defer dst.Close()
+	seed(t, src, "k", 20000)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sum, err := New(src, dst, Options{}).Copy(ctx)
+	if err == nil || !strings.Contains(err.Error(), "OOM") || ctx.Err() != nil {
+		t.Fatalf("err %v, failed %d", err, len(sum.Failed))
+	}
+	t.Log(err)
 }

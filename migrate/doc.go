@@ -25,6 +25,11 @@
 //     a temporary key in the same slot that is then renamed; so are keys
 //     whose DUMP payload the target refuses (another Redis version).
 //   - Verify compares both directions per source master.
+//   - For a cutover, Drain waits until every change made on the source
+//     before the call is on the target, and CarryFences moves rediskit
+//     lock fence counters with a bump so no fencing token is issued twice
+//     (the command `rediskit migrate cutover` also moves BullMQ queues;
+//     docs/MIGRATION.md is the runbook).
 //
 // Source and target are configured like redisconn with a prefix:
 // LoadConfig(SourcePrefix, os.LookupEnv) reads SOURCE_REDIS_NODES,

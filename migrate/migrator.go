@@ -116,6 +116,7 @@ type Migrator struct {
 	log      *slog.Logger
 	mem      *semaphore.Weighted
 	tmpSeq   atomic.Int64
+	perKey   atomic.Bool // read key by key (the batch script was refused)
 	c        counters
 
 	mu      sync.Mutex
@@ -275,6 +276,13 @@ func (m *Migrator) run(ctx context.Context, follow bool) (int, error) {
 	}
 	if follow {
 		wg.Go(func() { m.watchCopied(ctx, shards) })
+		if cc, ok := m.src.(*redis.ClusterClient); ok {
+			wg.Go(func() {
+				if err := m.watchLayout(ctx, cc, shards); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel(err) })
+				}
+			})
+		}
 	}
 	wg.Wait()
 	if firstErr != nil {
@@ -304,6 +312,48 @@ func (m *Migrator) watchCopied(ctx context.Context, shards []*shard) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// watchLayout fails the run when the source's slots move between masters
+// (a reshard), which sync does not follow; a failover keeps the ranges.
+// Two looks in a row must agree, so a map read mid-failover is ignored.
+func (m *Migrator) watchLayout(ctx context.Context, cc *redis.ClusterClient, shards []*shard) error {
+	want := map[string]bool{}
+	for _, sh := range shards {
+		want[sh.label] = true
+	}
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	strikes := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		slots, err := cc.ClusterSlots(ctx).Result()
+		if err != nil {
+			continue
+		}
+		got := map[string][]slotRange{}
+		for _, s := range slots {
+			if len(s.Nodes) > 0 {
+				got[s.Nodes[0].Addr] = append(got[s.Nodes[0].Addr], slotRange{int(s.Start), int(s.End)})
+			}
+		}
+		same := len(got) == len(want)
+		for _, rs := range got {
+			sort.Slice(rs, func(i, j int) bool { return rs[i].lo < rs[j].lo })
+			same = same && want[rangesLabel(rs)]
+		}
+		if same {
+			strikes = 0
+			continue
+		}
+		if strikes++; strikes >= 2 {
+			return fmt.Errorf("%w: restart the migrator (it rescans every master)", ErrTopology)
 		}
 	}
 }
@@ -352,8 +402,11 @@ func (m *Migrator) noteFailed(key string, err error) {
 		m.failed = append(m.failed, key)
 	}
 	m.lastErr = err.Error()
+	n := len(m.failed)
 	m.mu.Unlock()
-	m.log.Error("migrate: key not copied", "key", key, "err", err)
+	if n < 10 {
+		m.log.Error("migrate: key not copied", "key", key, "err", err)
+	}
 }
 
 // Status is a snapshot of a run, for a status page and metrics.

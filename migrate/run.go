@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -236,6 +237,12 @@ func (m *Migrator) readFailed(ctx context.Context, sh *shard, err error, attempt
 		return ctx.Err()
 	}
 	_, addr := sh.current()
+	if msg := err.Error(); retry.Classify(err) == retry.Fatal && !strings.Contains(msg, "non local key") &&
+		!strings.HasPrefix(msg, "MOVED") && !strings.HasPrefix(msg, "ASK") {
+		// No permission, a script refused, ...: retrying cannot help.
+		m.noteError(err, "migrate: source read refused", "shard", sh.label, "addr", addr)
+		return fmt.Errorf("migrate: source %s (%s): %w", addr, sh.label, err)
+	}
 	m.noteError(err, "migrate: source read failed; retrying", "shard", sh.label, "addr", addr)
 	*attempt++
 	if err := sleepCtx(ctx, backoff(*attempt)); err != nil {
@@ -262,6 +269,12 @@ func (m *Migrator) writer(ctx context.Context, sh *shard, in <-chan *batch) erro
 			}
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			if retry.Classify(err) == retry.Fatal {
+				// Retrying cannot help (out of memory, no permission, ...):
+				// stop; the checkpoint lets a later run resume.
+				m.noteError(err, "migrate: write to target refused", "shard", sh.label)
+				return fmt.Errorf("migrate: shard %s: %w", sh.label, err)
 			}
 			m.noteError(err, "migrate: write to target failed; retrying", "shard", sh.label)
 			if err := sleepCtx(ctx, backoff(attempt)); err != nil {

@@ -126,6 +126,9 @@ func Verify(ctx context.Context, src, dst redis.UniversalClient, opts VerifyOpti
 		if err := in.node.ScriptLoad(ctx, readScript.Source()).Err(); err != nil {
 			return v.rep, fmt.Errorf("migrate: source %s: SCRIPT LOAD: %w", in.addr, err)
 		}
+		if err := in.node.ScriptLoad(ctx, readManyScript.Source()).Err(); err != nil {
+			v.m.perKey.Store(true)
+		}
 	}
 	targets, err := (&Migrator{dst: dst}).newPruner(ctx)
 	if err != nil {

@@ -1,0 +1,48 @@
+#!lua flags=no-writes,allow-cross-slot-keys
+-- readmany-0.lua: read-1.lua for many keys of one node in one call (Redis
+-- 7+; the keys are passed in ARGV, so they may span slots of this node).
+--
+-- KEYS     none
+-- ARGV[1]  mode: "dump" or "probe" (as read-1.lua)
+-- ARGV[2]  big-key bytes (as read-1.lua)
+-- ARGV[3]  collection length from which MEMORY USAGE is asked
+-- ARGV[4..] the keys
+--
+-- Returns a flat array of 3 entries per key, in order: type, expiry,
+-- payload (as read-1.lua).
+local mode = ARGV[1]
+local maxBytes = tonumber(ARGV[2])
+local collMin = tonumber(ARGV[3])
+local lens = {hash = 'HLEN', list = 'LLEN', set = 'SCARD', zset = 'ZCARD', stream = 'XLEN'}
+local out = {}
+for i = 4, #ARGV do
+  local key = ARGV[i]
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'none' then
+    out[#out + 1] = 'none'
+    out[#out + 1] = -2
+    out[#out + 1] = ''
+  else
+    local exp = redis.call('PEXPIRETIME', key)
+    local payload = ''
+    if mode == 'dump' then
+      local big = false
+      if t == 'string' then
+        big = redis.call('STRLEN', key) > maxBytes
+      elseif lens[t] then
+        local n = redis.call(lens[t], key)
+        if n >= collMin then
+          local okm, mem = pcall(redis.call, 'MEMORY', 'USAGE', key, 'SAMPLES', '5')
+          if okm then big = mem > maxBytes else big = n >= 16 * collMin end
+        end
+      end
+      if not big then
+        payload = redis.call('DUMP', key)
+      end
+    end
+    out[#out + 1] = t
+    out[#out + 1] = exp
+    out[#out + 1] = payload
+  end
+end
+return out
