@@ -70,7 +70,8 @@ func nodeCron(t *testing.T, hostTZ string, cases []cronCase) []cronResult {
 	t.Helper()
 	dir := needNode(t)
 	in, _ := json.Marshal(cases)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// about 10s of CPU; the limit is for a machine shared with other builds
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "cron.js")
 	cmd.Dir = dir
@@ -178,7 +179,7 @@ func TestCronSameAsNode(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("host zone %s: %d cases, %d runs each at most, %d mismatches", hostTZ, len(cases), n, bad)
+		t.Logf("host zone %s: %d cases, %d mismatches", hostTZ, len(cases), bad)
 	}
 	t.Run("zones", func(t *testing.T) { check(t, "UTC", cases) })
 	// no tz: the host's zone, here New York and Berlin
