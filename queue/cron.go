@@ -12,12 +12,16 @@ import (
 
 // Cron patterns of job schedulers follow cron-parser 5.10 (BullMQ 6.7.0's
 // dependency) to the millisecond, because a Go worker computes the next
-// iteration of a scheduler a Node producer created, and both sides must
-// agree on every run time. No Go cron library has that behaviour (see
-// docs in the report of this change: robfig/cron/v3 and netresearch/go-cron
-// lack L and #, adhocore/gronx and all of them resolve DST gaps and repeated
-// hours differently), so this is a port of cron-parser's rules, checked
-// against Node by TestCronSameAsNode:
+// run of a scheduler a Node producer created, and both sides must agree on
+// every run time. No Go cron library has that behaviour: robfig/cron/v3
+// (unmaintained) has no L or # and skips runs in a DST gap;
+// netresearch/go-cron, its maintained fork, runs them at the moment of the
+// change; adhocore/gronx has L and # but steps through wall-clock time its
+// own way. cron-parser moves a run in a skipped hour to the same minute of
+// the hour after the gap and resolves every intermediate step with luxon's
+// offset rules (cron_time.go), which is where libraries differ. So this is
+// our own implementation of cron-parser's rules, checked against BullMQ in
+// Node by TestCronSameAsNode:
 //
 //   - 5 or 6 fields (seconds first when 6; fewer fields are padded from the
 //     left with "0 * * * * *"), names jan-dec and sun-sat, "*", "?", lists,
