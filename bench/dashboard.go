@@ -200,9 +200,3 @@ func timeGets(ctx context.Context, url string, n int) (p50, p99 time.Duration, e
 	slices.Sort(ds)
 	return ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)], nil
 }
-
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}

@@ -350,9 +350,3 @@ func liveLag(ctx context.Context, cfg Config, src *redis.Client, dst *redis.Clus
 	slices.Sort(lat)
 	return lat[len(lat)*99/100], lat[len(lat)/2], nil
 }
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
-}

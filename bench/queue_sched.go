@@ -84,21 +84,6 @@ func benchQueueSched(ctx context.Context, cfg Config, emit func(Result)) error {
 	return nil
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s[len(s)/2]
-}
-
 // redisCPU is the CPU time (user + system) the Redis process used so far.
 func redisCPU(ctx context.Context, rdb *redis.Client) time.Duration {
 	s, err := rdb.Info(ctx, "cpu").Result()

@@ -398,9 +398,8 @@ func describeCluster(ctx context.Context, cc *redis.ClusterClient) (Topology, er
 				node.Role = map[bool]string{true: "master", false: "replica"}[l.IsMaster()]
 				node.MasterAddr = byID[l.MasterID]
 			}
-			var info string
 			if node.Err == nil && node.Role == "master" {
-				if info, err = n.ClusterInfo(ctx).Result(); err == nil {
+				if info, err := n.ClusterInfo(ctx).Result(); err == nil {
 					mu.Lock()
 					if t.ClusterState != "fail" {
 						ci := redisinfo.ParseInfo(info)
