@@ -62,6 +62,26 @@ const (
 	argLogSize = 2
 )
 
+// flow-1.lua
+const (
+	argFlowNow   = 1
+	argFlowCount = 2
+	argFlowNodes = 3
+
+	flowBase        = 0
+	flowID          = 1
+	flowName        = 2
+	flowData        = 3
+	flowOpts        = 4
+	flowDelay       = 5
+	flowPriority    = 6
+	flowLIFO        = 7
+	flowParentKey   = 8
+	flowParent      = 9
+	flowHasChildren = 10
+	flowNodeSize    = 11
+)
+
 // finish-12.lua
 const (
 	argFinPrefix    = 1

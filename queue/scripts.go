@@ -25,6 +25,7 @@ func load(name string) *script.Script {
 
 var (
 	addScript     = load("add-9.lua")
+	flowScript    = load("flow-1.lua")
 	takeScript    = load("take-10.lua")
 	finishScript  = load("finish-12.lua")
 	extendScript  = load("extend-1.lua")
