@@ -30,6 +30,9 @@ var (
 	// and Jobs, together with the job, for a job hash that cannot be
 	// decoded; a worker fails such a job with that reason.
 	ErrCorruptJob = errors.New("queue: corrupt job hash")
+	// ErrJobState is returned by ChangeDelay and Promote for a job that is
+	// not delayed.
+	ErrJobState = errors.New("queue: job is not in the required state")
 	// ErrJobLocked is returned by Remove for a job a worker is processing.
 	ErrJobLocked = errors.New("queue: job is locked by a worker")
 )

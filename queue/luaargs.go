@@ -82,6 +82,28 @@ const (
 	flowNodeSize    = 11
 )
 
+// update-1.lua, priority-6.lua, delay-4.lua, promote-8.lua
+const (
+	argUpdateData = 1
+	argUpdateSize = 1
+
+	argPrioPrefix = 1
+	argPrioID     = 2
+	argPrioValue  = 3
+	argPrioLIFO   = 4
+	argPrioSize   = 4
+
+	argDelayPrefix = 1
+	argDelayID     = 2
+	argDelayValue  = 3
+	argDelayNow    = 4
+	argDelaySize   = 4
+
+	argPromotePrefix = 1
+	argPromoteID     = 2
+	argPromoteSize   = 2
+)
+
 // finish-12.lua
 const (
 	argFinPrefix    = 1

@@ -36,6 +36,10 @@ var (
 var (
 	progressScript = load("progress-3.lua")
 	logScript      = load("log-2.lua")
+	updateScript   = load("update-1.lua")
+	priorityScript = load("priority-6.lua")
+	delayScript    = load("delay-4.lua")
+	promoteScript  = load("promote-8.lua")
 )
 
 var (
