@@ -10,6 +10,7 @@
 // while the worker ran and the jobs it finished meanwhile.
 'use strict';
 const { Queue, Worker } = require('bullmq');
+const IORedis = require('ioredis');
 
 const [host, port] = (process.env.REDIS_ADDR || '127.0.0.1:6379').split(':');
 const connection = { host, port: Number(port), maxRetriesPerRequest: null };
@@ -41,7 +42,7 @@ async function fill(q, n) {
 async function worker() {
   const q = new Queue(name, { connection, prefix });
   await fill(q, N);
-  const client = await q.client;
+  const client = new IORedis(connection);
   const u0 = await usec(client);
   let done = 0;
   const w = new Worker(name, async job => ({ ok: job.id }), { connection, prefix, concurrency: conc, autorun: false });
@@ -59,6 +60,7 @@ async function worker() {
   await w.close(true);
   const u1 = await usec(client);
   console.log(JSON.stringify({ jobs: c1 - c0, seconds: Number(t1 - t0) / 1e9, usec: u1 - u0, done }));
+  client.disconnect();
   await q.close();
 }
 
