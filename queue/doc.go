@@ -83,8 +83,9 @@
 //     Node parent doing it works alongside Go children.
 //   - Deduplication "reschedule" (Node-only option): Go adds do not offer
 //     it; Node adds with it work, Go workers release their keys.
-//   - Removing flow jobs from Go: Queue.Remove and Clean of a child do not
-//     drop it from its parent's :dependencies (Node's remove does, and
-//     moves the parent on), so that parent keeps waiting; removing a
+//   - Removing flow jobs from Go: Queue.Remove of a child releases its
+//     parent as Node's remove does, but Clean of a child does not (Node's
+//     clean does: a parent left without children is then deleted, or moved
+//     to wait in another queue), so that parent keeps waiting; removing a
 //     parent does not remove its children (Node's removeChildren).
 package queue

@@ -284,3 +284,33 @@ func TestAddFlowSameAsNode(t *testing.T) {
 		}
 	})
 }
+
+// TestRemoveFlowChild: removing a flow's pending children (Queue.Remove)
+// drops them from the parent's dependencies; once none is left the parent
+// moves to wait and runs, as with Node's remove.
+func TestRemoveFlowChild(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		e := newEnv(t, tg)
+		ctx := context.Background()
+		p, c := e.queueEnv(t, "p"), e.queueEnv(t, "c")
+		if _, err := p.q.AddFlow(ctx, FlowJob{Name: "root", Opts: JobOptions{JobID: "top"}, Children: []FlowJob{
+			{Name: "c1", Queue: "c", Opts: JobOptions{JobID: "c1"}}, {Name: "c2", Queue: "c", Opts: JobOptions{JobID: "c2"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.q.Remove(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := p.rdb.ZScore(ctx, p.q.k.base+"waiting-children", "top").Result(); s == 0 {
+			t.Fatal("parent left waiting-children with a child pending")
+		}
+		if err := c.q.Remove(ctx, "c2"); err != nil {
+			t.Fatal(err)
+		}
+		if w, _ := p.rdb.LRange(ctx, p.q.k.wait, 0, -1).Result(); fmt.Sprint(w) != "[top]" {
+			t.Errorf("parent queue wait = %v, want [top]", w)
+		}
+		if n, _ := p.rdb.Exists(ctx, p.q.k.job("top")+":dependencies").Result(); n != 0 {
+			t.Error("dependencies left")
+		}
+	})
+}
