@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,9 +29,10 @@ func init() { register("queue", benchQueue) }
 
 const (
 	queueWarmup = 500 * time.Millisecond
-	// queueRounds: each side runs this many times, interleaved; the best
-	// round counts (other builds share the machine's two cores).
-	queueRounds = 2
+	// queueRounds: each side runs this many times, interleaved; the
+	// worker case reports the median round, the others the best round
+	// (other builds share the machine's two cores).
+	queueRounds = 3
 )
 
 func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
@@ -46,29 +49,33 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 	// 1. Worker, concurrency 100, tiny jobs, results stored. The machine is
 	// shared, so each side runs queueRounds times, interleaved, and keeps
 	// its best round.
-	var ours, bull, aq float64
+	var ours, bull, aq, oursCPU, bullCPU []float64
 	for range queueRounds {
 		flush()
-		r, err := oursWorker(ctx, rdb, cfg.Duration, fillN)
+		r, cpu, err := oursWorker(ctx, rdb, cfg.Duration, fillN)
 		if err != nil {
 			return fmt.Errorf("rediskit worker: %w", err)
 		}
-		ours = max(ours, r)
+		ours, oursCPU = append(ours, r), append(oursCPU, cpu)
 		flush()
-		r, err = nodeBench(ctx, cfg, "worker", addr, fillN/2)
+		nr, err := nodeBench(ctx, cfg, "worker", addr, fillN/2)
 		if err != nil {
 			return fmt.Errorf("bullmq worker: %w", err)
 		}
-		bull = max(bull, r)
+		bull = append(bull, nr.Jobs/nr.Seconds)
+		if nr.Done > 0 {
+			bullCPU = append(bullCPU, nr.Usec/nr.Done)
+		}
 		flush()
 		r, err = asynqWorker(ctx, addr, cfg.Duration, fillN/3)
 		if err != nil {
 			return fmt.Errorf("asynq worker: %w", err)
 		}
-		aq = max(aq, r)
+		aq = append(aq, r)
 	}
-	emit(Rate("queue", "worker c=100 tiny jobs, results stored", ours, bull, "bullmq 6.7.0 (node)", "jobs/s"))
-	emit(Rate("queue", "worker c=100 tiny jobs, results stored", ours, aq, "asynq 0.26", "jobs/s"))
+	emit(Rate("queue", "worker c=100 tiny jobs, results stored", median(ours), median(bull), "bullmq 6.7.0 (node)", "jobs/s"))
+	emit(Rate("queue", "worker c=100 tiny jobs, results stored", median(ours), median(aq), "asynq 0.26", "jobs/s"))
+	emit(Latency("queue", "worker c=100: Redis commandstats time per job", median(oursCPU), median(bullCPU), "bullmq 6.7.0 (node)", "usec/job"))
 
 	// 2. Bulk add, 50 per call, 4 callers.
 	var oursAdd, bullAdd float64
@@ -80,11 +87,11 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 		}
 		oursAdd = max(oursAdd, r)
 		flush()
-		r, err = nodeBench(ctx, cfg, "addbulk", addr, 0)
+		nr, err := nodeBench(ctx, cfg, "addbulk", addr, 0)
 		if err != nil {
 			return fmt.Errorf("bullmq addBulk: %w", err)
 		}
-		bullAdd = max(bullAdd, r)
+		bullAdd = max(bullAdd, nr.Jobs/nr.Seconds)
 	}
 	emit(Rate("queue", "bulk add 50/call, 4 callers", oursAdd, bullAdd, "bullmq 6.7.0 addBulk (node)", "jobs/s"))
 
@@ -116,6 +123,36 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// median of xs (0 when empty).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// redisUsec sums the usec of every command in INFO commandstats.
+func redisUsec(ctx context.Context, rdb *redis.Client) (float64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, err
+	}
+	var t float64
+	for _, line := range strings.Split(info, "\n") {
+		if _, rest, ok := strings.Cut(line, ",usec="); ok {
+			v, _, _ := strings.Cut(rest, ",")
+			n, _ := strconv.ParseFloat(v, 64)
+			t += n
+		}
+	}
+	return t, nil
+}
+
 // window counts done() over the measured window after a warm-up, ending
 // early when all n jobs are done.
 func window(ctx context.Context, d time.Duration, n int64, done func() int64) float64 {
@@ -140,13 +177,19 @@ func sleepFor(ctx context.Context, d time.Duration) {
 	}
 }
 
-func oursWorker(ctx context.Context, rdb *redis.Client, d time.Duration, n int) (float64, error) {
+// oursWorker returns the worker's rate and the Redis commandstats time
+// per job finished while it ran.
+func oursWorker(ctx context.Context, rdb *redis.Client, d time.Duration, n int) (rate, usecPerJob float64, err error) {
 	q, err := queue.New(rdb, "bench", queue.Options{})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := fillOurs(ctx, q, n); err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	u0, err := redisUsec(ctx, rdb)
+	if err != nil {
+		return 0, 0, err
 	}
 	var done atomic.Int64
 	w, err := queue.NewWorker(rdb, "bench", func(ctx context.Context, j *queue.Job) (any, error) {
@@ -154,17 +197,24 @@ func oursWorker(ctx context.Context, rdb *redis.Client, d time.Duration, n int) 
 		return map[string]string{"ok": j.ID}, nil
 	}, queue.WorkerOptions{Concurrency: 100})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- w.Run(wctx) }()
-	rate := window(ctx, d, int64(n), done.Load)
+	rate = window(ctx, d, int64(n), done.Load)
 	cancel()
 	if err := <-errc; err != nil && !errors.Is(err, context.Canceled) {
-		return rate, fmt.Errorf("worker: %w", err)
+		return rate, 0, fmt.Errorf("worker: %w", err)
 	}
-	return rate, nil
+	u1, err := redisUsec(ctx, rdb)
+	if err != nil {
+		return 0, 0, err
+	}
+	if s := w.Stats(); s.Completed > 0 {
+		usecPerJob = (u1 - u0) / float64(s.Completed)
+	}
+	return rate, usecPerJob, nil
 }
 
 func fillOurs(ctx context.Context, q *queue.Queue, n int) error {
@@ -235,17 +285,27 @@ func oursBulkAdd(ctx context.Context, rdb *redis.Client, d time.Duration) (float
 	return float64(n) / el.Seconds(), nil
 }
 
+// nodeResult is bench/node/queue.js's line.
+type nodeResult struct {
+	Jobs    float64 `json:"jobs"`
+	Seconds float64 `json:"seconds"`
+	// Usec and Done (worker mode): Redis commandstats time while the
+	// worker ran and the jobs it finished.
+	Usec float64 `json:"usec"`
+	Done float64 `json:"done"`
+}
+
 // nodeBench runs bench/node/queue.js (installing it on first use).
-func nodeBench(ctx context.Context, cfg Config, mode, addr string, n int) (float64, error) {
+func nodeBench(ctx context.Context, cfg Config, mode, addr string, n int) (nodeResult, error) {
 	dir, _ := filepath.Abs("node")
 	if _, err := exec.LookPath("node"); err != nil {
-		return 0, fmt.Errorf("node is not installed: %w", err)
+		return nodeResult{}, fmt.Errorf("node is not installed: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "bullmq")); err != nil {
 		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("npm ci: %w\n%s", err, out)
+			return nodeResult{}, fmt.Errorf("npm ci: %w\n%s", err, out)
 		}
 	}
 	conc := 100
@@ -260,16 +320,13 @@ func nodeBench(ctx context.Context, cfg Config, mode, addr string, n int) (float
 	cmd.Stderr = cfg.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, err
+		return nodeResult{}, err
 	}
-	var r struct {
-		Jobs    float64 `json:"jobs"`
-		Seconds float64 `json:"seconds"`
-	}
+	var r nodeResult
 	if err := json.Unmarshal(out, &r); err != nil {
-		return 0, fmt.Errorf("node output %q: %w", out, err)
+		return nodeResult{}, fmt.Errorf("node output %q: %w", out, err)
 	}
-	return r.Jobs / r.Seconds, nil
+	return r, nil
 }
 
 func asynqWorker(ctx context.Context, addr string, d time.Duration, n int) (float64, error) {

@@ -53,10 +53,39 @@
 // cluster client with ErrCrossSlot rather than rewriting keys Node would
 // not find.
 //
+// # Flows, deduplication, logs, metrics
+//
+// Queue.AddFlow writes a parent with its children (any depth, one atomic
+// call, one hash tag per flow on a cluster) as Node's FlowProducer does.
+// Finishing a child, on either side, updates its parent (":processed",
+// ":dependencies", the failure policies fpof/cpof/idof/rdof) and moves it
+// on when nothing is pending; Job.ChildrenValues reads what Node's
+// getChildrenValues reads. JobOptions.Deduplication covers simple,
+// throttle, extend, debounce and keepLastIfActive, and the dedup id is
+// released on completion, final failure, Remove and Clean as Node does.
+// Job.Log honours keepLogs; WorkerOptions.Metrics writes metrics:* for
+// Queue.Metrics, Node's getMetrics and bull-board. Job.UpdateData,
+// ChangePriority, ChangeDelay, Promote and Queue.Workers match Node's.
+//
+// A job with an option this worker does not know (a newer BullMQ, BullMQ
+// Pro) fails without running, its reason naming the option; Run refuses a
+// queue whose meta.version is not BullMQ 6 (ErrUnsupported).
+//
 // # Not yet
 //
-// Job schedulers (repeat) and flows (parent/child) are not implemented:
-// the job hash fields they use (rjk, parentKey, parent) are kept intact
-// and visible in Job.Fields, and the stalled check already spares
-// scheduler jobs as Node does.
+//   - Job schedulers (repeat): a Go worker runs a scheduler's iteration
+//     (field "rjk") but does not create the next one, so a schedule whose
+//     iterations only Go workers take stops after one run; mixed with a
+//     Node worker it advances only when Node takes the iteration. The
+//     scheduler package wires itself in at Worker.onTaken.
+//   - Parents that add children while running (Node's
+//     moveToWaitingChildren, WaitingChildrenError): not offered in Go; a
+//     Node parent doing it works alongside Go children.
+//   - Deduplication "reschedule" (Node-only option): Go adds do not offer
+//     it; Node adds with it work, Go workers release their keys.
+//   - Removing flow jobs from Go: Queue.Remove of a child releases its
+//     parent as Node's remove does, but Clean of a child does not (Node's
+//     clean does: a parent left without children is then deleted, or moved
+//     to wait in another queue), so that parent keeps waiting; removing a
+//     parent does not remove its children (Node's removeChildren).
 package queue

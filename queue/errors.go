@@ -30,6 +30,13 @@ var (
 	// and Jobs, together with the job, for a job hash that cannot be
 	// decoded; a worker fails such a job with that reason.
 	ErrCorruptJob = errors.New("queue: corrupt job hash")
+	// ErrUnsupported names a feature this package does not support: a
+	// worker fails a job using one (the reason names it) and Run refuses a
+	// queue written by a BullMQ it does not speak.
+	ErrUnsupported = errors.New("queue: unsupported BullMQ feature")
+	// ErrJobState is returned by ChangeDelay and Promote for a job that is
+	// not delayed.
+	ErrJobState = errors.New("queue: job is not in the required state")
 	// ErrJobLocked is returned by Remove for a job a worker is processing.
 	ErrJobLocked = errors.New("queue: job is locked by a worker")
 )

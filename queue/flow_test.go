@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,123 @@ func TestFlowParentWithPendingChildren(t *testing.T) {
 		}
 		if rv := p.hget(t, "top", "returnvalue"); rv != "" {
 			t.Errorf("returnvalue = %q, want none", rv)
+		}
+	})
+}
+
+// TestAddFlowSameAsNode: a flow of depth 3 added by Go leaves Redis as
+// Node's FlowProducer leaves it, and Node workers run it to the end (the
+// root reading its children's values).
+func TestAddFlowSameAsNode(t *testing.T) {
+	nodeTree := map[string]any{"name": "root", "queueName": "p", "data": map[string]any{"childrenValues": true}, "opts": map[string]any{"jobId": "top"},
+		"children": []any{
+			map[string]any{"name": "c1", "queueName": "c", "data": map[string]any{"ret": 1}, "opts": map[string]any{"jobId": "c1", "failParentOnFailure": true}},
+			map[string]any{"name": "mid", "queueName": "c", "data": map[string]any{"ret": "m"}, "opts": map[string]any{"jobId": "mid", "priority": 3},
+				"children": []any{map[string]any{"name": "g1", "queueName": "c", "data": map[string]any{"ret": "g"}, "opts": map[string]any{"jobId": "g1"}}}},
+		}}
+	goTree := FlowJob{Name: "root", Queue: "p", Data: map[string]any{"childrenValues": true}, Opts: JobOptions{JobID: "top"},
+		Children: []FlowJob{
+			{Name: "c1", Queue: "c", Data: map[string]any{"ret": 1}, Opts: JobOptions{JobID: "c1", FailParentOnFailure: true}},
+			{Name: "mid", Queue: "c", Data: map[string]any{"ret": "m"}, Opts: JobOptions{JobID: "mid", Priority: 3},
+				Children: []FlowJob{{Name: "g1", Queue: "c", Data: map[string]any{"ret": "g"}, Opts: JobOptions{JobID: "g1"}}}},
+		}}
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		ctx := context.Background()
+		dumps := map[string]map[string]any{}
+		var goEnv *env
+		for _, by := range sides {
+			e := newEnv(t, tg)
+			p, c := e.queueEnv(t, "p"), e.queueEnv(t, "c")
+			if by == "node" {
+				p.nodeFlow(t, nodeTree)
+			} else {
+				ids, err := p.q.AddFlow(ctx, goTree)
+				if err != nil || fmt.Sprint(ids) != "[top c1 mid g1]" {
+					t.Fatalf("AddFlow = %v, %v", ids, err)
+				}
+				goEnv = e
+			}
+			d := map[string]any{}
+			for _, x := range []struct {
+				e  *env
+				id string
+			}{{p, "top"}, {c, "c1"}, {c, "mid"}, {c, "g1"}} {
+				h, _ := x.e.rdb.HGetAll(ctx, x.e.q.k.job(x.id)).Result()
+				delete(h, "timestamp")
+				var o, par any
+				_ = json.Unmarshal([]byte(h["opts"]), &o)
+				_ = json.Unmarshal([]byte(h["parent"]), &par)
+				delete(h, "opts")
+				delete(h, "parent")
+				d["job "+x.id], d["opts "+x.id], d["parent "+x.id] = h, o, par
+				deps, _ := x.e.rdb.SMembers(ctx, x.e.q.k.job(x.id)+":dependencies").Result()
+				slices.Sort(deps)
+				d["deps "+x.id] = deps
+			}
+			for _, q := range []*env{p, c} {
+				d["waiting-children "+q.name], _ = q.rdb.ZRange(ctx, q.q.k.base+"waiting-children", 0, -1).Result()
+				d["wait "+q.name], _ = q.rdb.LRange(ctx, q.q.k.wait, 0, -1).Result()
+				d["prioritized "+q.name], _ = q.rdb.ZRange(ctx, q.q.k.prioritized, 0, -1).Result()
+				d["marker "+q.name], _ = q.rdb.ZRange(ctx, q.q.k.marker, 0, -1).Result()
+				xs, _ := q.rdb.XRange(ctx, q.q.k.events, "-", "+").Result()
+				var evs []string
+				for _, x := range xs {
+					evs = append(evs, fmt.Sprint(x.Values))
+				}
+				d["events "+q.name] = evs
+			}
+			b, _ := json.Marshal(d)
+			var norm map[string]any
+			_ = json.Unmarshal([]byte(strings.ReplaceAll(string(b), e.prefix, "{P}")), &norm)
+			dumps[by] = norm
+		}
+		for key, nv := range dumps["node"] {
+			if !reflect.DeepEqual(nv, dumps["go"][key]) {
+				t.Errorf("%s:\n node %v\n go   %v", key, nv, dumps["go"][key])
+			}
+		}
+		// Node workers run the Go flow to the end.
+		for _, qn := range []string{"c", "p"} {
+			pr := startNode(t, tg, goEnv.prefix, "work", qn, nil)
+			defer pr.Stop()
+		}
+		p := goEnv.queueEnv(t, "p")
+		redistest.Eventually(t, 20*time.Second, "root completed", func() bool { s, _ := p.q.State(ctx, "top"); return s == StateCompleted })
+		var got map[string]any
+		_ = json.Unmarshal([]byte(p.hget(t, "top", "returnvalue")), &got)
+		c := goEnv.queueEnv(t, "c")
+		if want := map[string]any{c.q.k.job("c1"): float64(1), c.q.k.job("mid"): "m"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("root saw %v, want %v", got, want)
+		}
+	})
+}
+
+// TestRemoveFlowChild: removing a flow's pending children (Queue.Remove)
+// drops them from the parent's dependencies; once none is left the parent
+// moves to wait and runs, as with Node's remove.
+func TestRemoveFlowChild(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		e := newEnv(t, tg)
+		ctx := context.Background()
+		p, c := e.queueEnv(t, "p"), e.queueEnv(t, "c")
+		if _, err := p.q.AddFlow(ctx, FlowJob{Name: "root", Opts: JobOptions{JobID: "top"}, Children: []FlowJob{
+			{Name: "c1", Queue: "c", Opts: JobOptions{JobID: "c1"}}, {Name: "c2", Queue: "c", Opts: JobOptions{JobID: "c2"}}}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.q.Remove(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := p.rdb.ZScore(ctx, p.q.k.base+"waiting-children", "top").Result(); s == 0 {
+			t.Fatal("parent left waiting-children with a child pending")
+		}
+		if err := c.q.Remove(ctx, "c2"); err != nil {
+			t.Fatal(err)
+		}
+		if w, _ := p.rdb.LRange(ctx, p.q.k.wait, 0, -1).Result(); fmt.Sprint(w) != "[top]" {
+			t.Errorf("parent queue wait = %v, want [top]", w)
+		}
+		if n, _ := p.rdb.Exists(ctx, p.q.k.job("top")+":dependencies").Result(); n != 0 {
+			t.Error("dependencies left")
 		}
 	})
 }

@@ -73,12 +73,12 @@ func TestMetricsSameAsNode(t *testing.T) {
 		metrics := map[string]any{}
 		for _, by := range sides {
 			e := newEnv(t, tg)
+			// the run must not straddle a minute boundary
+			redistest.Eventually(t, 20*time.Second, "early in a minute", func() bool { return time.Now().Second() < 45 })
 			// counts from an earlier minute, as a long-running queue has
 			for _, st := range []State{StateCompleted, StateFailed} {
 				e.rdb.HSet(ctx, e.q.k.metrics(st), "count", 5, "prevCount", 2, "prevTS", time.Now().Add(-3*time.Minute).UnixMilli())
 			}
-			// the run must not straddle a minute boundary
-			redistest.Eventually(t, 20*time.Second, "early in a minute", func() bool { return time.Now().Second() < 45 })
 			e.addSpecs(t, "go", jobs)
 			if by == "go" {
 				e.run(t, fixtureHandler(nil), WorkerOptions{Concurrency: 4, Metrics: MetricsOptions{MaxDataPoints: 10}})

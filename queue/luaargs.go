@@ -62,6 +62,48 @@ const (
 	argLogSize = 2
 )
 
+// flow-1.lua
+const (
+	argFlowNow   = 1
+	argFlowCount = 2
+	argFlowNodes = 3
+
+	flowBase        = 0
+	flowID          = 1
+	flowName        = 2
+	flowData        = 3
+	flowOpts        = 4
+	flowDelay       = 5
+	flowPriority    = 6
+	flowLIFO        = 7
+	flowParentKey   = 8
+	flowParent      = 9
+	flowHasChildren = 10
+	flowNodeSize    = 11
+)
+
+// update-1.lua, priority-6.lua, delay-4.lua, promote-8.lua
+const (
+	argUpdateData = 1
+	argUpdateSize = 1
+
+	argPrioPrefix = 1
+	argPrioID     = 2
+	argPrioValue  = 3
+	argPrioLIFO   = 4
+	argPrioSize   = 4
+
+	argDelayPrefix = 1
+	argDelayID     = 2
+	argDelayValue  = 3
+	argDelayNow    = 4
+	argDelaySize   = 4
+
+	argPromotePrefix = 1
+	argPromoteID     = 2
+	argPromoteSize   = 2
+)
+
 // finish-12.lua
 const (
 	argFinPrefix    = 1

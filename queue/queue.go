@@ -185,6 +185,16 @@ type JobOptions struct {
 	RemoveOnFail     *Removal `json:"removeOnFail,omitempty"`
 	// StackTraceLimit bounds the stored stack traces (0 = unbounded).
 	StackTraceLimit int `json:"stackTraceLimit,omitempty"`
+	// FailParentOnFailure, ContinueParentOnFailure,
+	// IgnoreDependencyOnFailure and RemoveDependencyOnFailure say what a
+	// flow child's final failure does to its parent (BullMQ's fpof, cpof,
+	// idof, rdof): fail it, move it on at once, move it on when the other
+	// children are done (failure recorded), or drop the dependency. None
+	// set: the parent keeps waiting.
+	FailParentOnFailure       bool `json:"fpof,omitempty"`
+	ContinueParentOnFailure   bool `json:"cpof,omitempty"`
+	IgnoreDependencyOnFailure bool `json:"idof,omitempty"`
+	RemoveDependencyOnFailure bool `json:"rdof,omitempty"`
 	// KeepLogs bounds the job's log to its newest KeepLogs lines (BullMQ
 	// keepLogs, stored as "kl"); 0 keeps all.
 	KeepLogs int `json:"kl,omitempty"`
@@ -245,6 +255,14 @@ func (d *Deduplication) UnmarshalJSON(b []byte) error {
 type wireOpts struct {
 	JobOptions
 	DelayMS int64 `json:"delay,omitempty"`
+	// Parent is a flow child's parent, as Node's FlowProducer stores it.
+	Parent *parentRef `json:"parent,omitempty"`
+}
+
+// parentRef is opts.parent: the parent's id and queue key.
+type parentRef struct {
+	ID    string `json:"id"`
+	Queue string `json:"queue"`
 }
 
 func (o JobOptions) encode() ([]byte, error) {

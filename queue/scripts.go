@@ -25,6 +25,7 @@ func load(name string) *script.Script {
 
 var (
 	addScript     = load("add-9.lua")
+	flowScript    = load("flow-1.lua")
 	takeScript    = load("take-10.lua")
 	finishScript  = load("finish-12.lua")
 	extendScript  = load("extend-1.lua")
@@ -35,6 +36,10 @@ var (
 var (
 	progressScript = load("progress-3.lua")
 	logScript      = load("log-2.lua")
+	updateScript   = load("update-1.lua")
+	priorityScript = load("priority-6.lua")
+	delayScript    = load("delay-4.lua")
+	promoteScript  = load("promote-8.lua")
 )
 
 var (

@@ -234,10 +234,15 @@ func dedicatedClient(rdb redis.UniversalClient, clientName string) redis.Univers
 
 // Run processes jobs until ctx ends, then stops fetching, waits up to
 // ShutdownTimeout for in-flight jobs, cancels and returns the rest to wait,
-// and returns ctx's error wrapped. Run may be called once.
+// and returns ctx's error wrapped. Run may be called once. It returns an
+// error wrapping ErrUnsupported at once, without fetching, when the
+// queue's meta.version is not BullMQ 6's (a future major, BullMQ Pro).
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("queue: Worker.Run called twice")
+	}
+	if err := w.q.checkQueue(ctx); err != nil {
+		return err
 	}
 	bc := w.blockingClient()
 	// work outlives ctx: it carries the in-flight jobs through shutdown.

@@ -50,6 +50,9 @@ func (w *Worker) parseFetched(work context.Context, v any) (fetched, error) {
 			fields[k] = s
 		}
 		job, err := parseJob(w.q, id, fields)
+		if err == nil {
+			err = checkJob(job)
+		}
 		job.token = token
 		jobs = append(jobs, taken{job: job, token: token, err: err})
 	}

@@ -465,3 +465,17 @@ local function childFailed(jk, parentJSON, reason, nowStr)
     end
   end
 end
+
+-- childRemoved drops a removed child from its parent's dependencies; a
+-- parent left without any goes to the end of wait that runs next (Node's
+-- remove: whatever its priority or delay) with event "waiting".
+local function childRemoved(jk, parentKey)
+  local deps = parentKey .. ":dependencies"
+  if rcall("SREM", deps, jk) == 0 or rcall("SCARD", deps) > 0 then return end
+  local pq, pid = parentOf(parentKey, "")
+  if rcall("ZREM", pq .. ":waiting-children", pid) == 0 then return end
+  local isBlocked = blocked(pq .. ":meta", pq .. ":active")
+  rcall("RPUSH", pq .. ":wait", pid)
+  if not isBlocked then rcall("ZADD", pq .. ":marker", "0", "0") end
+  rcall("XADD", pq .. ":events", "*", "event", "waiting", "jobId", pid, "prev", "waiting-children")
+end

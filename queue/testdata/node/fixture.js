@@ -129,6 +129,22 @@ async function flow() {
   await fp.close();
 }
 
-const modes = { produce, work, events, inspect, flow };
+// jobops runs job calls in order: args.ops = [{id, op, arg}] with op one of
+// updateData, changePriority, changeDelay, promote; prints each result.
+async function jobops() {
+  const q = new Queue(name, { connection: connection(), prefix });
+  for (const o of args.ops) {
+    const j = await q.getJob(o.id);
+    try {
+      await j[o.op](o.arg);
+      out({ id: o.id, op: o.op, ok: true });
+    } catch (err) {
+      out({ id: o.id, op: o.op, error: String(err.message || err) });
+    }
+  }
+  await q.close();
+}
+
+const modes = { produce, work, events, inspect, flow, jobops };
 if (!modes[mode]) { console.error('unknown mode ' + mode); process.exit(2); }
-modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect' || mode === 'flow') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });
+modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect' || mode === 'flow' || mode === 'jobops') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });

@@ -1,0 +1,148 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// FlowJob is one node of a flow (BullMQ FlowProducer): a job that runs
+// after all its Children completed (it waits in "waiting-children" until
+// then) and whose handler can read their results (Job.ChildrenValues).
+type FlowJob struct {
+	Name string
+	Data any
+	// Queue is the node's queue name; "" means the queue AddFlow is called
+	// on. Every queue of a flow shares that queue's prefix.
+	Queue string
+	// Opts are the job options; Opts.JobID "" gives the node a random
+	// UUID (as BullMQ 6 does), and the parent-failure policies
+	// (FailParentOnFailure, ...) of a child apply to its parent.
+	// Deduplication is not supported in flows.
+	Opts     JobOptions
+	Children []FlowJob
+}
+
+// AddFlow adds a flow, the whole tree in one atomic call, and returns the
+// job ids in tree order (each parent before its children). Node workers
+// run it as one added by Node's FlowProducer. On a cluster every queue of
+// the flow must share one hash tag: put it in the prefix ("{bull}"), or
+// give all queues the same tagged name part; otherwise ErrCrossSlot. It
+// fails with ErrInvalidOption when a node id exists already (nothing is
+// added then).
+func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
+	var args []any
+	var ids []string
+	var tags []string
+	count := 0
+	var add func(n *FlowJob, parent *parentRef, parentJSON string) error
+	add = func(n *FlowJob, parent *parentRef, parentJSON string) error {
+		name := n.Queue
+		if name == "" {
+			name = q.name
+		}
+		if err := checkName(name); err != nil {
+			return err
+		}
+		o := n.Opts
+		if err := o.validate(); err != nil {
+			return err
+		}
+		if o.Deduplication != nil {
+			return fmt.Errorf("%w: deduplication in a flow", ErrInvalidOption)
+		}
+		if o.JobID == "" {
+			o.JobID = uuid4()
+		}
+		data, err := encodeData(n.Data)
+		if err != nil {
+			return fmt.Errorf("queue: flow job %q data: %w", n.Name, err)
+		}
+		opts, err := json.Marshal(wireOpts{JobOptions: o, DelayMS: o.Delay.Milliseconds(), Parent: parent})
+		if err != nil {
+			return fmt.Errorf("queue: flow job %q options: %w", n.Name, err)
+		}
+		base := newKeys(q.opts.prefix(), name).base
+		tags = append(tags, hashTag(base))
+		lifo, kids := "0", "0"
+		if o.LIFO {
+			lifo = "1"
+		}
+		if len(n.Children) > 0 {
+			kids = "1"
+		}
+		node := make([]any, flowNodeSize)
+		node[flowBase], node[flowID], node[flowName], node[flowData], node[flowOpts] = base, o.JobID, n.Name, data, string(opts)
+		node[flowDelay], node[flowPriority], node[flowLIFO] = o.Delay.Milliseconds(), o.Priority, lifo
+		parentKey := ""
+		if parent != nil {
+			parentKey = parent.Queue + ":" + parent.ID
+		}
+		node[flowParentKey], node[flowParent], node[flowHasChildren] = parentKey, parentJSON, kids
+		args = append(args, node...)
+		ids = append(ids, o.JobID)
+		count++
+		for i := range n.Children {
+			c := &n.Children[i]
+			p := map[string]any{"id": o.JobID, "queueKey": strings.TrimSuffix(base, ":")}
+			for k, on := range map[string]bool{"fpof": c.Opts.FailParentOnFailure, "cpof": c.Opts.ContinueParentOnFailure,
+				"idof": c.Opts.IgnoreDependencyOnFailure, "rdof": c.Opts.RemoveDependencyOnFailure} {
+				if on {
+					p[k] = true
+				}
+			}
+			pj, _ := json.Marshal(p)
+			if err := add(c, &parentRef{ID: o.JobID, Queue: strings.TrimSuffix(base, ":")}, string(pj)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := add(&root, nil, ""); err != nil {
+		return nil, err
+	}
+	if _, ok := q.rdb.(*redis.ClusterClient); ok {
+		for _, tg := range tags {
+			if tg == "" || tg != tags[0] {
+				return nil, fmt.Errorf("%w: a flow's queues must share one hash tag (got %q)", ErrCrossSlot, tags)
+			}
+		}
+	}
+	head := make([]any, argFlowNodes-1, argFlowNodes-1+len(args))
+	head[argFlowNow-1], head[argFlowCount-1] = q.now().UnixMilli(), count
+	err := flowScript.Run(ctx, q.rdb, []string{q.k.meta}, append(head, args...)...).Err()
+	if err != nil {
+		err = flowScript.Err(err)
+		if isCode(err, "exists") {
+			return nil, fmt.Errorf("%w: flow: %w", ErrInvalidOption, err)
+		}
+		return nil, fmt.Errorf("queue: add flow: %w", err)
+	}
+	return ids, nil
+}
+
+// hashTag returns the first complete hash tag of key ("" when none).
+func hashTag(key string) string {
+	s := strings.IndexByte(key, '{')
+	if s < 0 {
+		return ""
+	}
+	e := strings.IndexByte(key[s+1:], '}')
+	if e <= 0 {
+		return ""
+	}
+	return key[s : s+e+2]
+}
+
+// uuid4 returns a random RFC 4122 version 4 UUID.
+func uuid4() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
