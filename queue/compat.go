@@ -19,7 +19,7 @@ var knownOpts = map[string]bool{
 	"removeOnComplete": true, "removeOnFail": true, "kl": true, "stackTraceLimit": true, "sizeLimit": true,
 	"jobId": true, "parent": true, "de": true, "fpof": true, "cpof": true, "idof": true, "rdof": true,
 	// schedulers: the iteration runs as any job; advancing the schedule
-	// is Worker.onTaken's (see doc.go)
+	// is added by the worker before the handler (scheduler_advance.go)
 	"repeat": true, "repeatJobKey": true, "prevMillis": true,
 	// telemetry context (Node's OpenTelemetry): not propagated
 	"tm": true, "omc": true, "telemetry": true,

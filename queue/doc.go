@@ -71,13 +71,32 @@
 // Pro) fails without running, its reason naming the option; Run refuses a
 // queue whose meta.version is not BullMQ 6 (ErrUnsupported).
 //
+// # Job schedulers
+//
+// UpsertScheduler creates or replaces a BullMQ job scheduler (Node's
+// upsertJobScheduler): Every or a cron Pattern with TZ, a Limit,
+// StartDate/EndDate, and a JobTemplate for its runs. Each run is a job
+// "repeat:<id>:<millis>"; whichever worker takes a run, Go or Node, adds
+// the next one before the handler runs, so a failed run does not stop the
+// schedule and schedulers created on either side run on workers of either
+// side. Patterns follow cron-parser 5.10 (BullMQ's) to the millisecond,
+// DST included; without TZ a pattern uses the zone of the process that
+// computes the next run (time.Local here, the host zone in Node), so set
+// TZ when both sides work one queue. RemoveScheduler, GetScheduler and
+// Schedulers manage them.
+//
+//	_, err := q.UpsertScheduler(ctx, "daily-report",
+//		queue.Repeat{Pattern: "0 30 7 * * 1-5", TZ: "Europe/Berlin"},
+//		queue.JobTemplate{Name: "report", Data: params})
+//
 // # Not yet
 //
-//   - Job schedulers (repeat): a Go worker runs a scheduler's iteration
-//     (field "rjk") but does not create the next one, so a schedule whose
-//     iterations only Go workers take stops after one run; mixed with a
-//     Node worker it advances only when Node takes the iteration. The
-//     scheduler package wires itself in at Worker.onTaken.
+//   - Job schedulers: H (hashed) cron values are refused with ErrCron
+//     (Node draws a new random value each parse); a Node worker's custom
+//     settings.repeatStrategy is unknown to Go workers, which use the
+//     default; if adding the next run fails after retries, a Go worker
+//     logs it and runs the job, and the scheduler has no next run until
+//     upserted again (Node leaves the job to the stalled check instead).
 //   - Parents that add children while running (Node's
 //     moveToWaitingChildren, WaitingChildrenError): not offered in Go; a
 //     Node parent doing it works alongside Go children.

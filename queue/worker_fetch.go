@@ -56,22 +56,11 @@ func (w *Worker) parseFetched(work context.Context, v any) (fetched, error) {
 		job.token = token
 		jobs = append(jobs, taken{job: job, token: token, err: err})
 	}
-	w.onTaken(work, jobs)
 	for _, t := range jobs {
 		w.start(work, t)
 	}
 	f.n = len(jobs)
 	return f, nil
-}
-
-// onTaken runs once per fetch, after the jobs are active and locked and
-// before their handlers start: the single place for work Node's worker
-// does when it takes a job.
-//
-// A job scheduler's next run is not added here but in each job's own
-// goroutine (start), so that one slow advance never holds up the fetch.
-func (w *Worker) onTaken(ctx context.Context, jobs []taken) {
-	_, _ = ctx, jobs
 }
 
 // start runs one fetched job in its own goroutine.
