@@ -20,13 +20,27 @@ import (
 // fn's ctx is cancelled) abort the wait: the commit rolls back. The
 // stubborn gate swallows the cancel and waits on, as a COMMIT past the
 // point of no return does: the commit lands although its answer is lost.
+// It swallows only a cancel that arrives while it waits, so it marks the
+// swallowing by taking advisory lock 4243: pgx sends the cancel request
+// asynchronously (after fn already got its error), and a gate opened
+// before it arrived would let it abort the COMMIT after all. One cancel
+// request can interrupt twice (the postmaster signals the backend's pid,
+// then its process group), the second time in the first handler: a
+// second block swallows that one.
 const (
 	plainGate = `CREATE OR REPLACE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$`
 	stubbornGate = `CREATE OR REPLACE FUNCTION test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  BEGIN PERFORM pg_advisory_xact_lock(4242);
-  EXCEPTION WHEN query_canceled THEN PERFORM pg_advisory_xact_lock(4242);
+  BEGIN
+    BEGIN PERFORM pg_advisory_xact_lock(4242);
+    EXCEPTION WHEN query_canceled THEN
+      PERFORM pg_advisory_xact_lock(4243);
+      PERFORM pg_advisory_xact_lock(4242);
+    END;
+  EXCEPTION WHEN query_canceled THEN
+    PERFORM pg_advisory_xact_lock(4243);
+    PERFORM pg_advisory_xact_lock(4242);
   END;
   RETURN NULL;
 END $$`
@@ -79,6 +93,13 @@ FOR EACH ROW EXECUTE FUNCTION test_gate()`); err != nil {
 			WHERE wait_event_type = 'Lock' AND query ILIKE $1`, query).Scan(&n)
 		return err == nil && n > 0
 	}
+	// swallowed: the stubborn gate caught the cancel request and waits on.
+	swallowed := func() bool {
+		var n int
+		err := judge.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND classid = 0 AND objid = 4243 AND granted`).Scan(&n)
+		return err == nil && n > 0
+	}
 	// pay pays a new order while its lock is lost during the COMMIT.
 	// landed chooses the gate: stubborn (the commit lands) or plain.
 	pay := func(t *testing.T, landed bool) (payments.Order, payments.PayResult, error) {
@@ -124,9 +145,10 @@ FOR EACH ROW EXECUTE FUNCTION test_gate()`); err != nil {
 		}
 		if landed {
 			// Pay is reading the outcome, waiting for the transaction in
-			// flight to end: the COMMIT may go on now.
-			redistest.Eventually(t, 10*time.Second, "Pay resolving", func() bool {
-				return len(done) > 0 || waiting("%FOR SHARE%")
+			// flight to end, and pgx's cancel request reached the COMMIT
+			// and was swallowed: the COMMIT may go on now.
+			redistest.Eventually(t, 10*time.Second, "Pay resolving, the cancel swallowed", func() bool {
+				return len(done) > 0 || waiting("%FOR SHARE%") && swallowed()
 			})
 		} else {
 			// pgx's cancel request reached the COMMIT: it rolled back.
