@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -150,6 +151,22 @@ func (m *ClientMetrics) countErr(cmd string, err error) {
 // connection.
 var connSetup = map[string]bool{"hello": true, "auth": true, "client": true, "select": true, "readonly": true}
 
+// handshakeProbe reports the probes go-redis sends on every new connection
+// (CLIENT SETINFO, and CLIENT MAINT_NOTIFICATIONS in its auto mode), which
+// older servers (Redis 7.0 here) reject: not a caller's command, and their
+// errors must not feed an error-rate alert.
+func handshakeProbe(c redis.Cmder) bool {
+	if c.Name() != "client" {
+		return false
+	}
+	args := c.Args()
+	if len(args) < 2 {
+		return false
+	}
+	sub, _ := args[1].(string)
+	return strings.EqualFold(sub, "setinfo") || strings.EqualFold(sub, "maint_notifications")
+}
+
 // clientHook measures commands on the client the caller uses.
 type clientHook struct {
 	m     *ClientMetrics
@@ -172,7 +189,7 @@ func (h *clientHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		err := next(ctx, cmd)
 		name := cmd.Name()
 		m.observer(name).Observe(time.Since(start).Seconds())
-		if err != nil && !errors.Is(err, redis.Nil) {
+		if err != nil && !errors.Is(err, redis.Nil) && !handshakeProbe(cmd) {
 			m.countErr(name, err)
 		}
 		return err
@@ -190,7 +207,7 @@ func (h *clientHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 		m.pipeLatency.Observe(time.Since(start).Seconds())
 		m.pipeSize.Observe(float64(len(cmds)))
 		for _, c := range cmds {
-			if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) {
+			if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) && !handshakeProbe(c) {
 				m.countErr(c.Name(), e)
 			}
 		}
