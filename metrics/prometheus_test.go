@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -30,11 +29,6 @@ type promServer struct {
 // ends.
 func startPrometheus(tb testing.TB, target string) *promServer {
 	tb.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		tb.Skip("prometheus not found: install the Debian package prometheus (apt-get install -y prometheus)")
-	}
-	dir := tb.TempDir()
 	abs := func(p string) string {
 		a, err := filepath.Abs(p)
 		if err != nil {
@@ -57,44 +51,7 @@ scrape_configs:
     static_configs:
       - targets: [%q]
 `, abs(filepath.Join(rulesDir, "rules.yml")), abs(filepath.Join(rulesDir, "alerts.yml")), target)
-	confPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	port, err := redisproc.FreePort()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	logf, err := os.Create(filepath.Join(dir, "prometheus.log"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--config.file="+confPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		_ = logf.Close()
-		if tb.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			tb.Logf("prometheus log:\n%s", b)
-		}
-	})
-	p := &promServer{base: "http://" + addr}
-	redistest.Eventually(tb, 30*time.Second, "prometheus ready", func() bool {
-		resp, err := http.Get(p.base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return p
+	return startPrometheusConfig(tb, conf)
 }
 
 type promSample struct {
