@@ -68,17 +68,24 @@ func nodeEnv(tg redistest.Target, prefix string, args any) []string {
 // runNode runs a fixture mode to completion and returns its JSON lines.
 func runNode(t *testing.T, tg redistest.Target, prefix, mode, queue string, args any) []map[string]any {
 	t.Helper()
+	return runNodeScript(t, tg, "fixture.js", prefix, mode, queue, args)
+}
+
+// runNodeScript runs a mode of one of testdata/node's scripts to
+// completion and returns its JSON lines.
+func runNodeScript(t *testing.T, tg redistest.Target, script, prefix, mode, queue string, args any) []map[string]any {
+	t.Helper()
 	dir := needNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "fixture.js", mode, queue)
+	cmd := exec.CommandContext(ctx, "node", script, mode, queue)
 	cmd.Dir = dir
 	cmd.Env = nodeEnv(tg, prefix, args)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node %s: %v\n%s", mode, err, stderr.String())
+		t.Fatalf("node %s %s: %v\n%s", script, mode, err, stderr.String())
 	}
 	var lines []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -87,7 +94,7 @@ func runNode(t *testing.T, tg redistest.Target, prefix, mode, queue string, args
 		}
 		var m map[string]any
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("node %s: bad line %q", mode, l)
+			t.Fatalf("node %s %s: bad line %q", script, mode, l)
 		}
 		lines = append(lines, m)
 	}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os/exec"
 	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,30 +21,7 @@ import (
 // JSON lines.
 func runSchedNode(t *testing.T, tg redistest.Target, prefix, mode, queue string, args any) []map[string]any {
 	t.Helper()
-	dir := needNode(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "scheduler.js", mode, queue)
-	cmd.Dir = dir
-	cmd.Env = nodeEnv(tg, prefix, args)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node scheduler.js %s: %v\n%s", mode, err, stderr.String())
-	}
-	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("node scheduler.js %s: bad line %q", mode, l)
-		}
-		lines = append(lines, m)
-	}
-	return lines
+	return runNodeScript(t, tg, "scheduler.js", prefix, mode, queue, args)
 }
 
 // schedSpec is one scheduler, given to Node as upsertJobScheduler's
