@@ -2,6 +2,7 @@ package lock
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/rediskit/rediskit/internal/slot"
@@ -98,4 +99,14 @@ func buildKeys(base string) keys {
 		start = end
 	}
 	return keys{lock: out[0], fence: out[1], channel: out[2], waiting: out[3], queue: out[4], waiters: out[5]}
+}
+
+func (k KeyLayout) String() string {
+	switch k {
+	case TaggedKeys:
+		return "TaggedKeys"
+	case PlainKeys:
+		return "PlainKeys"
+	}
+	return "KeyLayout(" + strconv.Itoa(int(k)) + ")"
 }

@@ -62,13 +62,13 @@ func newNode(c redis.UniversalClient, opts *Options, l *Locker) *node {
 
 // acquireResult is one node's answer to acquire-3.lua.
 type acquireResult struct {
-	ok     bool
-	token  int64
+	ok      bool
+	token   int64
 	holder  string // when taken
 	htoken  int64  // holder's token when taken
 	foreign bool   // when taken: the key holds a value or type rediskit did not write
 	pttl    time.Duration
-	err    error
+	err     error
 }
 
 // acquireReq is one acquire call on one node.
