@@ -120,16 +120,10 @@ const (
 // describes it without quoting it (a node-redlock value is the secret
 // that releases that lock).
 func parseValue(v string) (holder string, token int64, ok bool) {
-	owner, rest, ok := strings.Cut(v, ":")
-	if !ok || owner == "" {
-		return foreignValue, 0, false
-	}
-	tok, h, ok := strings.Cut(rest, ":")
-	if !ok {
-		return foreignValue, 0, false
-	}
+	owner, rest, _ := strings.Cut(v, ":")
+	tok, h, found := strings.Cut(rest, ":")
 	n, err := strconv.ParseInt(tok, 10, 64)
-	if err != nil || n <= 0 {
+	if owner == "" || !found || err != nil || n <= 0 {
 		return foreignValue, 0, false
 	}
 	return h, n, true

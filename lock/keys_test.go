@@ -2,6 +2,7 @@ package lock
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/rediskit/rediskit/internal/slot"
@@ -95,4 +96,25 @@ func TestParseValue(t *testing.T) {
 			t.Errorf("parseValue(%q) = %q, %d, %v; want %q, %d, %v", tt.in, h, tok, ours, tt.holder, tt.token, tt.ours)
 		}
 	}
+}
+
+// FuzzParseValue: a value parses as rediskit's only when it is
+// "<owner>:<token>:<holder>" with a positive token, and a foreign value is
+// never quoted back.
+func FuzzParseValue(f *testing.F) {
+	for _, s := range []string{"abc:12:host:99", "3f1c9e0a6b2d4c8e9f00112233445566", "a:0:h", ":1:", "x:+7:h", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		holder, token, ours := parseValue(v)
+		if !ours {
+			if holder != foreignValue || token != 0 {
+				t.Fatalf("parseValue(%q) = %q, %d, foreign: want the fixed description and token 0", v, holder, token)
+			}
+			return
+		}
+		if token <= 0 || !strings.HasSuffix(v, ":"+holder) || strings.HasPrefix(v, ":") {
+			t.Fatalf("parseValue(%q) = %q, %d, ours", v, holder, token)
+		}
+	})
 }
