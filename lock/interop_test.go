@@ -41,6 +41,29 @@ func plainLocker(t *testing.T, tg redistest.Target, opts lock.Options) *lock.Loc
 	return l
 }
 
+// forEachPeer runs fn on the single node and the cluster, with each Node
+// lock library.
+func forEachPeer(t *testing.T, fn func(t *testing.T, tg redistest.Target, lib string)) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		for _, lib := range nodeLibs {
+			t.Run(lib, func(t *testing.T) { fn(t, tg, lib) })
+		}
+	})
+}
+
+// nodeLock has holder.js take resource for ttl ms, retrying for ever
+// when wait, and fails the test when it does not.
+func nodeLock(t *testing.T, p *nodetest.Proc, resource string, ttl int, wait bool) {
+	t.Helper()
+	cmd := map[string]any{"op": "lock", "resource": resource, "ttl": ttl}
+	if wait {
+		cmd["retries"] = -1
+	}
+	if m := holderCmd(t, p, cmd); m["op"] != "locked" {
+		t.Fatalf("node lock: %v", m)
+	}
+}
+
 // holderCmd sends one command to holder.js and returns its answer.
 func holderCmd(t *testing.T, p *nodetest.Proc, cmd map[string]any) map[string]any {
 	t.Helper()
@@ -129,52 +152,46 @@ func TestNodeInteropCounter(t *testing.T) {
 // extend or release the Go holder's lock.
 func TestNodeStoppedHolderGoTakes(t *testing.T) {
 	t.Parallel()
-	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
-		for _, lib := range nodeLibs {
-			t.Run(lib, func(t *testing.T) {
-				ctx := ctxT(t, 60*time.Second)
-				l := plainLocker(t, tg, lock.Options{Holder: "go-waiter", MaxWait: 20 * time.Second})
-				resource := redistest.Unique(t) + ":payment"
-				p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, lib))
-				// The lock is set after this instant, so it expires 1 s
-				// after it at the earliest.
-				lockedAt := time.Now()
-				if m := holderCmd(t, p, map[string]any{"op": "lock", "resource": resource, "ttl": 1000}); m["op"] != "locked" {
-					t.Fatalf("node lock: %v", m)
-				}
-				if err := p.Signal(syscall.SIGSTOP); err != nil {
-					t.Fatal(err)
-				}
-				h, err := l.Inspect(ctx, resource)
-				if err != nil || !h.Held || !h.Foreign || h.Key != resource {
-					t.Fatalf("Inspect of the Node-held lock = %+v, %v; want held, foreign, key %q", h, err, resource)
-				}
-				le, err := l.Acquire(ctx, resource, 30*time.Second)
-				if err != nil {
-					t.Fatalf("Go waiter: %v", err)
-				}
-				if waited := time.Since(lockedAt); waited < 990*time.Millisecond {
-					t.Fatalf("took the lock after %v, before the stopped holder's 1 s ttl ran out", waited)
-				}
-				if err := p.Signal(syscall.SIGCONT); err != nil {
-					t.Fatal(err)
-				}
-				// The resumed Node holder's extend and release compare its
-				// value with the Go value: both refused, nothing changed.
-				if m := holderCmd(t, p, map[string]any{"op": "extend", "ttl": 60000}); m["ok"] != false {
-					t.Errorf("node extend of the Go-held lock: %v, want refused", m)
-				}
-				if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != false {
-					t.Errorf("node unlock of the Go-held lock: %v, want refused", m)
-				}
-				h, err = l.Inspect(ctx, resource)
-				if err != nil || h.Foreign || h.Holder != "go-waiter" || h.Token != le.Token() || h.TTL > 30*time.Second {
-					t.Errorf("after the Node release: %+v, %v; want the Go holder, token %d, ttl <= 30s", h, err, le.Token())
-				}
-				if err := le.Release(ctx); err != nil {
-					t.Errorf("Go release: %v", err)
-				}
-			})
+	forEachPeer(t, func(t *testing.T, tg redistest.Target, lib string) {
+		ctx := ctxT(t, 60*time.Second)
+		l := plainLocker(t, tg, lock.Options{Holder: "go-waiter", MaxWait: 20 * time.Second})
+		resource := redistest.Unique(t) + ":payment"
+		p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, lib))
+		// The lock is set after this instant, so it expires 1.5 s
+		// after it at the earliest.
+		lockedAt := time.Now()
+		nodeLock(t, p, resource, 1500, false)
+		if err := p.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		h, err := l.Inspect(ctx, resource)
+		if err != nil || !h.Held || !h.Foreign || h.Key != resource {
+			t.Fatalf("Inspect of the Node-held lock = %+v, %v; want held, foreign, key %q", h, err, resource)
+		}
+		le, err := l.Acquire(ctx, resource, 30*time.Second)
+		if err != nil {
+			t.Fatalf("Go waiter: %v", err)
+		}
+		if waited := time.Since(lockedAt); waited < 1490*time.Millisecond {
+			t.Fatalf("took the lock after %v, before the stopped holder's 1.5 s ttl ran out", waited)
+		}
+		if err := p.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		// The resumed Node holder's extend and release compare its
+		// value with the Go value: both refused, nothing changed.
+		if m := holderCmd(t, p, map[string]any{"op": "extend", "ttl": 60000}); m["ok"] != false {
+			t.Errorf("node extend of the Go-held lock: %v, want refused", m)
+		}
+		if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != false {
+			t.Errorf("node unlock of the Go-held lock: %v, want refused", m)
+		}
+		h, err = l.Inspect(ctx, resource)
+		if err != nil || h.Foreign || h.Holder != "go-waiter" || h.Token != le.Token() || h.TTL > 30*time.Second {
+			t.Errorf("after the Node release: %+v, %v; want the Go holder, token %d, ttl <= 30s", h, err, le.Token())
+		}
+		if err := le.Release(ctx); err != nil {
+			t.Errorf("Go release: %v", err)
 		}
 	})
 }
@@ -185,56 +202,49 @@ func TestNodeStoppedHolderGoTakes(t *testing.T) {
 // above the stopped holder's.
 func TestGoStoppedHolderNodeTakes(t *testing.T) {
 	t.Parallel()
-	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
-		for _, lib := range nodeLibs {
-			t.Run(lib, func(t *testing.T) {
-				u := redistest.Unique(t)
-				// On the cluster, a resource with a hash tag of its own.
-				resource := u + ":payment"
-				if tg.Cluster {
-					resource = "payments:{" + u + "}"
-				}
-				l := plainLocker(t, tg, lock.Options{Prefix: u + ":"})
-				fenceKey, err := l.FenceKey(resource)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cmd := helperCmd(t, "hold", append(targetEnv(tg), "LOCK_PLAIN=1", "LOCK_PREFIX="+u+":",
-					"LOCK_NAME="+resource, "LOCK_TTL=1000")...)
-				stdin, _ := cmd.StdinPipe()
-				stdout, _ := cmd.StdoutPipe()
-				lockedAt := time.Now() // before the helper sets the lock
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				defer func() { _ = cmd.Process.Signal(syscall.SIGCONT); _ = stdin.Close(); _ = cmd.Wait() }()
-				line, err := bufio.NewReader(stdout).ReadString('\n')
-				if err != nil {
-					t.Fatalf("helper: %v", err)
-				}
-				var goToken int64
-				if _, err := fmt.Sscanf(line, "TOKEN %d", &goToken); err != nil {
-					t.Fatalf("helper said %q", line)
-				}
-				if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-					t.Fatal(err)
-				}
-				p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, lib))
-				m := holderCmd(t, p, map[string]any{"op": "lock", "resource": resource, "ttl": 5000, "retries": -1})
-				if m["op"] != "locked" {
-					t.Fatalf("node waiter: %v", m)
-				}
-				if waited := time.Since(lockedAt); waited < 990*time.Millisecond {
-					t.Fatalf("Node took the lock after %v, before the stopped Go holder's 1 s ttl ran out", waited)
-				}
-				f := holderCmd(t, p, map[string]any{"op": "fence", "key": fenceKey})
-				if f["held"] != true || f["token"].(float64) <= float64(goToken) {
-					t.Errorf("node fence %v, want held and a token above the stopped Go holder's %d", f, goToken)
-				}
-				if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != true {
-					t.Errorf("node unlock: %v", m)
-				}
-			})
+	forEachPeer(t, func(t *testing.T, tg redistest.Target, lib string) {
+		u := redistest.Unique(t)
+		// On the cluster, a resource with a hash tag of its own.
+		resource := u + ":payment"
+		if tg.Cluster {
+			resource = "payments:{" + u + "}"
+		}
+		l := plainLocker(t, tg, lock.Options{Prefix: u + ":"})
+		fenceKey, err := l.FenceKey(resource)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := helperCmd(t, "hold", append(targetEnv(tg), "LOCK_PLAIN=1", "LOCK_PREFIX="+u+":",
+			"LOCK_NAME="+resource, "LOCK_TTL=1000")...)
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		lockedAt := time.Now() // before the helper sets the lock
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Signal(syscall.SIGCONT); _ = stdin.Close(); _ = cmd.Wait() }()
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			t.Fatalf("helper: %v", err)
+		}
+		var goToken int64
+		if _, err := fmt.Sscanf(line, "TOKEN %d", &goToken); err != nil {
+			t.Fatalf("helper said %q", line)
+		}
+		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, lib))
+		nodeLock(t, p, resource, 5000, true)
+		if waited := time.Since(lockedAt); waited < 990*time.Millisecond {
+			t.Fatalf("Node took the lock after %v, before the stopped Go holder's 1 s ttl ran out", waited)
+		}
+		f := holderCmd(t, p, map[string]any{"op": "fence", "key": fenceKey})
+		if f["held"] != true || f["token"].(float64) <= float64(goToken) {
+			t.Errorf("node fence %v, want held and a token above the stopped Go holder's %d", f, goToken)
+		}
+		if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != true {
+			t.Errorf("node unlock: %v", m)
 		}
 	})
 }
@@ -246,67 +256,57 @@ func TestGoStoppedHolderNodeTakes(t *testing.T) {
 // value and ttl are untouched.
 func TestNodeAndGoValuesRefused(t *testing.T) {
 	t.Parallel()
-	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
-		for _, lib := range nodeLibs {
-			t.Run(lib, func(t *testing.T) {
-				ctx := ctxT(t, 60*time.Second)
-				c := tg.Client(t)
-				l := plainLocker(t, tg, lock.Options{Holder: "go"})
-				resource := redistest.Unique(t) + ":r"
-				p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, lib))
+	forEachPeer(t, func(t *testing.T, tg redistest.Target, lib string) {
+		ctx := ctxT(t, 60*time.Second)
+		c := tg.Client(t)
+		l := plainLocker(t, tg, lock.Options{Holder: "go"})
+		resource := redistest.Unique(t) + ":r"
+		p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, lib))
 
-				// Node's release of a Go-held lock.
-				if m := holderCmd(t, p, map[string]any{"op": "lock", "resource": resource, "ttl": 60000}); m["op"] != "locked" {
-					t.Fatalf("node lock: %v", m)
-				}
-				if _, err := l.TryAcquire(ctx, resource, time.Second); !errors.Is(err, lock.ErrTaken) {
-					t.Fatalf("Go TryAcquire of a Node-held lock: %v, want ErrTaken", err)
-				}
-				c.Del(ctx, resource)
-				le, err := l.TryAcquire(ctx, resource, 20*time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if m := holderCmd(t, p, map[string]any{"op": "extend", "ttl": 60000}); m["ok"] != false {
-					t.Errorf("node extend of a Go-held lock: %v", m)
-				}
-				if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != false {
-					t.Errorf("node unlock of a Go-held lock: %v", m)
-				}
-				if h, _ := l.Inspect(ctx, resource); h.Holder != "go" || h.TTL > 20*time.Second {
-					t.Errorf("after Node's extend and unlock: %+v, want the Go holder, ttl <= 20s", h)
-				}
+		// Node's release of a Go-held lock.
+		nodeLock(t, p, resource, 60000, false)
+		if _, err := l.TryAcquire(ctx, resource, time.Second); !errors.Is(err, lock.ErrTaken) {
+			t.Fatalf("Go TryAcquire of a Node-held lock: %v, want ErrTaken", err)
+		}
+		c.Del(ctx, resource)
+		le, err := l.TryAcquire(ctx, resource, 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := holderCmd(t, p, map[string]any{"op": "extend", "ttl": 60000}); m["ok"] != false {
+			t.Errorf("node extend of a Go-held lock: %v", m)
+		}
+		if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != false {
+			t.Errorf("node unlock of a Go-held lock: %v", m)
+		}
+		if h, _ := l.Inspect(ctx, resource); h.Holder != "go" || h.TTL > 20*time.Second {
+			t.Errorf("after Node's extend and unlock: %+v, want the Go holder, ttl <= 20s", h)
+		}
 
-				// Go's extend and release of a Node-held lock.
-				c.Del(ctx, resource)
-				if m := holderCmd(t, p, map[string]any{"op": "lock", "resource": resource, "ttl": 30000}); m["op"] != "locked" {
-					t.Fatalf("node lock: %v", m)
-				}
-				if err := le.Extend(ctx, time.Minute); !errors.Is(err, lock.ErrLost) {
-					t.Errorf("Go Extend of a Node-held lock: %v, want ErrLost", err)
-				}
-				le2, err := func() (*lock.Lease, error) {
-					c.Del(ctx, resource)
-					return l.TryAcquire(ctx, resource, 20*time.Second)
-				}()
-				if err != nil {
-					t.Fatal(err)
-				}
-				c.Del(ctx, resource)
-				if m := holderCmd(t, p, map[string]any{"op": "lock", "resource": resource, "ttl": 30000}); m["op"] != "locked" {
-					t.Fatalf("node lock: %v", m)
-				}
-				if err := le2.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {
-					t.Errorf("Go Release of a Node-held lock: %v, want ErrNotHeld", err)
-				}
-				h, err := l.Inspect(ctx, resource)
-				if err != nil || !h.Foreign || h.TTL <= 20*time.Second || h.TTL > 30*time.Second {
-					t.Errorf("after Go's extend and release: %+v, %v; want the Node holder with its 30 s ttl", h, err)
-				}
-				if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != true {
-					t.Errorf("node unlock of its own lock: %v", m)
-				}
-			})
+		// Go's extend and release of a Node-held lock.
+		c.Del(ctx, resource)
+		nodeLock(t, p, resource, 30000, false)
+		if err := le.Extend(ctx, time.Minute); !errors.Is(err, lock.ErrLost) {
+			t.Errorf("Go Extend of a Node-held lock: %v, want ErrLost", err)
+		}
+		le2, err := func() (*lock.Lease, error) {
+			c.Del(ctx, resource)
+			return l.TryAcquire(ctx, resource, 20*time.Second)
+		}()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Del(ctx, resource)
+		nodeLock(t, p, resource, 30000, false)
+		if err := le2.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {
+			t.Errorf("Go Release of a Node-held lock: %v, want ErrNotHeld", err)
+		}
+		h, err := l.Inspect(ctx, resource)
+		if err != nil || !h.Foreign || h.TTL <= 20*time.Second || h.TTL > 30*time.Second {
+			t.Errorf("after Go's extend and release: %+v, %v; want the Node holder with its 30 s ttl", h, err)
+		}
+		if m := holderCmd(t, p, map[string]any{"op": "unlock"}); m["ok"] != true {
+			t.Errorf("node unlock of its own lock: %v", m)
 		}
 	})
 }
@@ -324,9 +324,7 @@ func TestNodeReleaseWakeLatency(t *testing.T) {
 		p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, "redlock"))
 		var lat []time.Duration
 		for i := range rounds {
-			if m := holderCmd(t, p, map[string]any{"op": "lock", "resource": resource, "ttl": 10000}); m["op"] != "locked" {
-				t.Fatalf("node lock: %v", m)
-			}
+			nodeLock(t, p, resource, 10000, false)
 			before := l.Stats().Contended
 			got := make(chan time.Time, 1)
 			errc := make(chan error, 1)
@@ -389,9 +387,7 @@ func TestKeyspaceWakeLatency(t *testing.T) {
 	p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, "redlock"))
 	var lat []time.Duration
 	for range rounds {
-		if m := holderCmd(t, p, map[string]any{"op": "lock", "resource": resource, "ttl": 10000}); m["op"] != "locked" {
-			t.Fatalf("node lock: %v", m)
-		}
+		nodeLock(t, p, resource, 10000, false)
 		got := make(chan time.Time, 1)
 		go func() {
 			for msg := range events {
