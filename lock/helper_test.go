@@ -84,6 +84,7 @@ func helperMutex() error {
 	counter := os.Getenv("LOCK_COUNTER")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, g)
 	for i := range g {
@@ -109,6 +110,7 @@ func helperMutex() error {
 	}
 	wg.Wait()
 	close(errs)
+	fmt.Printf("{\"done\":%d,\"ms\":%d,\"lib\":\"rediskit\"}\n", n, time.Since(start).Milliseconds())
 	return <-errs
 }
 
