@@ -502,3 +502,47 @@ func TestForeignValue(t *testing.T) {
 		}
 	})
 }
+
+// TestPlainKeysWakeByMessage: with PlainKeys, a waiter on a lock that Go
+// holds is still woken by the release's message (on the release channel in
+// the resource's slot), not by polling: with PollEvery and ForeignPoll at
+// a minute it gets the lock at once, after a couple of attempts.
+func TestPlainKeysWakeByMessage(t *testing.T) {
+	t.Parallel()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		for _, resource := range []string{redistest.Unique(t) + ":plain", "orders:{" + redistest.Unique(t) + "}"} {
+			ctx := ctxT(t, 30*time.Second)
+			l := plainLocker(t, tg, lock.Options{PollEvery: time.Minute, ForeignPoll: time.Minute})
+			held, err := l.TryAcquire(ctx, resource, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := l.Stats().Contended
+			got := make(chan error, 1)
+			go func() {
+				le, err := l.Acquire(ctx, resource, time.Minute)
+				if err == nil {
+					err = le.Release(ctx)
+				}
+				got <- err
+			}()
+			redistest.Eventually(t, 10*time.Second, "the waiter tried", func() bool { return l.Stats().Contended > before })
+			released := time.Now()
+			if err := held.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: waiter not woken by the release", resource)
+			}
+			if n := l.Stats().Contended - before; n > 3 {
+				t.Errorf("%s: %d attempts while waiting, want a wake-up by message", resource, n)
+			}
+			t.Logf("%s: woken %v after the release", resource, time.Since(released))
+		}
+	})
+}
