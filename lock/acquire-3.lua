@@ -13,8 +13,13 @@
 -- Returns {1, token} when the lock is now held by owner. The script is
 -- idempotent: when the lock already carries owner (a retransmitted call), it
 -- returns the token drawn the first time instead of drawing another.
--- Returns {0, value, pttl} when another owner holds it.
-local v = redis.call('GET', KEYS[1])
+-- Returns {0, value, pttl} when another owner holds it (value may be a
+-- foreign one, e.g. node-redlock's), and {0, 0, pttl, type} when the key
+-- is not a string at all: a foreign key, held until it expires or goes.
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' and v.err then
+  return {0, 0, redis.call('PTTL', KEYS[1]), redis.call('TYPE', KEYS[1]).ok}
+end
 if v then
   local mine = ARGV[1] .. ':'
   if string.sub(v, 1, #mine) == mine then

@@ -17,9 +17,13 @@
 -- from the head. The lock is granted when it is free and the queue is
 -- empty or starts with owner. Returns {1, token} when held by owner
 -- (idempotent, like acquire-3.lua), {0, value, pttl} when another owner
--- holds it, {0, "", 0} when it is free but another waiter is first.
+-- holds it, {0, "", 0} when it is free but another waiter is first, and
+-- {0, 0, pttl, type} when the key is not a string (a foreign key).
 local now = tonumber(ARGV[4])
-local v = redis.call('GET', KEYS[1])
+local v = redis.pcall('GET', KEYS[1])
+if type(v) == 'table' and v.err then
+  return {0, 0, redis.call('PTTL', KEYS[1]), redis.call('TYPE', KEYS[1]).ok}
+end
 local mine = ARGV[1] .. ':'
 if v and string.sub(v, 1, #mine) == mine then
   local token = string.match(string.sub(v, #mine + 1), '^(%d+)')

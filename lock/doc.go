@@ -88,6 +88,60 @@
 // queue entry that is not renewed (its waiter died) expires after
 // 3 × PollEvery.
 //
+// # Sharing locks with Node (node-redlock)
+//
+// With Options.KeyLayout PlainKeys the Go side locks the resource key a
+// Node service locks with redlock 4 (redlock.lock(resource, ttl), using)
+// or @sesamecare-oss/redlock 1 (redlock.acquire([resource], ttl), using):
+// the lock name is the key, with no prefix and no braces. Both sides set
+// the key only when it does not exist, with PX ttl, so a Node holder and a
+// Go holder exclude each other in both directions.
+//
+// Neither side can end the other's lock. redlock writes 16 random bytes in
+// hex and its release and extend scripts act only on a key equal to that
+// value; Go writes "<owner>:<token>:<holder>" with a random owner id and
+// its scripts act only on a key starting with "<owner>:". A Node release
+// of a Go-held lock deletes nothing, a Go Extend of a Node-held lock says
+// ErrLost and changes nothing.
+//
+// A value Go did not write (a Node holder's, or anything else, or a key
+// of another type) is a foreign holder: TryAcquire and Acquire return a
+// *TakenError with Foreign set and Holder describing it (never the value
+// itself: a redlock value is what releases that lock), Inspect reports
+// Foreign, and Go treats the key as held until it expires or is deleted.
+// A foreign key without expiry holds the lock until someone deletes it
+// (MaxWait and ctx bound the wait).
+//
+// redlock's release publishes nothing. While the holder a waiter saw is
+// foreign, the waiter polls: after Options.ForeignPoll/5, 2/5... up to
+// ForeignPoll (50 ms by default), ±20 %, never later than the holder's
+// ttl runs out. Measured on a loaded 2-core machine (TestNodeReleaseWakeLatency,
+// 24 to 40 releases per run, single node and cluster, several runs), a Go
+// waiter had the lock p50 26-35 ms, p99 56-120 ms after the Node side's
+// release reply. Keyspace notifications of the DEL did better
+// (TestKeyspaceWakeLatency: p50 under 1 ms, p99 7-19 ms), but the package
+// does not use them: they need
+// notify-keyspace-events on the server (off by default, a cost on every
+// write of every client, often not settable on managed Redis), are
+// published only on the node that owns the key (one subscription per
+// master, routed by the key's slot, not the channel's), and are fire and
+// forget, so polling would still be needed. Locks held by Go keep waking
+// their waiters by message. Node waiters poll at redlock's retryDelay
+// (200 ms ± 100 ms by default). Options.Fair orders the Go waiters only:
+// redlock does not see the queue.
+//
+// Fencing stays on the Go side: Go draws its token in the script that sets
+// the lock from the counter Locker.FenceKey names ("<Prefix>{<resource>}:fence",
+// or "<Prefix><resource>:fence" for a resource with a hash tag). A Node
+// service draws its token from the same counter: INCR it right after
+// redlock acquired the lock, then GET the resource and keep the token
+// only if the key still carries its lock value (else treat the lock as
+// lost). Each token is then drawn while its holder held the lock, so the
+// tokens of both sides increase in the order the lock was held, and a
+// resource that accepts a write only with a token above the last one it
+// saw (pgfence: UPDATE ... WHERE fence < $token) rejects a stale holder of
+// either side.
+//
 // # Errors
 //
 // errors.Is tells apart ErrTaken (a *TakenError with the holder, its token
@@ -103,7 +157,8 @@
 // the token counter (never expires: one small key per name),
 // "rediskit:lock:{name}:released" is the release channel, and with
 // Options.Fair "...:queue" and "...:waiters" hold the FIFO queue. Names may not be
-// empty or contain braces.
+// empty or contain braces. With PlainKeys the lock key is the name itself
+// and the others hash like it (see KeyLayout).
 //
 // # Metrics
 //

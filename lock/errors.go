@@ -32,7 +32,8 @@ var (
 	// ErrHoldExceeded: Do's fn ran past Options.MaxHold; its context was
 	// cancelled and extension stopped.
 	ErrHoldExceeded = errors.New("lock: maximum hold time exceeded")
-	// ErrInvalidName: the lock name is empty or contains a brace.
+	// ErrInvalidName: the lock name is empty or contains a brace (with
+	// PlainKeys: a '}' outside a hash tag, or a Prefix with a brace).
 	ErrInvalidName = errors.New("lock: invalid name")
 	// ErrClosed: the Locker was closed.
 	ErrClosed = errors.New("lock: closed")
@@ -47,11 +48,21 @@ type TakenError struct {
 	Holder string
 	// Token is the holder's fencing token.
 	Token int64
-	// TTL is the time left on the holder's lease (from PTTL).
+	// TTL is the time left on the holder's lease (from PTTL); negative
+	// when the key has no expiry (a foreign key: held until deleted).
 	TTL time.Duration
+	// Foreign says the lock key holds something rediskit did not write:
+	// a node-redlock holder's random value (with PlainKeys), or any other
+	// value or key type. Holder then describes it (never the value
+	// itself: a redlock value is what releases that lock) and Token is 0.
+	// Go treats such a key as held until it expires or is deleted.
+	Foreign bool
 }
 
 func (e *TakenError) Error() string {
+	if e.Foreign {
+		return fmt.Sprintf("lock: %q taken by %s (%s)", e.Name, e.Holder, ttlText(e.TTL))
+	}
 	if e.Holder == "" && e.Token == 0 {
 		return fmt.Sprintf("lock: %q taken: another waiter is first in line", e.Name)
 	}
@@ -91,20 +102,29 @@ func (e *NotReplicatedError) Error() string {
 // Is makes errors.Is(err, ErrNotReplicated) true.
 func (e *NotReplicatedError) Is(target error) bool { return target == ErrNotReplicated }
 
+func ttlText(ttl time.Duration) string {
+	if ttl < 0 {
+		return "no expiry: held until deleted"
+	}
+	return ttl.String() + " left"
+}
+
+// Descriptions of foreign holders (TakenError.Holder, Holding.Holder).
+const (
+	foreignValue = "a foreign holder (a value rediskit did not write, such as node-redlock's)"
+	foreignType  = "a foreign %s key (not a lock value)"
+)
+
 // parseValue splits a lock value "<owner>:<token>:<holder>" into holder and
-// token. A value it cannot parse comes back whole as the holder.
-func parseValue(v string) (holder string, token int64) {
-	_, rest, ok := strings.Cut(v, ":")
-	if !ok {
-		return v, 0
-	}
-	tok, h, ok := strings.Cut(rest, ":")
-	if !ok {
-		return v, 0
-	}
+// token. ok is false for a value rediskit did not write: holder then
+// describes it without quoting it (a node-redlock value is the secret
+// that releases that lock).
+func parseValue(v string) (holder string, token int64, ok bool) {
+	owner, rest, _ := strings.Cut(v, ":")
+	tok, h, found := strings.Cut(rest, ":")
 	n, err := strconv.ParseInt(tok, 10, 64)
-	if err != nil {
-		return v, 0
+	if owner == "" || !found || err != nil || n <= 0 {
+		return foreignValue, 0, false
 	}
-	return h, n
+	return h, n, true
 }

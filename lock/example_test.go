@@ -107,3 +107,39 @@ func ExampleLocker_Acquire() {
 	// true
 	// true
 }
+
+// A Go service and a Node service locking one payment: the Node side
+// calls redlock.lock("payment:42", ttl) (redlock 4) or
+// redlock.acquire(["payment:42"], ttl) (@sesamecare-oss/redlock), so the
+// Go side locks that plain key too.
+func ExampleKeyLayout() {
+	client := exampleClient()
+	defer client.Close()
+	l := lock.New(client, lock.Options{KeyLayout: lock.PlainKeys, Holder: "payments-go"})
+	defer l.Close()
+	ctx := context.Background()
+
+	le, err := l.TryAcquire(ctx, "payment:42", 10*time.Second)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("the Go holder locked the key:", client.Exists(ctx, "payment:42").Val() == 1)
+	fence, _ := l.FenceKey("payment:42")
+	fmt.Println("tokens of both sides come from:", fence)
+	_ = le.Release(ctx)
+
+	// A Node holder: redlock sets the key to 16 random bytes in hex.
+	client.SetNX(ctx, "payment:42", "5be1c0ffee5be1c0ffee5be1c0ffee00", 10*time.Second)
+	_, err = l.TryAcquire(ctx, "payment:42", 10*time.Second)
+	var taken *lock.TakenError
+	fmt.Println("taken by a foreign holder:", errors.As(err, &taken) && taken.Foreign)
+	h, _ := l.Inspect(ctx, "payment:42")
+	fmt.Println("inspect:", h.Held, h.Foreign, h.Token)
+	client.Del(ctx, "payment:42") // here, in place of the Node release
+	// Output:
+	// the Go holder locked the key: true
+	// tokens of both sides come from: rediskit:lock:{payment:42}:fence
+	// taken by a foreign holder: true
+	// inspect: true true 0
+}

@@ -34,6 +34,8 @@ func helperMain() int {
 		err = helperMutex()
 	case "stale":
 		err = helperStale()
+	case "hold":
+		err = helperHold()
 	default:
 		err = fmt.Errorf("unknown helper %q", os.Getenv(helperEnv))
 	}
@@ -52,18 +54,37 @@ func helperClient() redis.UniversalClient {
 	return redis.NewClient(&redis.Options{Addr: addrs[0]})
 }
 
+// helperOptions reads LOCK_PREFIX, and LOCK_PLAIN=1 for PlainKeys.
+func helperOptions() lock.Options {
+	o := lock.Options{Prefix: os.Getenv("LOCK_PREFIX")}
+	if os.Getenv("LOCK_PLAIN") == "1" {
+		o.KeyLayout = lock.PlainKeys
+	}
+	return o
+}
+
+// helperName is LOCK_NAME, or def.
+func helperName(def string) string {
+	if n := os.Getenv("LOCK_NAME"); n != "" {
+		return n
+	}
+	return def
+}
+
 // helperMutex increments LOCK_COUNTER LOCK_N times from LOCK_G goroutines,
 // each increment a plain GET then SET inside Do.
 func helperMutex() error {
 	c := helperClient()
 	defer c.Close()
-	l := lock.New(c, lock.Options{Prefix: os.Getenv("LOCK_PREFIX")})
+	l := lock.New(c, helperOptions())
 	defer l.Close()
+	name := helperName("counter")
 	n, _ := strconv.Atoi(os.Getenv("LOCK_N"))
 	g, _ := strconv.Atoi(os.Getenv("LOCK_G"))
 	counter := os.Getenv("LOCK_COUNTER")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, g)
 	for i := range g {
@@ -73,7 +94,7 @@ func helperMutex() error {
 		}
 		wg.Go(func() {
 			for range todo {
-				err := l.Do(ctx, "counter", 5*time.Second, func(ctx context.Context, _ *lock.Lease) error {
+				err := l.Do(ctx, name, 5*time.Second, func(ctx context.Context, _ *lock.Lease) error {
 					v, err := c.Get(ctx, counter).Int()
 					if err != nil && !errors.Is(err, redis.Nil) {
 						return err
@@ -89,6 +110,7 @@ func helperMutex() error {
 	}
 	wg.Wait()
 	close(errs)
+	fmt.Printf("{\"done\":%d,\"ms\":%d,\"lib\":\"rediskit\"}\n", n, time.Since(start).Milliseconds())
 	return <-errs
 }
 
@@ -134,6 +156,23 @@ func helperStale() error {
 	case <-time.After(10 * time.Second):
 		fmt.Println("NOT-LOST")
 	}
+	return nil
+}
+
+// helperHold takes LOCK_NAME for LOCK_TTL ms, prints its token, and
+// holds it (never extending) until stdin closes.
+func helperHold() error {
+	c := helperClient()
+	defer c.Close()
+	l := lock.New(c, helperOptions())
+	defer l.Close()
+	ttl, _ := strconv.Atoi(os.Getenv("LOCK_TTL"))
+	le, err := l.TryAcquire(context.Background(), helperName("hold"), time.Duration(ttl)*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("TOKEN %d\n", le.Token())
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
 }
 

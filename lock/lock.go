@@ -14,12 +14,27 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // Options configure a Locker. The zero value is ready to use.
 type Options struct {
-	// Prefix starts every key. Empty means DefaultPrefix ("rediskit:lock:").
+	// Prefix starts every key (with KeyLayout PlainKeys: every key but
+	// the lock key itself). Empty means DefaultPrefix ("rediskit:lock:").
 	Prefix string
+	// KeyLayout picks the lock key of a name. Zero (TaggedKeys) means
+	// "<Prefix>{<name>}"; PlainKeys locks the name itself, the resource
+	// key node-redlock locks (see KeyLayout and the package doc). Every
+	// Locker of a name must agree on it.
+	KeyLayout KeyLayout
+	// ForeignPoll caps the pause between the attempts of a waiter while
+	// the lock carries a value rediskit did not write (a node-redlock
+	// holder: its release is a plain DEL that wakes nobody). The waiter
+	// polls after ForeignPoll/5, then 2/5 and so on up to ForeignPoll,
+	// ±20 %, and never later than the holder's ttl runs out. Locks held
+	// by rediskit keep waking their waiters by message, without polling.
+	// Zero means 50 ms.
+	ForeignPoll time.Duration
 	// Holder describes this process in TakenError.Holder for others.
 	// Empty means "<hostname>:<pid>".
 	Holder string
@@ -87,6 +102,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.PollEvery == 0 {
 		o.PollEvery = time.Second
+	}
+	if o.ForeignPoll <= 0 {
+		o.ForeignPoll = 50 * time.Millisecond
 	}
 	if o.DriftFactor == 0 {
 		o.DriftFactor = 0.01
@@ -213,7 +231,7 @@ func (l *Locker) check(name string, ttl time.Duration) (keys, error) {
 	if ttl <= 0 {
 		return keys{}, fmt.Errorf("lock: %q: ttl %v must be positive", name, ttl)
 	}
-	return keysFor(l.opts.Prefix, name)
+	return keysFor(l.opts.Prefix, name, l.opts.KeyLayout)
 }
 
 func (l *Locker) countFailure(name string, err error) {
@@ -287,6 +305,10 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 		defer t.Stop()
 		maxWait = t.C()
 	}
+	// While a foreign holder (node-redlock) has the lock, its release
+	// publishes nothing: poll, ramping up to Options.ForeignPoll.
+	foreignPoll := retry.Policy{Min: max(l.opts.ForeignPoll/5, time.Millisecond), Max: l.opts.ForeignPoll}
+	foreign := 0
 	fail := func(err error) (*Lease, error) {
 		l.stats.add(name, func(c *counters) { c.timeouts.Add(1) })
 		return nil, err
@@ -312,7 +334,13 @@ func (l *Locker) acquire(ctx context.Context, name string, ttl time.Duration) (*
 		l.countFailure(name, err)
 		d := jitter(l.opts.PollEvery)
 		var te *TakenError
-		if errors.As(err, &te) && te.TTL > 0 && te.TTL < d {
+		if errors.As(err, &te) && te.Foreign {
+			foreign++
+			d = min(d, foreignPoll.Backoff(foreign))
+		} else {
+			foreign = 0
+		}
+		if te != nil && te.TTL > 0 && te.TTL < d {
 			// Wake right when the holder's lease runs out, if nobody
 			// releases it before (a crashed holder); spread by a few ms
 			// only, so that the takeover is not delayed.
@@ -408,7 +436,7 @@ func (l *Locker) attempt(ctx context.Context, name string, k keys, ttl time.Dura
 				nr.Name = name
 			}
 		case !r.ok && taken == nil:
-			taken = &TakenError{Name: name, Holder: r.holder, Token: r.htoken, TTL: r.pttl}
+			taken = &TakenError{Name: name, Holder: r.holder, Token: r.htoken, TTL: r.pttl, Foreign: r.foreign}
 		}
 	}
 	if nr != nil && taken == nil {

@@ -62,12 +62,13 @@ func newNode(c redis.UniversalClient, opts *Options, l *Locker) *node {
 
 // acquireResult is one node's answer to acquire-3.lua.
 type acquireResult struct {
-	ok     bool
-	token  int64
-	holder string // when taken
-	htoken int64  // holder's token when taken
-	pttl   time.Duration
-	err    error
+	ok      bool
+	token   int64
+	holder  string // when taken
+	htoken  int64  // holder's token when taken
+	foreign bool   // when taken: the key holds a value or type rediskit did not write
+	pttl    time.Duration
+	err     error
 }
 
 // acquireReq is one acquire call on one node.
@@ -130,11 +131,28 @@ func (n *node) acquire(ctx context.Context, k keys, r acquireReq) acquireResult 
 		return acquireResult{ok: true, token: toInt(res[1])}
 	}
 	out := acquireResult{}
-	if v, ok := res[1].(string); ok && v != "" {
-		out.holder, out.htoken = parseValue(v)
+	switch v := res[1].(type) {
+	case string:
+		if v != "" {
+			var ours bool
+			out.holder, out.htoken, ours = parseValue(v)
+			out.foreign = !ours
+		}
+	case int64: // {0, 0, pttl, type}: not a string key
+		out.foreign = true
+		out.holder = fmt.Sprintf(foreignType, "non-string")
+		if len(res) > 3 {
+			if t, ok := res[3].(string); ok {
+				out.holder = fmt.Sprintf(foreignType, t)
+			}
+		}
 	}
 	if len(res) > 2 {
-		out.pttl = time.Duration(toInt(res[2])) * time.Millisecond
+		pttl := toInt(res[2])
+		out.pttl = time.Duration(pttl) * time.Millisecond
+		if pttl < 0 {
+			out.pttl = -1
+		}
 	}
 	return out
 }

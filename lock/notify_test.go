@@ -32,7 +32,7 @@ func TestNotifierSlowSubscribe(t *testing.T) {
 		if i > 200 {
 			t.Fatal("no two names on different masters")
 		}
-		k, _ := keysFor(prefix, fmt.Sprintf("n%d", i))
+		k, _ := keysFor(prefix, fmt.Sprintf("n%d", i), TaggedKeys)
 		m, err := cl.MasterForKey(ctx, k.channel)
 		if err != nil {
 			t.Fatal(err)
@@ -117,7 +117,7 @@ func TestNotifierReconnect(t *testing.T) {
 	defer cancel()
 	l := New(client, Options{Prefix: redistest.Unique(t) + ":", Logger: slog.New(slog.DiscardHandler)})
 	n := l.nodes[0].notifier
-	k, _ := keysFor(l.opts.Prefix, "r")
+	k, _ := keysFor(l.opts.Prefix, "r", TaggedKeys)
 	c := make(chan struct{}, 1)
 	w, active := n.watch(k.channel, c, "me")
 	select {
