@@ -19,10 +19,9 @@ import (
 // runCounter counts handler runs per job id, from Go handlers and from
 // the "start" lines of Node workers.
 type runCounter struct {
-	mu       sync.Mutex
-	runs     map[string]int
-	bySide   map[string]int
-	finished int
+	mu     sync.Mutex
+	runs   map[string]int
+	bySide map[string]int
 }
 
 func newRunCounter() *runCounter {
