@@ -21,15 +21,7 @@ func TestBlockingFetchFindsNewMaster(t *testing.T) {
 		t.Skip("starts a private cluster")
 	}
 	cl := redistest.NewCluster(t, redisproc.ClusterOptions{})
-	conn, err := redisconn.NewClient(redisconn.Config{Nodes: cl.Addrs()}, redisconn.ModeCluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	e := &env{tg: redistest.Target{Name: "cluster", Addrs: cl.Addrs(), Cluster: true}, rdb: conn.Client, prefix: "{bfetch}", name: "q"}
-	if e.q, err = New(e.rdb, e.name, Options{Prefix: e.prefix}); err != nil {
-		t.Fatal(err)
-	}
+	e := clusterEnv(t, cl, "{bfetch}")
 	ctx := context.Background()
 	started := make(chan time.Time, 10)
 	w := e.run(t, func(ctx context.Context, j *Job) (any, error) {
@@ -80,4 +72,21 @@ func TestBlockingFetchFindsNewMaster(t *testing.T) {
 	if latency > time.Second {
 		t.Errorf("job added after recovery ran %v later, want < 1s (BZPOPMIN wakes the worker)", latency)
 	}
+}
+
+// clusterEnv is an env for queue "q" under prefix on a private cluster,
+// through a redisconn client (whose hook retries and reloads the slot map
+// on a topology hint, as services are told to connect).
+func clusterEnv(t *testing.T, cl *redisproc.Cluster, prefix string) *env {
+	t.Helper()
+	conn, err := redisconn.NewClient(redisconn.Config{Nodes: cl.Addrs()}, redisconn.ModeCluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	e := &env{tg: redistest.Target{Name: "cluster", Addrs: cl.Addrs(), Cluster: true}, rdb: conn.Client, prefix: prefix, name: "q"}
+	if e.q, err = New(e.rdb, e.name, Options{Prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
-	"github.com/rediskit/rediskit/redisconn"
 )
 
 // runCounter counts handler runs per job id, from Go handlers and from
@@ -92,16 +91,8 @@ func TestMixedPoolFailover(t *testing.T) {
 		concurrency = 20
 	)
 	cl := redistest.NewCluster(t, redisproc.ClusterOptions{})
-	conn, err := redisconn.NewClient(redisconn.Config{Nodes: cl.Addrs()}, redisconn.ModeCluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	tg := redistest.Target{Name: "cluster", Addrs: cl.Addrs(), Cluster: true}
-	e := &env{tg: tg, rdb: conn.Client, prefix: "{mix}", name: "q"}
-	if e.q, err = New(e.rdb, e.name, Options{Prefix: e.prefix}); err != nil {
-		t.Fatal(err)
-	}
+	e := clusterEnv(t, cl, "{mix}")
+	tg := e.tg
 	ctx := context.Background()
 	rc := newRunCounter()
 	h := func(ctx context.Context, j *Job) (any, error) {

@@ -4,7 +4,7 @@
 //
 //   node mixedpool.js work <queue>[,<queue>...]
 //
-// Environment as fixture.js (REDIS_ADDRS, CLUSTER, PREFIX, ARGS). ARGS:
+// Environment as conn.js reads it (REDIS_ADDRS, CLUSTER, PREFIX, ARGS). ARGS:
 // {concurrency, lockDuration, stalledInterval}. The processor reads the
 // job's data as fixture.js's does: sleep (ms), fail (message),
 // childrenValues (return getChildrenValues()), ret (return value).
@@ -12,19 +12,9 @@
 // queue, id} per run and {event:"completed"|"failed", queue, id}.
 'use strict';
 const { Worker } = require('bullmq');
-const IORedis = require('ioredis');
+const { args, prefix, connection, out } = require('./conn');
 
 const [mode, names] = process.argv.slice(2);
-const args = JSON.parse(process.env.ARGS || '{}') || {};
-const prefix = process.env.PREFIX || 'bull';
-const addrs = (process.env.REDIS_ADDRS || '127.0.0.1:6379').split(',').map(a => {
-  const i = a.lastIndexOf(':');
-  return { host: a.slice(0, i), port: Number(a.slice(i + 1)) };
-});
-const connection = () => process.env.CLUSTER === '1'
-  ? new IORedis.Cluster(addrs, { redisOptions: { maxRetriesPerRequest: null } })
-  : new IORedis({ ...addrs[0], maxRetriesPerRequest: null });
-const out = obj => process.stdout.write(JSON.stringify(obj) + '\n');
 const pause = ms => new Promise(r => setTimeout(r, ms));
 
 async function processJob(queue, job) {
