@@ -72,8 +72,8 @@ func mixedNodeFlowTrees() []any {
 }
 
 // TestMixedPoolFailover: on a private 3+3 cluster, a Node producer and a
-// Go producer add 10,000 jobs to one queue worked by two Node and two Go
-// workers, with job schedulers (every and cron, from Node and Go) and
+// Go producer add 10,000 jobs to one queue worked by two Node workers
+// (BullMQ Workers sharing one Node process) and two Go workers, with job schedulers (every and cron, from Node and Go) and
 // flows (depth 3 from Node's FlowProducer, depth 2 from Queue.AddFlow;
 // every parent returns its children's values) live, and a manual master failover in the middle. Every job completes;
 // each runs once, except jobs whose lock was lost in the failover (moved
@@ -108,13 +108,11 @@ func TestMixedPoolFailover(t *testing.T) {
 	}
 	wo := WorkerOptions{Concurrency: concurrency, LockDuration: 5 * time.Second, StalledInterval: time.Second}
 	gw := []*Worker{e.run(t, h, wo), e.run(t, h, wo)}
+	// Two BullMQ Workers on q, in one Node process (one start-up).
 	var wg sync.WaitGroup
-	var nodes []*nodeProc
-	for range 2 {
-		p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": concurrency, "lockDuration": 5000, "stalledInterval": 1000})
-		nodes = append(nodes, p)
-		rc.follow(&wg, p)
-	}
+	node := startNodeScript(t, tg, "mixedpool.js", e.prefix, "work", e.name+","+e.name,
+		map[string]any{"concurrency": concurrency, "lockDuration": 5000, "stalledInterval": 1000})
+	rc.follow(&wg, node)
 
 	// Schedulers from both sides, then the flows, then 10,000 jobs from
 	// both producers at once.
@@ -213,9 +211,7 @@ func TestMixedPoolFailover(t *testing.T) {
 		wc, _ := e.rdb.ZCard(ctx, e.q.k.base+"waiting-children").Result()
 		return err == nil && c.Active+c.Waiting+c.Prioritized+c.Failed+wc == 0
 	})
-	for _, p := range nodes {
-		p.Stop()
-	}
+	node.Stop()
 	wg.Wait()
 
 	checkMixedRuns(t, e, rc, total, schedIDs, concurrency*4)
