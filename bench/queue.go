@@ -116,8 +116,12 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 		}
 	}
 	emit(Latency("queue", "enqueue-to-start p99 at 5000 jobs/s", msOf(oursLat), msOf(aqLat), "asynq 0.26", "ms"))
+	// 4. One flow at a time, 1 parent + 100 children (queue_flow.go).
+	if err := benchQueueFlow(ctx, cfg, rdb, addr, emit); err != nil {
+		return err
+	}
 	flush()
-	return benchQueueSched(ctx, cfg, emit) // 4. scheduler-heavy queue (queue_sched.go)
+	return benchQueueSched(ctx, cfg, emit) // 5. scheduler-heavy queue (queue_sched.go)
 }
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

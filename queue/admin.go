@@ -289,6 +289,7 @@ func (q *Queue) State(ctx context.Context, id string) (State, error) {
 	pr := p.ZScore(ctx, k.prioritized, id)
 	a := p.LPos(ctx, k.active, id, redis.LPosArgs{})
 	w := p.LPos(ctx, k.wait, id, redis.LPosArgs{})
+	wc := p.ZScore(ctx, k.base+"waiting-children", id)
 	_, err := p.Exec(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("queue: state %s: %w", id, err)
@@ -306,6 +307,8 @@ func (q *Queue) State(ctx context.Context, id string) (State, error) {
 		return StateActive, nil
 	case w.Err() == nil:
 		return StateWaiting, nil
+	case wc.Err() == nil:
+		return StateWaitingChildren, nil
 	}
 	return "", nil
 }

@@ -43,7 +43,11 @@
 // ErrLockLost and its late result is refused and counted, not retried.
 // The stalled-job check runs every StalledInterval across all workers.
 // Redis errors are retried with backoff, so a worker rides through a
-// failover by itself; WorkerStats.LastOK / Worker.Healthy expose it.
+// failover by itself (on a cluster its blocking connection reloads its
+// slot map when an error hints at a topology change, finding a promoted
+// replica in well under a second; give the worker a redisconn client so
+// that its other commands do too); WorkerStats.LastOK / Worker.Healthy
+// expose it.
 //
 // # Cluster
 //

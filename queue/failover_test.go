@@ -9,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
-	"github.com/rediskit/rediskit/redisconn"
 )
 
 // TestFailover: a master failover (manual, then a SIGKILLed master) in the middle of a 10,000-job run; the
@@ -96,18 +95,8 @@ func testManualFailover(t *testing.T, cl *redisproc.Cluster) {
 // before the kill may be lost: the test reports them and bounds them by
 // the jobs in flight, and requires the workers to finish the rest.
 func testMasterKilled(t *testing.T, cl *redisproc.Cluster) {
-	conn, err := redisconn.NewClient(redisconn.Config{Nodes: cl.Addrs()}, redisconn.ModeCluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	rdb := conn.Client
-	e := &env{tg: redistest.Target{Name: "cluster", Addrs: cl.Addrs(), Cluster: true}, rdb: rdb, prefix: "{kill}", name: "q"}
-	q, err := New(rdb, e.name, Options{Prefix: e.prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.q = q
+	e := clusterEnv(t, cl, "{kill}")
+	q := e.q
 	ctx := context.Background()
 	const total = 5000
 	var bulk []BulkJob

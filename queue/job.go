@@ -19,6 +19,8 @@ const (
 	StateDelayed     State = "delayed"
 	StateCompleted   State = "completed"
 	StateFailed      State = "failed"
+	// StateWaitingChildren is a flow parent waiting for its children.
+	StateWaitingChildren State = "waiting-children"
 )
 
 // Job is one job as stored in its hash. A Job given to a handler is owned

@@ -111,8 +111,15 @@ type nodeProc struct {
 
 func startNode(t *testing.T, tg redistest.Target, prefix, mode, queue string, args any) *nodeProc {
 	t.Helper()
+	return startNodeScript(t, tg, "fixture.js", prefix, mode, queue, args)
+}
+
+// startNodeScript starts a long-running mode of one of testdata/node's
+// scripts.
+func startNodeScript(t *testing.T, tg redistest.Target, script, prefix, mode, queue string, args any) *nodeProc {
+	t.Helper()
 	dir := needNode(t)
-	cmd := exec.Command("node", "fixture.js", mode, queue)
+	cmd := exec.Command("node", script, mode, queue)
 	cmd.Dir = dir
 	cmd.Env = nodeEnv(tg, prefix, args)
 	cmd.Stderr = os.Stderr

@@ -113,6 +113,27 @@ func childWorker() int {
 	return 0
 }
 
+// startChildWorker starts the test binary as a Go worker process on e's
+// queue (childWorker) and returns it with a scanner of its output: one
+// line "started <id>" per job it takes. The test kills it.
+func (e *env) startChildWorker(t *testing.T) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cluster := "0"
+	if e.tg.Cluster {
+		cluster = "1"
+	}
+	cmd.Env = append(os.Environ(), "QUEUE_TEST_CHILD=1", "QUEUE_TEST_ADDRS="+strings.Join(e.tg.Addrs, ","),
+		"QUEUE_TEST_CLUSTER="+cluster, "QUEUE_TEST_NAME="+e.name, "QUEUE_TEST_PREFIX="+e.prefix)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, bufio.NewScanner(out)
+}
+
 // TestKilledWorker: a Go worker process killed with SIGKILL mid-job; its
 // jobs are recovered by the stalled check and finished by a Go or a Node
 // worker.
@@ -126,19 +147,7 @@ func TestKilledWorker(t *testing.T) {
 				for i := range 3 {
 					ids = append(ids, e.add(t, "long", map[string]int{"i": i}))
 				}
-				cmd := exec.Command(os.Args[0], "-test.run=^$")
-				cluster := "0"
-				if tg.Cluster {
-					cluster = "1"
-				}
-				cmd.Env = append(os.Environ(), "QUEUE_TEST_CHILD=1", "QUEUE_TEST_ADDRS="+strings.Join(tg.Addrs, ","),
-					"QUEUE_TEST_CLUSTER="+cluster, "QUEUE_TEST_NAME="+e.name, "QUEUE_TEST_PREFIX="+e.prefix)
-				out, _ := cmd.StdoutPipe()
-				cmd.Stderr = os.Stderr
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				sc := bufio.NewScanner(out)
+				cmd, sc := e.startChildWorker(t)
 				for n := 0; n < 3 && sc.Scan(); {
 					if strings.HasPrefix(sc.Text(), "started ") {
 						n++

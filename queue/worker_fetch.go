@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/internal/retry"
 )
 
 // fetched is what take/finish return about new jobs.
@@ -105,9 +106,9 @@ func (w *Worker) start(work context.Context, t taken) {
 
 // fetcher takes jobs when slots are free and blocks on the marker when the
 // queue has none ready. Its errors go through w.fetchLoop (internal/retry):
-// logged, counted in WorkerStats.Errors, then a backoff. Slot maps are
-// reloaded by the client (redisconn's hook, or go-redis's periodic
-// reload for the blocking connection), never here.
+// logged, counted in WorkerStats.Errors, then a backoff. The caller's
+// client reloads its own slot map (redisconn's hook); the blocking
+// client, a clone without that hook, is reloaded by reloadOnHint.
 func (w *Worker) fetcher(ctx, work context.Context, bc redis.UniversalClient) {
 	_ = w.fetchLoop.Run(ctx, func(ctx context.Context) error { return w.fetchStep(ctx, work, bc) })
 }
@@ -171,6 +172,7 @@ func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) 
 		if ctx.Err() != nil {
 			return nil // the blocking connection was closed to stop
 		}
+		reloadOnHint(bc, err)
 		return fmt.Errorf("queue: waiting for jobs: %w", err)
 	}
 	w.st.lastOK.Store(time.Now().UnixNano())
@@ -185,5 +187,18 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+	}
+}
+
+// reloadOnHint asks the worker's own blocking cluster client to reload its
+// slot map when err hints at a topology change (internal/retry's
+// TopologyHint, the test redisconn's hook uses): that client is a clone
+// of the caller's options without its hooks, so a dead master would
+// otherwise stay in its map until go-redis's periodic reload
+// (ClusterStateReloadInterval), every BZPOPMIN failing until then.
+// go-redis runs the reload in the background and coalesces requests.
+func reloadOnHint(bc redis.UniversalClient, err error) {
+	if cc, ok := bc.(*redis.ClusterClient); ok && retry.TopologyHint(err) {
+		cc.ReloadState(context.Background())
 	}
 }

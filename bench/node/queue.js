@@ -1,15 +1,18 @@
 // queue.js: the BullMQ 6.7.0 side of `go run . queue` (bench/queue.go).
 //
-//   node queue.js worker|addbulk
+//   node queue.js worker|addbulk|flow
 //
 // Env: REDIS_ADDR host:port, QUEUE name, PREFIX, N (jobs to pre-fill),
 // WARMUP_MS, MEASURE_MS, CONCURRENCY. Prints one JSON line
 // {"jobs": <measured jobs>, "seconds": <measured time>} so the caller
 // computes the corrected rate (measured jobs / measured time only); the
 // worker mode adds "usec" and "done": Redis commandstats time (µs) spent
-// while the worker ran and the jobs it finished meanwhile.
+// while the worker ran and the jobs it finished meanwhile. The flow mode
+// adds one flow at a time (a parent in QUEUE-p with FLOW_CHILDREN children
+// in QUEUE-c, FlowProducer) and waits for its parent to complete; "jobs"
+// counts the flows completed in the measured window.
 'use strict';
-const { Queue, Worker } = require('bullmq');
+const { Queue, Worker, FlowProducer } = require('bullmq');
 const IORedis = require('ioredis');
 
 const [host, port] = (process.env.REDIS_ADDR || '127.0.0.1:6379').split(':');
@@ -91,5 +94,41 @@ async function addbulk() {
   await q.close();
 }
 
-const modes = { worker, addbulk };
+async function flow() {
+  const children = Number(process.env.FLOW_CHILDREN || 100);
+  const fp = new FlowProducer({ connection, prefix });
+  const waiters = new Map(), early = new Set();
+  const cw = new Worker(name + '-c', async job => ({ ok: job.id }), { connection, prefix, concurrency: conc });
+  const pw = new Worker(name + '-p', async job => ({ n: job.id }), { connection, prefix, concurrency: 1 });
+  pw.on('completed', job => {
+    const w = waiters.get(job.id);
+    if (w) { waiters.delete(job.id); w(); } else early.add(job.id);
+  });
+  await Promise.all([cw.waitUntilReady(), pw.waitUntilReady()]);
+  let done = 0, counting = false, stop = false;
+  const loop = async () => {
+    for (let i = 0; !stop; i++) {
+      const kids = [];
+      for (let k = 0; k < children; k++) kids.push({ name: 'c', queueName: name + '-c', data: { k } });
+      const tree = await fp.add({ name: 'p', queueName: name + '-p', data: { i }, children: kids });
+      await new Promise(r => {
+        if (early.delete(tree.job.id)) r(); else waiters.set(tree.job.id, r);
+      });
+      if (counting) done++;
+    }
+  };
+  const running = loop();
+  await sleep(warmup);
+  counting = true;
+  const c0 = done, t0 = process.hrtime.bigint();
+  await sleep(measure);
+  const c1 = done, t1 = process.hrtime.bigint();
+  counting = false;
+  stop = true;
+  await running;
+  console.log(JSON.stringify({ jobs: c1 - c0, seconds: Number(t1 - t0) / 1e9 }));
+  await Promise.all([cw.close(), pw.close(), fp.close()]);
+}
+
+const modes = { worker, addbulk, flow };
 modes[process.argv[2]]().then(() => process.exit(0)).catch(err => { console.error(err); process.exit(1); });
