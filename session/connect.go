@@ -199,9 +199,7 @@ func (m *Manager) newCookie(now time.Time) map[string]json.RawMessage {
 		c["originalMaxAge"] = json.RawMessage(strconv.FormatInt(m.opts.IdleTimeout.Milliseconds(), 10))
 		c["expires"] = jsDate(now.Add(m.opts.IdleTimeout))
 	}
-	if !co.Insecure {
-		c["secure"] = json.RawMessage("true")
-	}
+	c["secure"] = json.RawMessage(strconv.FormatBool(!co.Insecure))
 	if co.Domain != "" {
 		c["domain"] = mustJSON(co.Domain)
 	}
