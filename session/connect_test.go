@@ -41,9 +41,13 @@ const (
 )
 
 // nodeApp is a running app.js.
-type nodeApp struct{ url string }
+type nodeApp struct {
+	url string
+	p   *nodetest.Proc // for stdin commands
+}
 
-// startNode starts app.js over tg with the given prefix and extra env.
+// startNode starts app.js over tg with the given prefix, secrets and
+// extra env.
 func startNode(t *testing.T, tg redistest.Target, prefix string, secrets []string, env ...string) nodeApp {
 	t.Helper()
 	sj, _ := json.Marshal(secrets)
@@ -56,22 +60,7 @@ func startNode(t *testing.T, tg redistest.Target, prefix string, secrets []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nodeApp{url: fmt.Sprintf("http://127.0.0.1:%v", line["port"])}
-}
-
-// startNodeProc is startNode returning the process too, for stdin commands.
-func startNodeProc(t *testing.T, tg redistest.Target, prefix string, env ...string) (nodeApp, *nodetest.Proc) {
-	t.Helper()
-	kv := append([]string{"REDIS_ADDRS=" + strings.Join(tg.Addrs, ","), "PREFIX=" + prefix, `SECRETS=["` + crSecret + `"]`}, env...)
-	if tg.Cluster {
-		kv = append(kv, "CLUSTER=1")
-	}
-	p := nodetest.Start(t, "testdata/node/app.js", kv)
-	line, err := p.Next(10 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nodeApp{url: fmt.Sprintf("http://127.0.0.1:%v", line["port"])}, p
+	return nodeApp{url: fmt.Sprintf("http://127.0.0.1:%v", line["port"]), p: p}
 }
 
 // crApp is a Go app in FormatConnectRedis over the same prefix.
@@ -418,7 +407,8 @@ func testCRTTL(t *testing.T, tg redistest.Target) {
 func testCRParallel(t *testing.T, tg redistest.Target) {
 	rdb := tg.Client(t)
 	prefix := redistest.Unique(t) + ":sess:"
-	n, p := startNodeProc(t, tg, prefix, "MAXAGE=600000")
+	n := startNode(t, tg, prefix, []string{crSecret}, "MAXAGE=600000")
+	p := n.p
 	g := crApp(t, rdb, prefix, Options{})
 	var j jar
 	mustCode(t, resp{code: j.get(t, n.url, "/login", kv("user", "11")).code}, 200)
