@@ -417,7 +417,12 @@ func testCRParallel(t *testing.T, tg redistest.Target) {
 
 	// 1. Go writers against Go writers, while Node reads (touches) in a
 	// loop: every field lands, Node's data stays.
-	parallelGo(t, g, &j, "a", writers, func() { nodeMe(t, &j, n) })
+	parallelGo(t, g, &j, "a", writers, func() {
+		c := &jar{value: j.value}
+		if r, err := c.try(n.url, "/me", nil); err != nil || r.code != 200 {
+			t.Errorf("node /me during Go writes: %v %d %s", err, r.code, r.body)
+		}
+	})
 	data := storedData(t, rdb, prefix+sid)
 	for i := range writers {
 		if data[fmt.Sprintf("a%d", i)] != float64(i) {
@@ -484,7 +489,9 @@ func parallelGo(t *testing.T, g *app, j *jar, name string, n int, during func())
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			j.mu.Lock()
 			c := &jar{value: j.value}
+			j.mu.Unlock()
 			r, err := c.try(g.srv.URL, "/set", kv(fmt.Sprintf("%s%d", name, i), fmt.Sprint(i)))
 			if err == nil && r.code != 200 {
 				err = fmt.Errorf("status %d: %s", r.code, r.body)
