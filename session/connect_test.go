@@ -25,11 +25,12 @@ import (
 // Go Manager in FormatConnectRedis share one Redis and one browser.
 func TestConnectRedis(t *testing.T) {
 	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
-		t.Run("NodeLoginGoSees", func(t *testing.T) { testNodeLoginGoSees(t, tg) })
-		t.Run("GoLoginNodeSees", func(t *testing.T) { testGoLoginNodeSees(t, tg) })
-		t.Run("Cookies", func(t *testing.T) { testCRCookies(t, tg) })
-		t.Run("TTLAndTouch", func(t *testing.T) { testCRTTL(t, tg) })
-		t.Run("ParallelWithNode", func(t *testing.T) { testCRParallel(t, tg) })
+		na := startNode(t, tg)
+		t.Run("NodeLoginGoSees", func(t *testing.T) { testNodeLoginGoSees(t, tg, na) })
+		t.Run("GoLoginNodeSees", func(t *testing.T) { testGoLoginNodeSees(t, tg, na) })
+		t.Run("Cookies", func(t *testing.T) { testCRCookies(t, tg, na) })
+		t.Run("TTLAndTouch", func(t *testing.T) { testCRTTL(t, tg, na) })
+		t.Run("ParallelWithNode", func(t *testing.T) { testCRParallel(t, tg, na) })
 		t.Run("BadBlob", func(t *testing.T) { testCRBadBlob(t, tg) })
 		t.Run("IncrCAS", func(t *testing.T) { testCRIncrCAS(t, tg) })
 	})
@@ -40,18 +41,43 @@ const (
 	crOldSecret = "old secret, still verifying"
 )
 
-// nodeApp is a running app.js.
+// nodeApp is one express app of app.js.
 type nodeApp struct {
-	url string
-	p   *nodetest.Proc // for stdin commands
+	url    string
+	prefix string // connect-redis's prefix
+	index  int    // in APPS, for stdin commands
+	p      *nodetest.Proc
 }
 
-// startNode starts app.js over tg with the given prefix, secrets and
-// extra env.
-func startNode(t *testing.T, tg redistest.Target, prefix string, secrets []string, env ...string) nodeApp {
+// nodeApps are the express apps of one topology, all in one Node process
+// (starting Node is the slow part of these tests).
+type nodeApps struct {
+	main    nodeApp // secrets [new], cookie.maxAge 10 min
+	old     nodeApp // secrets [old], maxAge 10 min, prefix shared with both
+	both    nodeApp // secrets [new, old]
+	short   nodeApp // secrets [new], maxAge 60 s
+	browser nodeApp // secrets [new], browser-session cookie, connect-redis ttl 300 s
+}
+
+// startNode starts app.js over tg.
+func startNode(t *testing.T, tg redistest.Target) nodeApps {
 	t.Helper()
-	sj, _ := json.Marshal(secrets)
-	kv := append([]string{"REDIS_ADDRS=" + strings.Join(tg.Addrs, ","), "PREFIX=" + prefix, "SECRETS=" + string(sj)}, env...)
+	base := redistest.Unique(t)
+	type cfg struct {
+		Prefix  string   `json:"prefix"`
+		Secrets []string `json:"secrets"`
+		MaxAge  int      `json:"maxAge,omitempty"`
+		TTL     int      `json:"ttl,omitempty"`
+	}
+	cfgs := []cfg{
+		{base + ":main:", []string{crSecret}, 600000, 0},
+		{base + ":rot:", []string{crOldSecret}, 600000, 0},
+		{base + ":rot:", []string{crSecret, crOldSecret}, 600000, 0},
+		{base + ":ttl:", []string{crSecret}, 60000, 0},
+		{base + ":bs:", []string{crSecret}, 0, 300},
+	}
+	aj, _ := json.Marshal(cfgs)
+	kv := []string{"REDIS_ADDRS=" + strings.Join(tg.Addrs, ","), "APPS=" + string(aj)}
 	if tg.Cluster {
 		kv = append(kv, "CLUSTER=1")
 	}
@@ -60,7 +86,15 @@ func startNode(t *testing.T, tg redistest.Target, prefix string, secrets []strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	return nodeApp{url: fmt.Sprintf("http://127.0.0.1:%v", line["port"]), p: p}
+	ports, _ := line["ports"].([]any)
+	if len(ports) != len(cfgs) {
+		t.Fatalf("app.js said %v, want %d ports", line, len(cfgs))
+	}
+	apps := make([]nodeApp, len(cfgs))
+	for i, c := range cfgs {
+		apps[i] = nodeApp{url: fmt.Sprintf("http://127.0.0.1:%v", ports[i]), prefix: c.Prefix, index: i, p: p}
+	}
+	return nodeApps{main: apps[0], old: apps[1], both: apps[2], short: apps[3], browser: apps[4]}
 }
 
 // crApp is a Go app in FormatConnectRedis over the same prefix.
@@ -164,10 +198,10 @@ func nodeMe(t testing.TB, j *jar, n nodeApp) (userID any, sid string, data map[s
 	return v.UserID, v.SID, v.Data
 }
 
-func testNodeLoginGoSees(t *testing.T, tg redistest.Target) {
+func testNodeLoginGoSees(t *testing.T, tg redistest.Target, na nodeApps) {
 	rdb := tg.Client(t)
-	prefix := redistest.Unique(t) + ":sess:"
-	n := startNode(t, tg, prefix, []string{crSecret}, "MAXAGE=600000")
+	n := na.main
+	prefix := n.prefix
 	g := crApp(t, rdb, prefix, Options{})
 	var j jar
 	if r := j.get(t, n.url, "/login", kv("user", "5")); r.code != 200 || !r.set {
@@ -201,10 +235,10 @@ func testNodeLoginGoSees(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testGoLoginNodeSees(t *testing.T, tg redistest.Target) {
+func testGoLoginNodeSees(t *testing.T, tg redistest.Target, na nodeApps) {
 	rdb := tg.Client(t)
-	prefix := redistest.Unique(t) + ":sess:"
-	n := startNode(t, tg, prefix, []string{crSecret}, "MAXAGE=600000")
+	n := na.main
+	prefix := n.prefix
 	g := crApp(t, rdb, prefix, Options{IdleTimeout: 10 * time.Minute})
 	var j jar
 	// Node first, so the login renews a session Node knows.
@@ -240,11 +274,11 @@ func testGoLoginNodeSees(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testCRCookies(t *testing.T, tg redistest.Target) {
+func testCRCookies(t *testing.T, tg redistest.Target, na nodeApps) {
 	rdb := tg.Client(t)
-	prefix := redistest.Unique(t) + ":sess:"
 	// Node still signs with the old secret; Go has rotated: [new, old].
-	n := startNode(t, tg, prefix, []string{crOldSecret}, "MAXAGE=600000")
+	n := na.old
+	prefix := n.prefix
 	g := crApp(t, rdb, prefix, Options{Secrets: []string{crSecret, crOldSecret}})
 	gNew := crApp(t, rdb, prefix, Options{Secrets: []string{crSecret}})
 	var j jar
@@ -293,7 +327,7 @@ func testCRCookies(t *testing.T, tg redistest.Target) {
 	}
 	// A Go-issued cookie is signed with the first secret, which Node
 	// with [new, old] accepts; Node with only [old] does not.
-	n2 := startNode(t, tg, prefix, []string{crSecret, crOldSecret}, "MAXAGE=600000")
+	n2 := na.both
 	var j2 jar
 	mustCode(t, resp{code: j2.get(t, g.srv.URL, "/set", kv("userId", "10")).code}, 200)
 	if d, _ := url.PathUnescape(j2.value); d != signSID(j2.sid(t), crSecret) {
@@ -333,11 +367,11 @@ func cookieOf(t testing.TB, rdb redis.UniversalClient, key string) map[string]an
 	return v.Cookie
 }
 
-func testCRTTL(t *testing.T, tg redistest.Target) {
+func testCRTTL(t *testing.T, tg redistest.Target, na nodeApps) {
 	ctx := context.Background()
 	rdb := tg.Client(t)
-	prefix := redistest.Unique(t) + ":sess:"
-	n := startNode(t, tg, prefix, []string{crSecret}, "MAXAGE=60000")
+	n := na.short
+	prefix := n.prefix
 	g := crApp(t, rdb, prefix, Options{IdleTimeout: time.Minute})
 	var jn, jg jar
 	mustCode(t, resp{code: jn.get(t, n.url, "/login", kv("user", "1")).code}, 200)
@@ -384,8 +418,8 @@ func testCRTTL(t *testing.T, tg redistest.Target) {
 	}
 
 	// Browser-session cookies: no expiry, TTL = connect-redis's ttl option.
-	prefix2 := redistest.Unique(t) + ":sess:"
-	n2 := startNode(t, tg, prefix2, []string{crSecret}, "TTL=300")
+	n2 := na.browser
+	prefix2 := n2.prefix
 	g2 := crApp(t, rdb, prefix2, Options{StoreTTL: 300 * time.Second, Cookie: CookieOptions{BrowserSession: true}})
 	var j3, j4 jar
 	mustCode(t, resp{code: j3.get(t, n2.url, "/login", kv("user", "3")).code}, 200)
@@ -404,10 +438,10 @@ func testCRTTL(t *testing.T, tg redistest.Target) {
 	}
 }
 
-func testCRParallel(t *testing.T, tg redistest.Target) {
+func testCRParallel(t *testing.T, tg redistest.Target, na nodeApps) {
 	rdb := tg.Client(t)
-	prefix := redistest.Unique(t) + ":sess:"
-	n := startNode(t, tg, prefix, []string{crSecret}, "MAXAGE=600000")
+	n := na.main
+	prefix := n.prefix
 	p := n.p
 	g := crApp(t, rdb, prefix, Options{})
 	var j jar
@@ -437,7 +471,7 @@ func testCRParallel(t *testing.T, tg redistest.Target) {
 	// overwrites a Node save (Node's last value is there); a Node save
 	// can overwrite a Go field written between its read and its write
 	// (express-session saves the whole object): counted, not hidden.
-	if err := p.Send(map[string]any{"cmd": "saveloop", "sid": sid, "n": 300}); err != nil {
+	if err := p.Send(map[string]any{"cmd": "saveloop", "app": n.index, "sid": sid, "n": 300}); err != nil {
 		t.Fatal(err)
 	}
 	parallelGo(t, g, &j, "b", writers, nil)

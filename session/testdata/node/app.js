@@ -1,14 +1,16 @@
-// app.js: an express 5 app with express-session 1.19 + connect-redis 10
-// over node-redis 5, as a NestJS service sets them up. Long-running: it
-// prints {"port":N} then {"ready":true}, and serves HTTP until stdin
+// app.js: express 5 apps with express-session 1.19 + connect-redis 10
+// over node-redis 5, as a NestJS service sets them up: one app per entry
+// of APPS, all on one Redis client. Long-running: it prints
+// {"ports":[N,...]} then {"ready":true}, and serves HTTP until stdin
 // closes. Stdin commands (one JSON line each):
-//   {"cmd":"saveloop","sid":S,"n":N}  N whole-session saves (store.get,
-//     change "nodeN", store.set), as a request that modifies the session
-//     does; answers {"done":"saveloop","last":N-1}
+//   {"cmd":"saveloop","app":I,"sid":S,"n":N}  N whole-session saves on
+//     app I (store.get, change "nodeN", store.set), as a request that
+//     modifies the session does; answers {"done":"saveloop","last":N-1}
 //
-// Environment: REDIS_ADDRS (comma-separated host:port), CLUSTER=1,
-// SECRETS (JSON array), PREFIX, MAXAGE (ms; empty for a browser-session
-// cookie), RESAVE=1, ROLLING=1, TTL (connect-redis ttl option, seconds).
+// Environment: REDIS_ADDRS (comma-separated host:port), CLUSTER=1, APPS:
+// a JSON array of {prefix, secrets, maxAge (ms; absent for a
+// browser-session cookie), ttl (connect-redis ttl option, s), resave,
+// rolling}.
 'use strict';
 const express = require('express');
 const session = require('express-session');
@@ -25,19 +27,53 @@ async function main() {
     : createClient({ url: 'redis://' + addrs[0] });
   client.on('error', (e) => process.stderr.write('redis: ' + e + '\n'));
   await client.connect();
-  const store = new RedisStore({
-    client,
-    prefix: process.env.PREFIX || 'sess:',
-    ttl: process.env.TTL ? Number(process.env.TTL) : undefined,
+  const apps = JSON.parse(process.env.APPS);
+  const stores = [];
+  const servers = [];
+  for (const cfg of apps) {
+    const store = new RedisStore({ client, prefix: cfg.prefix, ttl: cfg.ttl });
+    stores.push(store);
+    servers.push(await listen(newApp(store, cfg)));
+  }
+  out({ ports: servers.map((s) => s.address().port) });
+  out({ ready: true });
+
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', async (line) => {
+    const c = JSON.parse(line);
+    try {
+      if (c.cmd === 'saveloop') {
+        const store = stores[c.app];
+        const key = c.sid;
+        let i = 0;
+        for (; i < c.n; i++) {
+          const sess = await store.get(key);
+          if (!sess) break;
+          sess.nodeN = i;
+          await store.set(key, sess);
+        }
+        out({ done: 'saveloop', last: i - 1 });
+      }
+    } catch (e) {
+      out({ error: String(e) });
+    }
   });
+  rl.on('close', async () => {
+    for (const s of servers) s.close();
+    await client.quit();
+    process.exit(0);
+  });
+}
+
+function newApp(store, cfg) {
   const cookie = { secure: false, sameSite: 'lax' };
-  if (process.env.MAXAGE) cookie.maxAge = Number(process.env.MAXAGE);
+  if (cfg.maxAge) cookie.maxAge = cfg.maxAge;
   const app = express();
   app.use(session({
     store,
-    secret: JSON.parse(process.env.SECRETS),
-    resave: process.env.RESAVE === '1',
-    rolling: process.env.ROLLING === '1',
+    secret: cfg.secrets,
+    resave: Boolean(cfg.resave),
+    rolling: Boolean(cfg.rolling),
     saveUninitialized: false,
     cookie,
   }));
@@ -62,34 +98,12 @@ async function main() {
   app.use((err, req, res, _next) => {
     res.status(500).json({ error: String(err) });
   });
-  const server = app.listen(0, '127.0.0.1', () => {
-    out({ port: server.address().port });
-    out({ ready: true });
-  });
+  return app;
+}
 
-  const rl = readline.createInterface({ input: process.stdin });
-  rl.on('line', async (line) => {
-    const c = JSON.parse(line);
-    try {
-      if (c.cmd === 'saveloop') {
-        const key = c.sid;
-        let i = 0;
-        for (; i < c.n; i++) {
-          const sess = await store.get(key);
-          if (!sess) break;
-          sess.nodeN = i;
-          await store.set(key, sess);
-        }
-        out({ done: 'saveloop', last: i - 1 });
-      }
-    } catch (e) {
-      out({ error: String(e) });
-    }
-  });
-  rl.on('close', async () => {
-    server.close();
-    await client.quit();
-    process.exit(0);
+function listen(app) {
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server));
   });
 }
 
