@@ -114,7 +114,7 @@
 //   - a Node request that modifies the session (or any request, with
 //     resave: true) overwrites keys Go wrote or deleted between that
 //     request's load and its save. With Node saving one session in a
-//     tight loop, 15 to 31 of 50 parallel Go writes were lost in our test
+//     tight loop, 15 to 45 of 50 parallel Go writes were lost in our runs
 //     (TestConnectRedis/*/ParallelWithNode). Use resave: false, and keep
 //     keys both sides write at the same moment to a minimum (one side
 //     owns a key);
