@@ -679,6 +679,17 @@ func testCRIncrCAS(t *testing.T, tg redistest.Target) {
 	if ok, err := g.m.DestroyByID(ctx, s.id); err != nil || !ok {
 		t.Fatalf("DestroyByID = %v %v", ok, err)
 	}
+	// A write to a destroyed session never brings it back.
+	id := s.id
+	if err := s.Set(ctx, "late", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(ctx); !errors.Is(err, ErrGone) {
+		t.Fatalf("save after destroy = %v, want ErrGone", err)
+	}
+	if n, _ := rdb.Exists(ctx, prefix+id).Result(); n != 0 {
+		t.Fatal("a save brought a destroyed session back")
+	}
 }
 
 func TestConnectRedisOptions(t *testing.T) {
