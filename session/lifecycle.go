@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,9 @@ func (s *Session) Renew(ctx context.Context) error {
 		return err
 	}
 	defer s.mu.Unlock()
+	if s.m.cr {
+		return s.crRenew(ctx)
+	}
 	if !s.stored {
 		// Not saved yet: its token (made at the first save) is already new.
 		return nil
@@ -62,15 +66,8 @@ func (s *Session) Renew(ctx context.Context) error {
 	if err := m.write(ctx, id, fields, now, exp); err != nil {
 		return err
 	}
-	start = time.Now()
-	err = m.client.Del(ctx, m.keys.session(oldID)).Err()
-	m.observe(start, err)
-	if err != nil {
-		// The old token must not outlive a renewal: undo, best effort.
-		start = time.Now()
-		uerr := m.client.Del(ctx, m.keys.session(id)).Err()
-		m.observe(start, uerr)
-		return storeErr("renew", err)
+	if err := m.retire(ctx, m.keys.session(oldID), m.keys.session(id)); err != nil {
+		return err
 	}
 	if user != "" {
 		m.unindex(ctx, user, oldID)
@@ -79,7 +76,7 @@ func (s *Session) Renew(ctx context.Context) error {
 	s.vals = make(map[string]string, len(fields))
 	s.size = 0
 	for k, v := range fields {
-		if !reserved(k) {
+		if !strings.HasPrefix(k, "$") {
 			s.vals[k] = v
 			s.size += len(k) + len(v)
 		}
@@ -122,8 +119,12 @@ func (s *Session) Destroy(ctx context.Context) error {
 // that ListForUser and DestroyAllForUser find it. The user's index is
 // written first, then the session: if the second step fails the index
 // holds an entry that ListForUser prunes, never a session it misses. A
-// new session is created.
+// new session is created. FormatConnectRedis: ErrUnsupported (keep the
+// user in an ordinary key, as a Node app does: Set(ctx, s, "userId", id)).
 func (s *Session) SetUser(ctx context.Context, userID string) error {
+	if s != nil && s.m.cr {
+		return unsupported("SetUser (the per-user index)")
+	}
 	if userID == "" {
 		return ErrEmptyUser
 	}
@@ -159,6 +160,22 @@ func (s *Session) SetUser(ctx context.Context, userID string) error {
 	}
 	if prev != "" && prev != userID {
 		m.unindex(ctx, prev, s.id)
+	}
+	return nil
+}
+
+// retire deletes the key a renewal moved away from. If that fails it
+// deletes the new key (best effort) and returns the error: the old token
+// must not outlive a renewal, and on error the old one stays valid.
+func (m *Manager) retire(ctx context.Context, oldKey, newKey string) error {
+	start := time.Now()
+	err := m.client.Del(ctx, oldKey).Err()
+	m.observe(start, err)
+	if err != nil {
+		start = time.Now()
+		uerr := m.client.Del(ctx, newKey).Err()
+		m.observe(start, uerr)
+		return storeErr("renew", err)
 	}
 	return nil
 }
