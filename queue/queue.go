@@ -223,6 +223,11 @@ type Deduplication struct {
 	// and adds it when the holder finishes (at most one active and one
 	// waiting job per dedup id). TTL is not applied.
 	KeepLastIfActive bool `json:"keepLastIfActive,omitempty"`
+	// Reschedule moves a delayed holder to this add's delay, counted from
+	// now (no delay: due now), keeping its id and data; a holder in any
+	// other state is left alone. Ignored with Replace (BullMQ's
+	// reschedule).
+	Reschedule bool `json:"reschedule,omitempty"`
 }
 
 type dedupWire struct {
@@ -231,12 +236,13 @@ type dedupWire struct {
 	Extend           bool    `json:"extend,omitempty"`
 	Replace          bool    `json:"replace,omitempty"`
 	KeepLastIfActive bool    `json:"keepLastIfActive,omitempty"`
+	Reschedule       bool    `json:"reschedule,omitempty"`
 }
 
 // MarshalJSON writes the option as Node stores it (ttl in ms).
 func (d Deduplication) MarshalJSON() ([]byte, error) {
 	return json.Marshal(dedupWire{ID: d.ID, TTL: float64(d.TTL.Milliseconds()), Extend: d.Extend, Replace: d.Replace,
-		KeepLastIfActive: d.KeepLastIfActive})
+		KeepLastIfActive: d.KeepLastIfActive, Reschedule: d.Reschedule})
 }
 
 // UnmarshalJSON reads the option as Node stores it.
@@ -246,7 +252,7 @@ func (d *Deduplication) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*d = Deduplication{ID: w.ID, TTL: time.Duration(w.TTL * float64(time.Millisecond)), Extend: w.Extend, Replace: w.Replace,
-		KeepLastIfActive: w.KeepLastIfActive}
+		KeepLastIfActive: w.KeepLastIfActive, Reschedule: w.Reschedule}
 	return nil
 }
 

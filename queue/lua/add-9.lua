@@ -25,7 +25,8 @@ local n = tonumber(ARGV[argAddCount])
 local maxEv = maxEvents(K.meta)
 local isBlocked = blocked(K.meta, K.active)
 -- dedup applies opts.de (BullMQ deduplication: simple, throttle ttl,
--- extend, replace, keepLastIfActive) to an add of job id; it returns the
+-- extend, replace, keepLastIfActive; reschedule is applied by the caller)
+-- to an add of job id; it returns the
 -- id of the job that absorbs the add, or nil when the job is to be added.
 local function dedup(de, id, name, data, opts)
   local did = de.id
@@ -128,6 +129,14 @@ for i = 0, n - 1 do
     dup = true
   elseif de and de.id then
     holder = dedup(de, id, name, data, opts)
+    if holder and de.reschedule and not de.replace and rcall("ZSCORE", K.delayed, holder) then
+      -- reschedule: the delayed holder takes this add's delay, from now
+      rcall("HSET", prefix .. holder, "delay", delay)
+      local due = now + math.max(delay, 0)
+      rcall("ZADD", K.delayed, delayedScore(K.delayed, due), holder)
+      rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "delayed", "jobId", holder, "delay", due)
+      delayMarker(K.marker, K.delayed)
+    end
   end
   if holder then
     out[#out + 1] = holder
