@@ -22,8 +22,10 @@ const (
 	addJobDelay    = 4
 	addJobPriority = 5
 	addJobLIFO     = 6
-	addJobDedup    = 7
-	addJobSize     = 8
+	addJobDedup     = 7
+	addJobParentKey = 8
+	addJobParent    = 9
+	addJobSize      = 10
 )
 
 // take-10.lua
@@ -102,6 +104,22 @@ const (
 	argPromotePrefix = 1
 	argPromoteID     = 2
 	argPromoteSize   = 2
+)
+
+// remove-2.lua
+const (
+	argRmPrefix   = 1
+	argRmID       = 2
+	argRmChildren = 3
+)
+
+// clean-3.lua
+const (
+	argCleanPrefix = 1
+	argCleanState  = 2
+	argCleanCutoff = 3
+	argCleanLimit  = 4
+	argCleanSize   = 4
 )
 
 // finish-12.lua
