@@ -106,6 +106,15 @@ const (
 	argPromoteSize   = 2
 )
 
+// waitchildren-7.lua
+const (
+	argWaitToken = 1
+	argWaitChild = 2
+	argWaitNow   = 3
+	argWaitID    = 4
+	argWaitSize  = 4
+)
+
 // remove-2.lua
 const (
 	argRmPrefix   = 1

@@ -40,6 +40,7 @@ var (
 	priorityScript = load("priority-6.lua")
 	delayScript    = load("delay-4.lua")
 	promoteScript  = load("promote-8.lua")
+	waitScript     = load("waitchildren-7.lua")
 )
 
 var (
