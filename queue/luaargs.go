@@ -15,13 +15,13 @@ const (
 	argAddCount  = 3
 	argAddJobs   = 4
 
-	addJobID       = 0
-	addJobName     = 1
-	addJobData     = 2
-	addJobOpts     = 3
-	addJobDelay    = 4
-	addJobPriority = 5
-	addJobLIFO     = 6
+	addJobID        = 0
+	addJobName      = 1
+	addJobData      = 2
+	addJobOpts      = 3
+	addJobDelay     = 4
+	addJobPriority  = 5
+	addJobLIFO      = 6
 	addJobDedup     = 7
 	addJobParentKey = 8
 	addJobParent    = 9
