@@ -60,6 +60,10 @@ type Job struct {
 	// waiting is set by MoveToWaitingChildren once it moved the job (read
 	// by the worker after the handler returned).
 	waiting bool
+	// stall is set when the worker must neither run nor finish the job
+	// but leave it to the stalled check (a scheduler's next run could not
+	// be added).
+	stall bool
 }
 
 // Decode decodes the job's data into v.

@@ -20,18 +20,20 @@ var advanceRetry = retry.Policy{Attempts: 3, Budget: 3 * time.Second}
 
 // advanceOnTake is called by the worker for every job it takes, before the
 // handler runs, exactly where BullMQ's worker does it: for a run of a job
-// scheduler (field rjk) it adds the next run. A failure is logged (the job
-// still runs; the scheduler then has no next run until it is upserted
-// again, which the log says). Node's worker instead leaves the job active
-// without running it, so the stalled check re-offers it later.
+// scheduler (field rjk) it adds the next run. When that fails after
+// retries the job is not run: like Node's worker, this one leaves it
+// active without renewing its lock (j.stall), so the stalled check offers
+// it again later and the next take retries the advance; the schedule is
+// never lost to a run that went ahead without its successor.
 func (q *Queue) advanceOnTake(ctx context.Context, log *slog.Logger, j *Job) {
 	if j == nil || j.Fields["rjk"] == "" {
 		return
 	}
 	err := retry.Do(ctx, advanceRetry, true, func(ctx context.Context) error { return q.advanceScheduler(ctx, j) })
 	if err != nil {
-		log.Error("queue: failed to add the next run of a job scheduler; it has no next run until upserted again",
-			"queue", q.name, "scheduler", j.Fields["rjk"], "job", j.ID, "err", err)
+		j.stall = true
+		log.Error("queue: failed to add the next run of a job scheduler; the run is left to the stalled check (as BullMQ does)",
+			"scheduler", j.Fields["rjk"], "job", j.ID, "err", err)
 	}
 }
 
