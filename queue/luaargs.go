@@ -172,7 +172,8 @@ const (
 )
 
 // argv returns a script's ARGV of n fixed arguments, filled with set:
-// set(pos, value) takes 1-based positions like the Lua side.
+// set(pos, value) takes 1-based positions like the Lua side; a position
+// left unset is sent as "" (go-redis writes nil as an empty string).
 func argv(n int) (args []any, set func(pos int, v any)) {
 	args = make([]any, n)
 	return args, func(pos int, v any) { args[pos-1] = v }

@@ -153,11 +153,15 @@ func (q *Queue) advanceScheduler(ctx context.Context, j *Job) error {
 	k := q.k
 	// the reply (new id, 0 = not the current run, codeSchedDuplicate = the
 	// next run exists) needs no action: each is what BullMQ does too
+	args, set := argv(argAdvanceCount)
+	set(argAdvancePrefix, k.base)
+	set(argAdvanceNow, q.now().UnixMilli())
+	set(argAdvanceID, sid)
+	set(argAdvanceNext, nextArg)
+	set(argAdvanceJobOpts, string(jo))
+	set(argAdvanceProducer, j.ID)
 	_, err = schedAdvanceScript.Run(ctx, q.rdb, []string{k.repeat, k.delayed, k.wait, k.meta, k.prioritized, k.marker,
-		k.id, k.events, k.pc, k.active}, argvMap(argAdvanceCount, map[int]any{
-		argAdvancePrefix: k.base, argAdvanceNow: q.now().UnixMilli(), argAdvanceID: sid,
-		argAdvanceNext: nextArg, argAdvanceJobOpts: string(jo), argAdvanceProducer: j.ID,
-	})...).Result()
+		k.id, k.events, k.pc, k.active}, args...).Result()
 	if err != nil {
 		return fmt.Errorf("queue: next run of scheduler %q: %w", sid, schedAdvanceScript.Err(err))
 	}
