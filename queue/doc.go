@@ -109,11 +109,8 @@
 //     add a flow under an existing job) and deduplication inside a flow
 //     (ErrInvalidOption); Go has no removeUnprocessedChildren,
 //     removeChildDependency or getDependencies calls (Node's work on Go's
-//     flows). A flow child that fails with no policy and is then deleted
-//     by removeOnFail stays in its parent's dependencies (Node releases
-//     the parent there), so that parent keeps waiting. Drain and
-//     Obliterate do not update the parents of the flow children they
-//     delete.
+//     flows). Drain does not update the parents of the flow children it
+//     deletes (Node's drain does), so such a parent keeps waiting.
 //   - Queue.Clean does not take "active" (Node's clean can): it returns
 //     ErrInvalidOption.
 package queue

@@ -409,3 +409,38 @@ func TestMoveToWaitingChildrenNothingPending(t *testing.T) {
 		}
 	})
 }
+
+// TestRemovedOnFailChildReleasesParent: a flow child without a failure
+// policy that fails for good with removeOnFail is deleted, and like in
+// Node it leaves its parent's dependencies: the parent, left without
+// pending children, moves to wait. Children run by a Go or a Node worker
+// leave the same state.
+func TestRemovedOnFailChildReleasesParent(t *testing.T) {
+	flow := map[string]any{"name": "root", "queueName": "p", "data": map[string]any{}, "opts": map[string]any{"jobId": "top"},
+		"children": []any{
+			map[string]any{"name": "c1", "queueName": "c", "data": map[string]any{"ret": 1}, "opts": map[string]any{"jobId": "c1"}},
+			map[string]any{"name": "c2", "queueName": "c", "data": map[string]any{"fail": "boom"}, "opts": map[string]any{"jobId": "c2", "removeOnFail": true}},
+		}}
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		dumps := map[string]map[string]any{}
+		for _, by := range sides {
+			w := newFlowWorld(t, tg)
+			w.p.nodeFlow(t, flow)
+			if by == "go" {
+				w.c.run(t, fixtureHandler(nil), WorkerOptions{})
+			} else {
+				pr := startNode(t, tg, w.e.prefix, "work", "c", nil)
+				defer pr.Stop()
+			}
+			redistest.Eventually(t, 20*time.Second, "parent released", func() bool {
+				l, _ := w.p.rdb.LRange(context.Background(), w.p.q.k.wait, 0, -1).Result()
+				return len(l) == 1
+			})
+			d := w.dump(t, "top", "c1", "c2")
+			delete(d, "c events") // worker timing (drained)
+			delete(d, "c marker")
+			dumps[by] = d
+		}
+		compareDumps(t, "after work", dumps["node"], dumps["go"])
+	})
+}
