@@ -288,14 +288,20 @@ func (q *Queue) Clean(ctx context.Context, state State, grace time.Duration, lim
 }
 
 // Drain deletes every waiting and prioritized job, and the delayed ones
-// when delayed is true. Active jobs are left alone.
+// when delayed is true, as Node's Queue.drain: the pending runs of job
+// schedulers stay, a deleted flow child leaves its parent's dependencies
+// (a parent left without any is deleted when in this queue, else moved to
+// wait) and dedup ids held by deleted jobs are released. Active jobs are
+// left alone.
 func (q *Queue) Drain(ctx context.Context, delayed bool) error {
 	k := q.k
-	d := "0"
+	args, set := argv(argDrainSize)
+	set(argDrainPrefix, k.base)
+	set(argDrainDelayed, "0")
 	if delayed {
-		d = "1"
+		set(argDrainDelayed, "1")
 	}
-	if err := drainScript.Run(ctx, q.rdb, []string{k.wait, k.prioritized, k.delayed, k.pc, k.marker, k.events}, k.base, d).Err(); err != nil {
+	if err := drainScript.Run(ctx, q.rdb, []string{k.wait, k.prioritized, k.delayed, k.pc, k.marker, k.events}, args...).Err(); err != nil {
 		return fmt.Errorf("queue: drain: %w", err)
 	}
 	return nil

@@ -66,9 +66,9 @@
 // WaitingChildrenError); it runs again, on a Go or Node worker, when they
 // are done. Queue.Remove removes a job with its children (KeepChildren to
 // keep them) and releases a parent whose last pending child it removes;
-// Queue.Clean of a child deletes a parent left without children in the
-// same queue and moves one in another queue to wait, as Node's remove and
-// clean do. JobOptions.Deduplication covers simple, throttle, extend,
+// Queue.Clean and Drain of a child delete a parent left without children
+// in the same queue and move one in another queue to wait, as Node's
+// remove, clean and drain do. JobOptions.Deduplication covers simple, throttle, extend,
 // debounce (replace), reschedule and keepLastIfActive, and the dedup id
 // is released on completion, final failure, Remove and Clean as Node does.
 // Job.Log honours keepLogs; WorkerOptions.Metrics writes metrics:* for
@@ -109,8 +109,7 @@
 //     add a flow under an existing job) and deduplication inside a flow
 //     (ErrInvalidOption); Go has no removeUnprocessedChildren,
 //     removeChildDependency or getDependencies calls (Node's work on Go's
-//     flows). Drain does not update the parents of the flow children it
-//     deletes (Node's drain does), so such a parent keeps waiting.
+//     flows).
 //   - Queue.Clean does not take "active" (Node's clean can): it returns
 //     ErrInvalidOption.
 package queue

@@ -444,3 +444,35 @@ func TestRemovedOnFailChildReleasesParent(t *testing.T) {
 		compareDumps(t, "after work", dumps["node"], dumps["go"])
 	})
 }
+
+// TestDrainFlowSameAsNode: draining queue c (delayed jobs included), which
+// holds flow children, leaves both queues as Node's Queue.drain does: the
+// root in queue p moves to wait, the parent in c is deleted with its
+// last child.
+func TestDrainFlowSameAsNode(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		g, n := testFlow(true)
+		dumps := map[string]map[string]any{}
+		for _, by := range sides {
+			other := "go"
+			if by == "go" {
+				other = "node"
+			}
+			w := newFlowWorld(t, tg)
+			w.add(t, other, g, n)
+			w.mark(t)
+			if by == "node" {
+				runNodeScript(t, tg, "flowparity.js", w.e.prefix, "drain", "c", map[string]any{"delayed": true})
+			} else if err := w.c.q.Drain(context.Background(), true); err != nil {
+				t.Fatal(err)
+			}
+			d := w.dump(t, flowIDs...)
+			delete(d, "c marker") // ours drops the emptied queue's marker
+			dumps[by] = d
+		}
+		compareDumps(t, "drain", dumps["node"], dumps["go"])
+		if w, _ := dumps["go"]["p wait"].([]any); fmt.Sprint(w) != "[top]" {
+			t.Errorf("root queue wait = %v, want [top]", w)
+		}
+	})
+}

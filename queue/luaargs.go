@@ -131,6 +131,13 @@ const (
 	argCleanSize   = 4
 )
 
+// drain-6.lua
+const (
+	argDrainPrefix  = 1
+	argDrainDelayed = 2
+	argDrainSize    = 2
+)
+
 // finish-12.lua
 const (
 	argFinPrefix    = 1

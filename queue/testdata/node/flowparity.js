@@ -7,6 +7,7 @@
 // Modes (one JSON line each, then exit):
 //   remove  ARGS {id, removeChildren}  -> {code} or {error}
 //   clean   ARGS {grace, limit, type}  -> {ids}
+//   drain   ARGS {delayed}             -> {drained: true}
 'use strict';
 const { Queue } = require('bullmq');
 const IORedis = require('ioredis');
@@ -30,6 +31,9 @@ async function main() {
       print({ code: await q.remove(args.id, { removeChildren: args.removeChildren !== false }) });
     } else if (mode === 'clean') {
       print({ ids: await q.clean(args.grace || 0, args.limit || 0, args.type) });
+    } else if (mode === 'drain') {
+      await q.drain(!!args.delayed);
+      print({ drained: true });
     } else {
       throw new Error('unknown mode ' + mode);
     }
