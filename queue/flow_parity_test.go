@@ -407,16 +407,17 @@ func TestMoveToWaitingChildrenNothingPending(t *testing.T) {
 // pending children, moves to wait. Children run by a Go or a Node worker
 // leave the same state.
 func TestRemovedOnFailChildReleasesParent(t *testing.T) {
-	flow := map[string]any{"name": "root", "queueName": "p", "data": map[string]any{}, "opts": map[string]any{"jobId": "top"},
-		"children": []any{
-			map[string]any{"name": "c1", "queueName": "c", "data": map[string]any{"ret": 1}, "opts": map[string]any{"jobId": "c1"}},
-			map[string]any{"name": "c2", "queueName": "c", "data": map[string]any{"fail": "boom"}, "opts": map[string]any{"jobId": "c2", "removeOnFail": true}},
-		}}
+	flow := FlowJob{Name: "root", Queue: "p", Opts: JobOptions{JobID: "top"}, Children: []FlowJob{
+		{Name: "c1", Queue: "c", Data: map[string]any{"ret": 1}, Opts: JobOptions{JobID: "c1"}},
+		{Name: "c2", Queue: "c", Data: map[string]any{"fail": "boom"}, Opts: JobOptions{JobID: "c2", RemoveOnFail: &Removal{Remove: true}}},
+	}}
 	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
 		dumps := map[string]map[string]any{}
 		for _, by := range sides {
 			w := newFlowWorld(t, tg)
-			w.p.nodeFlow(t, flow)
+			if _, err := w.p.q.AddFlow(context.Background(), flow); err != nil {
+				t.Fatal(err)
+			}
 			if by == "go" {
 				w.c.run(t, fixtureHandler(nil), WorkerOptions{})
 			} else {
