@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -179,16 +180,43 @@ func (q *Queue) Logs(ctx context.Context, id string) ([]string, error) {
 	return l, nil
 }
 
-// Remove deletes a job from whatever state it is in, unless a worker holds
-// its lock (ErrJobLocked). Removing a missing job is not an error.
-func (q *Queue) Remove(ctx context.Context, id string) error {
-	k := q.k
-	err := removeScript.Run(ctx, q.rdb, []string{k.wait, k.active, k.prioritized, k.delayed, k.completed, k.failed, k.stalled, k.events, k.meta},
-		k.base, id).Err()
+// RemoveOption is a per-call option of Remove.
+type RemoveOption func(*removeOptions)
+
+type removeOptions struct{ keepChildren bool }
+
+// KeepChildren makes Remove delete only the job, not its children (Node's
+// remove(id, {removeChildren: false})).
+func KeepChildren() RemoveOption { return func(o *removeOptions) { o.keepChildren = true } }
+
+// Remove deletes a job from whatever state it is in and, unless
+// KeepChildren, its flow children at any depth (pending, completed and
+// failed ones), as Node's Queue.remove does. A flow child leaves its
+// parent's dependencies; a parent left without pending children moves to
+// wait. It refuses, removing nothing, a job a worker holds or whose
+// pending descendants one holds (ErrJobLocked), and the pending run of a
+// job scheduler (ErrJobState: remove the scheduler instead). Removing a
+// missing job is not an error.
+func (q *Queue) Remove(ctx context.Context, id string, opts ...RemoveOption) error {
+	var o removeOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	args, set := argv(argRmChildren)
+	set(argRmPrefix, q.k.base)
+	set(argRmID, id)
+	set(argRmChildren, "1")
+	if o.keepChildren {
+		set(argRmChildren, "0")
+	}
+	err := removeScript.Run(ctx, q.rdb, []string{q.k.job(id), q.k.repeat}, args...).Err()
 	if err != nil {
 		err = removeScript.Err(err)
-		if isCode(err, "locked") {
+		switch {
+		case isCode(err, "locked"):
 			return fmt.Errorf("%w: %s", ErrJobLocked, id)
+		case isCode(err, "scheduler"):
+			return fmt.Errorf("%w: %w", ErrJobState, err)
 		}
 		return fmt.Errorf("queue: remove %s: %w", id, err)
 	}
@@ -220,32 +248,60 @@ func (q *Queue) moveToWait(ctx context.Context, from State, count int) (int, err
 	return n, nil
 }
 
+// cleanBatch bounds the jobs one clean call deletes (Node's per-call 10,000).
+const cleanBatch = 10000
+
 // Clean deletes up to limit jobs (all when limit <= 0) of state (completed,
 // failed, delayed, prioritized or waiting) older than grace, and returns
-// their ids.
+// their ids, as Node's Queue.clean: the pending run of a job scheduler is
+// kept; a deleted flow child leaves its parent's dependencies, and a
+// parent left without any is deleted too when in this queue, else moved
+// to wait; dedup ids held by deleted jobs are released.
 func (q *Queue) Clean(ctx context.Context, state State, grace time.Duration, limit int) ([]string, error) {
 	key := q.k.state(state)
 	if key == "" || state == StateActive {
 		return nil, fmt.Errorf("%w: cannot clean %q", ErrInvalidOption, state)
 	}
-	k := q.k
-	ids, err := cleanScript.Run(ctx, q.rdb, []string{key, k.events, k.meta}, k.base, string(state),
-		time.Now().Add(-grace).UnixMilli(), limit).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("queue: clean %s: %w", state, err)
+	if limit <= 0 {
+		limit = math.MaxInt
 	}
-	return ids, nil
+	k := q.k
+	cutoff := time.Now().Add(-grace).UnixMilli()
+	var out []string
+	for len(out) < limit {
+		n := min(cleanBatch, limit-len(out))
+		args, set := argv(argCleanSize)
+		set(argCleanPrefix, k.base)
+		set(argCleanState, string(state))
+		set(argCleanCutoff, cutoff)
+		set(argCleanLimit, n)
+		ids, err := cleanScript.Run(ctx, q.rdb, []string{key, k.events, k.repeat}, args...).StringSlice()
+		if err != nil {
+			return out, fmt.Errorf("queue: clean %s: %w", state, err)
+		}
+		out = append(out, ids...)
+		if len(ids) < n {
+			break
+		}
+	}
+	return out, nil
 }
 
 // Drain deletes every waiting and prioritized job, and the delayed ones
-// when delayed is true. Active jobs are left alone.
+// when delayed is true, as Node's Queue.drain: the pending runs of job
+// schedulers stay, a deleted flow child leaves its parent's dependencies
+// (a parent left without any is deleted when in this queue, else moved to
+// wait) and dedup ids held by deleted jobs are released. Active jobs are
+// left alone.
 func (q *Queue) Drain(ctx context.Context, delayed bool) error {
 	k := q.k
-	d := "0"
+	args, set := argv(argDrainSize)
+	set(argDrainPrefix, k.base)
+	set(argDrainDelayed, "0")
 	if delayed {
-		d = "1"
+		set(argDrainDelayed, "1")
 	}
-	if err := drainScript.Run(ctx, q.rdb, []string{k.wait, k.prioritized, k.delayed, k.pc, k.marker, k.events}, k.base, d).Err(); err != nil {
+	if err := drainScript.Run(ctx, q.rdb, []string{k.wait, k.prioritized, k.delayed, k.pc, k.marker, k.events}, args...).Err(); err != nil {
 		return fmt.Errorf("queue: drain: %w", err)
 	}
 	return nil

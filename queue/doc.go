@@ -64,9 +64,17 @@
 // Finishing a child, on either side, updates its parent (":processed",
 // ":dependencies", the failure policies fpof/cpof/idof/rdof) and moves it
 // on when nothing is pending; Job.ChildrenValues reads what Node's
-// getChildrenValues reads. JobOptions.Deduplication covers simple,
-// throttle, extend, debounce and keepLastIfActive, and the dedup id is
-// released on completion, final failure, Remove and Clean as Node does.
+// getChildrenValues reads. A running job can add children of its own
+// (WithParent(j.Ref())) and wait for them: Job.MoveToWaitingChildren,
+// then return ErrWaitingChildren (Node's moveToWaitingChildren and
+// WaitingChildrenError); it runs again, on a Go or Node worker, when they
+// are done. Queue.Remove removes a job with its children (KeepChildren to
+// keep them) and releases a parent whose last pending child it removes;
+// Queue.Clean and Drain of a child delete a parent left without children
+// in the same queue and move one in another queue to wait, as Node's
+// remove, clean and drain do. JobOptions.Deduplication covers simple, throttle, extend,
+// debounce (replace), reschedule and keepLastIfActive, and the dedup id
+// is released on completion, final failure, Remove and Clean as Node does.
 // Job.Log honours keepLogs; WorkerOptions.Metrics writes metrics:* for
 // Queue.Metrics, Node's getMetrics and bull-board. Job.UpdateData,
 // ChangePriority, ChangeDelay, Promote and Queue.Workers match Node's.
@@ -83,7 +91,9 @@
 // "repeat:<id>:<millis>"; whichever worker takes a run, Go or Node, adds
 // the next one before the handler runs, so a failed run does not stop the
 // schedule and schedulers created on either side run on workers of either
-// side. Patterns follow cron-parser 5.10 (BullMQ's) to the millisecond,
+// side. When the next run cannot be added (after retries) the taken run is
+// neither run nor finished: the stalled check offers it again later, as
+// with Node's worker. Patterns follow cron-parser 5.10 (BullMQ's) to the millisecond,
 // DST included; without TZ a pattern uses the zone of the process that
 // computes the next run (time.Local here, the host zone in Node), so set
 // TZ when both sides work one queue. RemoveScheduler, GetScheduler and
@@ -98,17 +108,12 @@
 //   - Job schedulers: H (hashed) cron values are refused with ErrCron
 //     (Node draws a new random value each parse); a Node worker's custom
 //     settings.repeatStrategy is unknown to Go workers, which use the
-//     default; if adding the next run fails after retries, a Go worker
-//     logs it and runs the job, and the scheduler has no next run until
-//     upserted again (Node leaves the job to the stalled check instead).
-//   - Parents that add children while running (Node's
-//     moveToWaitingChildren, WaitingChildrenError): not offered in Go; a
-//     Node parent doing it works alongside Go children.
-//   - Deduplication "reschedule" (Node-only option): Go adds do not offer
-//     it; Node adds with it work, Go workers release their keys.
-//   - Removing flow jobs from Go: Queue.Remove of a child releases its
-//     parent as Node's remove does, but Clean of a child does not (Node's
-//     clean does: a parent left without children is then deleted, or moved
-//     to wait in another queue), so that parent keeps waiting; removing a
-//     parent does not remove its children (Node's removeChildren).
+//     default.
+//   - Flows: AddFlow refuses a root with a Parent (Node's FlowProducer can
+//     add a flow under an existing job) and deduplication inside a flow
+//     (ErrInvalidOption); Go has no removeUnprocessedChildren,
+//     removeChildDependency or getDependencies calls (Node's work on Go's
+//     flows).
+//   - Queue.Clean does not take "active" (Node's clean can): it returns
+//     ErrInvalidOption.
 package queue

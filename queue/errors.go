@@ -39,6 +39,15 @@ var (
 	ErrJobState = errors.New("queue: job is not in the required state")
 	// ErrJobLocked is returned by Remove for a job a worker is processing.
 	ErrJobLocked = errors.New("queue: job is locked by a worker")
+	// ErrParent is returned by Add for a flow child (JobOptions.Parent)
+	// whose parent does not exist, or whose custom id exists as the child
+	// of another parent that does; nothing of the call is added.
+	ErrParent = errors.New("queue: flow parent refused")
+	// ErrWaitingChildren is returned (or wrapped) by a handler after
+	// Job.MoveToWaitingChildren moved its job to waiting-children (Node's
+	// WaitingChildrenError): the worker then neither completes nor fails
+	// the job, which runs again once its children are done.
+	ErrWaitingChildren = errors.New("queue: job moved to waiting-children")
 )
 
 // FinishError reports a job whose completion or failure the server refused

@@ -39,8 +39,8 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 	var ids []string
 	var tags []string
 	count := 0
-	var add func(n *FlowJob, parent *parentRef, parentJSON string) error
-	add = func(n *FlowJob, parent *parentRef, parentJSON string) error {
+	var add func(n *FlowJob, parent *JobRef) error
+	add = func(n *FlowJob, parent *JobRef) error {
 		name := n.Queue
 		if name == "" {
 			name = q.name
@@ -62,7 +62,8 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		if err != nil {
 			return fmt.Errorf("queue: flow job %q data: %w", n.Name, err)
 		}
-		opts, err := json.Marshal(wireOpts{JobOptions: o, DelayMS: o.Delay.Milliseconds(), Parent: parent})
+		o.Parent = parent
+		opts, err := json.Marshal(wireOpts{JobOptions: o, DelayMS: o.Delay.Milliseconds()})
 		if err != nil {
 			return fmt.Errorf("queue: flow job %q options: %w", n.Name, err)
 		}
@@ -78,31 +79,25 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		node := make([]any, flowNodeSize)
 		node[flowBase], node[flowID], node[flowName], node[flowData], node[flowOpts] = base, o.JobID, n.Name, data, string(opts)
 		node[flowDelay], node[flowPriority], node[flowLIFO] = o.Delay.Milliseconds(), o.Priority, lifo
-		parentKey := ""
+		parentKey, parentJSON := "", ""
 		if parent != nil {
-			parentKey = parent.Queue + ":" + parent.ID
+			parentKey, parentJSON = parent.key(), parentField(&o)
 		}
 		node[flowParentKey], node[flowParent], node[flowHasChildren] = parentKey, parentJSON, kids
 		args = append(args, node...)
 		ids = append(ids, o.JobID)
 		count++
 		for i := range n.Children {
-			c := &n.Children[i]
-			p := map[string]any{"id": o.JobID, "queueKey": strings.TrimSuffix(base, ":")}
-			for k, on := range map[string]bool{"fpof": c.Opts.FailParentOnFailure, "cpof": c.Opts.ContinueParentOnFailure,
-				"idof": c.Opts.IgnoreDependencyOnFailure, "rdof": c.Opts.RemoveDependencyOnFailure} {
-				if on {
-					p[k] = true
-				}
-			}
-			pj, _ := json.Marshal(p)
-			if err := add(c, &parentRef{ID: o.JobID, Queue: strings.TrimSuffix(base, ":")}, string(pj)); err != nil {
+			if err := add(&n.Children[i], &JobRef{ID: o.JobID, Queue: strings.TrimSuffix(base, ":")}); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	if err := add(&root, nil, ""); err != nil {
+	if root.Opts.Parent != nil {
+		return nil, fmt.Errorf("%w: a flow's root has no parent", ErrInvalidOption)
+	}
+	if err := add(&root, nil); err != nil {
 		return nil, err
 	}
 	if _, ok := q.rdb.(*redis.ClusterClient); ok {
@@ -123,6 +118,18 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		return nil, fmt.Errorf("queue: add flow: %w", err)
 	}
 	return ids, nil
+}
+
+// sameSlot refuses, on a cluster, a queue key ("<prefix>:<name>") whose
+// hash tag differs from this queue's: a script touching both would fail.
+func (q *Queue) sameSlot(queueKey string) error {
+	if _, ok := q.rdb.(*redis.ClusterClient); !ok {
+		return nil
+	}
+	if t := hashTag(queueKey + ":"); t == "" || t != hashTag(q.k.base) {
+		return fmt.Errorf("%w: queue %q and this queue %q do not share one hash tag", ErrCrossSlot, queueKey, q.k.base)
+	}
+	return nil
 }
 
 // hashTag returns the first complete hash tag of key ("" when none).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,6 +59,13 @@ type Job struct {
 
 	q     *Queue
 	token string
+	// waiting is set by MoveToWaitingChildren once it moved the job (read
+	// by the worker after the handler returned).
+	waiting bool
+	// stall is set when the worker must neither run nor finish the job
+	// but leave it to the stalled check (a scheduler's next run could not
+	// be added).
+	stall bool
 }
 
 // Decode decodes the job's data into v.
@@ -195,4 +203,52 @@ func (j *Job) ChildrenValues(ctx context.Context) (map[string]json.RawMessage, e
 		out[k] = json.RawMessage(v)
 	}
 	return out, nil
+}
+
+// Ref names the job for JobOptions.Parent: its id and its queue's
+// qualified name.
+func (j *Job) Ref() JobRef { return JobRef{ID: j.ID, Queue: strings.TrimSuffix(j.q.k.base, ":")} }
+
+// MoveToWaitingChildren moves the job a handler runs to waiting-children
+// when it has pending flow children (child != nil: when that child is
+// still pending), as Node's job.moveToWaitingChildren(token, {child}):
+// the typical handler adds children with WithParent(j.Ref()), calls it,
+// and when it returns true returns ErrWaitingChildren, so the worker
+// leaves the job alone; it runs again, on any worker, Go or Node, after
+// its last child finished. It returns false, leaving the job active,
+// when nothing is pending. It fails with ErrJobNotFound for a job that
+// is gone, a *FinishError (wrapping ErrLockLost) when the worker no
+// longer holds the job, ErrJobState when a child failed under
+// FailParentOnFailure or when the job was not taken by a worker.
+func (j *Job) MoveToWaitingChildren(ctx context.Context, child *JobRef) (bool, error) {
+	if j.token == "" {
+		return false, fmt.Errorf("%w: job %s was not taken by a worker (no lock token)", ErrJobState, j.ID)
+	}
+	k := j.q.k
+	jk := k.job(j.ID)
+	args, set := argv(argWaitSize)
+	set(argWaitToken, j.token)
+	set(argWaitChild, "")
+	if child != nil {
+		set(argWaitChild, child.key())
+	}
+	set(argWaitNow, j.q.now().UnixMilli())
+	set(argWaitID, j.ID)
+	c, err := waitScript.Run(ctx, j.q.rdb, []string{k.active, k.base + "waiting-children", jk, jk + ":dependencies",
+		jk + ":unsuccessful", k.stalled, k.events}, args...).Int64()
+	if err != nil {
+		return false, fmt.Errorf("queue: job %s to waiting-children: %w", j.ID, waitScript.Err(err))
+	}
+	switch c {
+	case 0:
+		j.waiting = true
+		return true, nil
+	case 1:
+		return false, nil
+	case -1:
+		return false, fmt.Errorf("%w: %s (to waiting-children)", ErrJobNotFound, j.ID)
+	case -9:
+		return false, fmt.Errorf("%w: job %s has a child that failed under failParentOnFailure", ErrJobState, j.ID)
+	}
+	return false, &FinishError{JobID: j.ID, Code: c}
 }

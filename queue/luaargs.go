@@ -15,15 +15,17 @@ const (
 	argAddCount  = 3
 	argAddJobs   = 4
 
-	addJobID       = 0
-	addJobName     = 1
-	addJobData     = 2
-	addJobOpts     = 3
-	addJobDelay    = 4
-	addJobPriority = 5
-	addJobLIFO     = 6
-	addJobDedup    = 7
-	addJobSize     = 8
+	addJobID        = 0
+	addJobName      = 1
+	addJobData      = 2
+	addJobOpts      = 3
+	addJobDelay     = 4
+	addJobPriority  = 5
+	addJobLIFO      = 6
+	addJobDedup     = 7
+	addJobParentKey = 8
+	addJobParent    = 9
+	addJobSize      = 10
 )
 
 // take-10.lua
@@ -104,6 +106,38 @@ const (
 	argPromoteSize   = 2
 )
 
+// waitchildren-7.lua
+const (
+	argWaitToken = 1
+	argWaitChild = 2
+	argWaitNow   = 3
+	argWaitID    = 4
+	argWaitSize  = 4
+)
+
+// remove-2.lua
+const (
+	argRmPrefix   = 1
+	argRmID       = 2
+	argRmChildren = 3
+)
+
+// clean-3.lua
+const (
+	argCleanPrefix = 1
+	argCleanState  = 2
+	argCleanCutoff = 3
+	argCleanLimit  = 4
+	argCleanSize   = 4
+)
+
+// drain-6.lua
+const (
+	argDrainPrefix  = 1
+	argDrainDelayed = 2
+	argDrainSize    = 2
+)
+
 // finish-12.lua
 const (
 	argFinPrefix    = 1
@@ -145,7 +179,8 @@ const (
 )
 
 // argv returns a script's ARGV of n fixed arguments, filled with set:
-// set(pos, value) takes 1-based positions like the Lua side.
+// set(pos, value) takes 1-based positions like the Lua side; a position
+// left unset is sent as "" (go-redis writes nil as an empty string).
 func argv(n int) (args []any, set func(pos int, v any)) {
 	args = make([]any, n)
 	return args, func(pos int, v any) { args[pos-1] = v }

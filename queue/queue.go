@@ -201,7 +201,23 @@ type JobOptions struct {
 	// Deduplication absorbs adds with the same dedup id while a job holds
 	// it (BullMQ's deduplication option, stored as "de"); nil = none.
 	Deduplication *Deduplication `json:"de,omitempty"`
+	// Parent makes the job a flow child of an existing job (Node's
+	// opts.parent), typically the job a handler runs, which then waits
+	// for it with Job.MoveToWaitingChildren. The parent's queue must share
+	// this queue's prefix hash tag on a cluster. Add fails with
+	// ErrParent when the parent does not exist. nil = none.
+	Parent *JobRef `json:"parent,omitempty"`
 }
+
+// JobRef names a job of any queue: its id and its queue's qualified name
+// "<prefix>:<name>" (Node's job.queueQualifiedName).
+type JobRef struct {
+	ID    string `json:"id"`
+	Queue string `json:"queue"`
+}
+
+// key is the job's key, "<prefix>:<name>:<id>".
+func (r JobRef) key() string { return r.Queue + ":" + r.ID }
 
 // Deduplication is BullMQ's deduplication option. While the job that
 // took the dedup id exists (simple mode) or for TTL (throttle mode), later
@@ -223,6 +239,11 @@ type Deduplication struct {
 	// and adds it when the holder finishes (at most one active and one
 	// waiting job per dedup id). TTL is not applied.
 	KeepLastIfActive bool `json:"keepLastIfActive,omitempty"`
+	// Reschedule moves a delayed holder to this add's delay, counted from
+	// now (no delay: due now), keeping its id and data; a holder in any
+	// other state is left alone. Ignored with Replace (BullMQ's
+	// reschedule).
+	Reschedule bool `json:"reschedule,omitempty"`
 }
 
 type dedupWire struct {
@@ -231,12 +252,13 @@ type dedupWire struct {
 	Extend           bool    `json:"extend,omitempty"`
 	Replace          bool    `json:"replace,omitempty"`
 	KeepLastIfActive bool    `json:"keepLastIfActive,omitempty"`
+	Reschedule       bool    `json:"reschedule,omitempty"`
 }
 
 // MarshalJSON writes the option as Node stores it (ttl in ms).
 func (d Deduplication) MarshalJSON() ([]byte, error) {
 	return json.Marshal(dedupWire{ID: d.ID, TTL: float64(d.TTL.Milliseconds()), Extend: d.Extend, Replace: d.Replace,
-		KeepLastIfActive: d.KeepLastIfActive})
+		KeepLastIfActive: d.KeepLastIfActive, Reschedule: d.Reschedule})
 }
 
 // UnmarshalJSON reads the option as Node stores it.
@@ -246,7 +268,7 @@ func (d *Deduplication) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*d = Deduplication{ID: w.ID, TTL: time.Duration(w.TTL * float64(time.Millisecond)), Extend: w.Extend, Replace: w.Replace,
-		KeepLastIfActive: w.KeepLastIfActive}
+		KeepLastIfActive: w.KeepLastIfActive, Reschedule: w.Reschedule}
 	return nil
 }
 
@@ -255,14 +277,20 @@ func (d *Deduplication) UnmarshalJSON(b []byte) error {
 type wireOpts struct {
 	JobOptions
 	DelayMS int64 `json:"delay,omitempty"`
-	// Parent is a flow child's parent, as Node's FlowProducer stores it.
-	Parent *parentRef `json:"parent,omitempty"`
 }
 
-// parentRef is opts.parent: the parent's id and queue key.
-type parentRef struct {
-	ID    string `json:"id"`
-	Queue string `json:"queue"`
+// parentField is a child's "parent" hash field as Node writes it: the
+// parent's id and queue key, and the child's failure policy.
+func parentField(o *JobOptions) string {
+	p := map[string]any{"id": o.Parent.ID, "queueKey": o.Parent.Queue}
+	for k, on := range map[string]bool{"fpof": o.FailParentOnFailure, "cpof": o.ContinueParentOnFailure,
+		"idof": o.IgnoreDependencyOnFailure, "rdof": o.RemoveDependencyOnFailure} {
+		if on {
+			p[k] = true
+		}
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
 }
 
 func (o JobOptions) encode() ([]byte, error) {
@@ -301,6 +329,9 @@ func (o JobOptions) validate() error {
 	}
 	if o.KeepLogs < 0 {
 		return fmt.Errorf("%w: negative keepLogs %d", ErrInvalidOption, o.KeepLogs)
+	}
+	if p := o.Parent; p != nil && (p.ID == "" || p.Queue == "") {
+		return fmt.Errorf("%w: parent %+v needs an id and a queue", ErrInvalidOption, *p)
 	}
 	if d := o.Deduplication; d != nil {
 		if d.ID == "" {
@@ -349,6 +380,9 @@ func WithRemoveOnFail(r Removal) JobOption { return func(o *JobOptions) { o.Remo
 func WithDeduplication(d Deduplication) JobOption {
 	return func(o *JobOptions) { o.Deduplication = &d }
 }
+
+// WithParent makes the job a flow child of parent (see JobOptions.Parent).
+func WithParent(parent JobRef) JobOption { return func(o *JobOptions) { o.Parent = &parent } }
 
 // WithKeepLogs keeps only the newest n log lines of the job.
 func WithKeepLogs(n int) JobOption { return func(o *JobOptions) { o.KeepLogs = n } }
@@ -436,10 +470,21 @@ func (q *Queue) addBatch(ctx context.Context, jobs []BulkJob) ([]Added, error) {
 		a := args[argAddJobs-1+i*addJobSize:]
 		a[addJobID], a[addJobName], a[addJobData], a[addJobOpts] = j.Opts.JobID, j.Name, data, opts
 		a[addJobDelay], a[addJobPriority], a[addJobLIFO], a[addJobDedup] = j.Opts.Delay.Milliseconds(), j.Opts.Priority, lifo, de
+		a[addJobParentKey], a[addJobParent] = "", ""
+		if p := j.Opts.Parent; p != nil {
+			if err := q.sameSlot(p.Queue); err != nil {
+				return nil, err
+			}
+			a[addJobParentKey], a[addJobParent] = p.key(), parentField(&j.Opts)
+		}
 	}
 	res, err := addScript.Run(ctx, q.rdb, q.k.addKeys(), args...).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("queue: add: %w", addScript.Err(err))
+		err = addScript.Err(err)
+		if isCode(err, "parent") {
+			return nil, fmt.Errorf("%w: %w", ErrParent, err)
+		}
+		return nil, fmt.Errorf("queue: add: %w", err)
 	}
 	out := make([]Added, 0, len(jobs))
 	for i := 0; i+1 < len(res); i += 2 {

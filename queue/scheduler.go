@@ -165,31 +165,36 @@ func (q *Queue) UpsertScheduler(ctx context.Context, id string, r Repeat, tpl Jo
 	}
 	jo, _ := json.Marshal(jobOpts)
 	to, _ := json.Marshal(topts)
-	set := map[int]any{
-		argUpsertPrefix: q.k.base, argUpsertNow: now, argUpsertID: id, argUpsertName: name,
-		argUpsertPattern: r.Pattern, argUpsertTZ: r.TZ, argUpsertData: string(data),
-		argUpsertTemplateOpts: string(to), argUpsertJobOpts: string(jo),
-	}
+	args, set := argv(argUpsertCount)
+	set(argUpsertPrefix, q.k.base)
+	set(argUpsertNow, now)
+	set(argUpsertID, id)
+	set(argUpsertName, name)
+	set(argUpsertPattern, r.Pattern)
+	set(argUpsertTZ, r.TZ)
+	set(argUpsertData, string(data))
+	set(argUpsertTemplateOpts, string(to))
+	set(argUpsertJobOpts, string(jo))
 	if r.Pattern != "" {
-		set[argUpsertNext] = next
+		set(argUpsertNext, next)
 	} else {
-		set[argUpsertEvery] = every
+		set(argUpsertEvery, every)
 	}
 	if r.Limit > 0 {
-		set[argUpsertLimit] = r.Limit
+		set(argUpsertLimit, r.Limit)
 	}
 	if startMS > 0 {
-		set[argUpsertStartDate] = startMS
+		set(argUpsertStartDate, startMS)
 	}
 	if endMS > 0 {
-		set[argUpsertEndDate] = endMS
+		set(argUpsertEndDate, endMS)
 	}
 	if r.Every != 0 && r.Offset > 0 {
-		set[argUpsertOffset] = r.Offset.Milliseconds()
+		set(argUpsertOffset, r.Offset.Milliseconds())
 	}
 	k := q.k
 	v, err := schedUpsertScript.Run(ctx, q.rdb, []string{k.repeat, k.delayed, k.wait, k.paused, k.meta, k.prioritized,
-		k.marker, k.id, k.events, k.pc, k.active}, argvMap(argUpsertCount, set)...).Result()
+		k.marker, k.id, k.events, k.pc, k.active}, args...).Result()
 	if err != nil {
 		return "", fmt.Errorf("queue: upsert scheduler %q: %w", id, schedUpsertScript.Err(err))
 	}
@@ -287,8 +292,10 @@ func msOrZero(t time.Time) int64 {
 // when there is no such scheduler.
 func (q *Queue) RemoveScheduler(ctx context.Context, id string) error {
 	k := q.k
-	n, err := schedRemoveScript.Run(ctx, q.rdb, []string{k.repeat, k.delayed, k.events},
-		argvMap(argRemoveCount, map[int]any{argRemovePrefix: k.base, argRemoveID: id})...).Int64()
+	args, set := argv(argRemoveCount)
+	set(argRemovePrefix, k.base)
+	set(argRemoveID, id)
+	n, err := schedRemoveScript.Run(ctx, q.rdb, []string{k.repeat, k.delayed, k.events}, args...).Int64()
 	if err != nil {
 		return fmt.Errorf("queue: remove scheduler %q: %w", id, schedRemoveScript.Err(err))
 	}

@@ -20,18 +20,20 @@ var advanceRetry = retry.Policy{Attempts: 3, Budget: 3 * time.Second}
 
 // advanceOnTake is called by the worker for every job it takes, before the
 // handler runs, exactly where BullMQ's worker does it: for a run of a job
-// scheduler (field rjk) it adds the next run. A failure is logged (the job
-// still runs; the scheduler then has no next run until it is upserted
-// again, which the log says). Node's worker instead leaves the job active
-// without running it, so the stalled check re-offers it later.
+// scheduler (field rjk) it adds the next run. When that fails after
+// retries the job is not run: like Node's worker, this one leaves it
+// active without renewing its lock (j.stall), so the stalled check offers
+// it again later and the next take retries the advance; the schedule is
+// never lost to a run that went ahead without its successor.
 func (q *Queue) advanceOnTake(ctx context.Context, log *slog.Logger, j *Job) {
 	if j == nil || j.Fields["rjk"] == "" {
 		return
 	}
 	err := retry.Do(ctx, advanceRetry, true, func(ctx context.Context) error { return q.advanceScheduler(ctx, j) })
 	if err != nil {
-		log.Error("queue: failed to add the next run of a job scheduler; it has no next run until upserted again",
-			"queue", q.name, "scheduler", j.Fields["rjk"], "job", j.ID, "err", err)
+		j.stall = true
+		log.Error("queue: failed to add the next run of a job scheduler; the run is left to the stalled check (as BullMQ does)",
+			"scheduler", j.Fields["rjk"], "job", j.ID, "err", err)
 	}
 }
 
@@ -151,11 +153,15 @@ func (q *Queue) advanceScheduler(ctx context.Context, j *Job) error {
 	k := q.k
 	// the reply (new id, 0 = not the current run, codeSchedDuplicate = the
 	// next run exists) needs no action: each is what BullMQ does too
+	args, set := argv(argAdvanceCount)
+	set(argAdvancePrefix, k.base)
+	set(argAdvanceNow, q.now().UnixMilli())
+	set(argAdvanceID, sid)
+	set(argAdvanceNext, nextArg)
+	set(argAdvanceJobOpts, string(jo))
+	set(argAdvanceProducer, j.ID)
 	_, err = schedAdvanceScript.Run(ctx, q.rdb, []string{k.repeat, k.delayed, k.wait, k.meta, k.prioritized, k.marker,
-		k.id, k.events, k.pc, k.active}, argvMap(argAdvanceCount, map[int]any{
-		argAdvancePrefix: k.base, argAdvanceNow: q.now().UnixMilli(), argAdvanceID: sid,
-		argAdvanceNext: nextArg, argAdvanceJobOpts: string(jo), argAdvanceProducer: j.ID,
-	})...).Result()
+		k.id, k.events, k.pc, k.active}, args...).Result()
 	if err != nil {
 		return fmt.Errorf("queue: next run of scheduler %q: %w", sid, schedAdvanceScript.Err(err))
 	}

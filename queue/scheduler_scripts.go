@@ -65,15 +65,3 @@ const (
 	codeSchedCollision = -10 // upsert: a cron iteration with the id exists, not pending
 	codeSchedSlotsBusy = -11 // upsert: 32 consecutive `every` slots are taken
 )
-
-// argvMap builds an ARGV list of n entries from position → value.
-func argvMap(n int, set map[int]any) []any {
-	a := make([]any, n)
-	for i := range a {
-		a[i] = ""
-	}
-	for k, v := range set {
-		a[k-1] = v
-	}
-	return a
-}

@@ -40,10 +40,11 @@ var (
 	priorityScript = load("priority-6.lua")
 	delayScript    = load("delay-4.lua")
 	promoteScript  = load("promote-8.lua")
+	waitScript     = load("waitchildren-7.lua")
 )
 
 var (
-	removeScript     = load("remove-9.lua")
+	removeScript     = load("remove-2.lua")
 	retryScript      = load("retry-8.lua")
 	cleanScript      = load("clean-3.lua")
 	drainScript      = load("drain-6.lua")

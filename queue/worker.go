@@ -185,6 +185,14 @@ func NewWorker(rdb redis.UniversalClient, name string, h Handler, opts WorkerOpt
 		return nil, errors.New("queue: nil handler")
 	}
 	opts.defaults()
+	// a job left to the stalled check is not run (see advanceOnTake)
+	run := h
+	h = func(ctx context.Context, j *Job) (any, error) {
+		if j.stall {
+			return nil, errStall
+		}
+		return run(ctx, j)
+	}
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	log := opts.Logger.With("queue", name)

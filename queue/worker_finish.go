@@ -60,7 +60,35 @@ func (w *Worker) finish(work context.Context, batch []result) {
 		n, w.free = w.free, 0
 	}
 	w.mu.Unlock()
+	batch = w.dropUnfinished(batch)
+	if len(batch) == 0 && n == 0 {
+		return
+	}
 	w.send(work, batch, n, draining)
+}
+
+// errStall is the result of a job the worker left to the stalled check
+// without running it.
+var errStall = errors.New("queue: job left to the stalled check")
+
+// dropUnfinished takes out of batch the jobs that are not to be finished:
+// those whose handler returned ErrWaitingChildren (Node's worker does the
+// same on WaitingChildrenError; one that did not move stays active,
+// unlocked from now on, until the stalled check, as in Node: logged) and
+// those left to the stalled check (job.stall).
+func (w *Worker) dropUnfinished(batch []result) []result {
+	out := batch[:0]
+	for _, r := range batch {
+		switch {
+		case r.job.stall:
+		case r.err == nil || r.panic || !errors.Is(r.err, ErrWaitingChildren):
+			out = append(out, r)
+		case !r.job.waiting:
+			w.log.Warn("queue: handler returned ErrWaitingChildren but its job did not move to waiting-children; it stays active until the stalled check",
+				"job", r.job.ID)
+		}
+	}
+	return out
 }
 
 // send finishes batch (whose slots are already given back) in one call

@@ -1,35 +1,60 @@
--- clean-3.lua: deletes jobs of one state older than a timestamp.
--- KEYS[1] state key (list or zset)  KEYS[2] events  KEYS[3] meta
--- ARGV[1] key prefix  ARGV[2] state name  ARGV[3] cutoff (ms)  ARGV[4] limit (<= 0 = all)
--- Completed/failed use finishedOn (the zset score), the others the job's
--- timestamp. Releases the dedup ids the deleted jobs hold. Returns the deleted ids; emits "cleaned" with their count.
-local prefix, state = ARGV[1], ARGV[2]
-local cutoff, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
-if limit <= 0 then limit = 2147483647 end
+-- clean-3.lua: deletes up to a limit of one state's jobs older than a
+-- timestamp (BullMQ 6.7's cleanJobsInSet, one call).
+-- KEYS[1] state key (list or zset)  KEYS[2] events  KEYS[3] repeat (read by schedulerRun)
+-- ARGV (named constants shared with Go, see add-9.lua): argCleanPrefix key
+-- prefix, argCleanState state ("waiting", "delayed", "prioritized",
+-- "completed" or "failed"), argCleanCutoff cutoff (ms), argCleanLimit
+-- limit (> 0).
+-- Completed/failed jobs are taken by finishedOn (the zset score), delayed
+-- ones by processedOn else timestamp, prioritized ones by timestamp,
+-- waiting ones by finishedOn, processedOn else timestamp; a waiting list
+-- is read from its oldest end. The pending run of a job scheduler is kept.
+-- A deleted flow child leaves its parent's dependencies: a parent left
+-- without any is deleted too when in this queue, else moved to wait.
+-- Releases the dedup ids the deleted jobs hold.
+-- Returns the deleted ids; emits "cleaned" with their count.
+local argCleanPrefix, argCleanState, argCleanCutoff, argCleanLimit, argCleanSize = 1, 2, 3, 4, 4 --@go
+local prefix, state = ARGV[argCleanPrefix], ARGV[argCleanState]
+local cutoff, limit = tonumber(ARGV[argCleanCutoff]), tonumber(ARGV[argCleanLimit])
 local removed = {}
-local ids
+
+-- olderThanCutoff reads the first set of the job's time fields.
+local function olderThanCutoff(jk, fields)
+  for _, v in ipairs(rcall("HMGET", jk, unpack(fields))) do
+    if v then return tonumber(v) <= cutoff end
+  end
+  return true
+end
+
 if state == "waiting" then
-  ids = rcall("LRANGE", KEYS[1], 0, -1)
-elseif state == "completed" or state == "failed" then
-  ids = rcall("ZRANGEBYSCORE", KEYS[1], "-inf", cutoff, "LIMIT", 0, limit)
+  local ids = rcall("LRANGE", KEYS[1], -limit, -1)
+  for i, id in ipairs(ids) do
+    if #removed >= limit then break end
+    local jk = prefix .. id
+    if not schedulerRun(prefix, id) and olderThanCutoff(jk, {"finishedOn", "processedOn", "timestamp"}) then
+      -- marked now, dropped from the list at the end
+      rcall("LSET", KEYS[1], i - #ids - 1, "")
+      removeCleaned(prefix, id)
+      removed[#removed + 1] = id
+    end
+  end
+  rcall("LREM", KEYS[1], 0, "")
 else
-  ids = rcall("ZRANGE", KEYS[1], 0, -1)
-end
-for _, id in ipairs(ids) do
-  if #removed >= limit then break end
-  local jk = prefix .. id
-  local ok = true
-  if state ~= "completed" and state ~= "failed" then
-    local ts = tonumber(rcall("HGET", jk, "timestamp"))
-    ok = (ts == nil) or ts <= cutoff
+  local finished = state == "completed" or state == "failed"
+  local top = "+inf"
+  if finished then top = cutoff end
+  local fields = {"timestamp"}
+  if state == "delayed" then fields = {"processedOn", "timestamp"} end
+  for _, id in ipairs(rcall("ZRANGEBYSCORE", KEYS[1], 0, top, "LIMIT", 0, limit)) do
+    if #removed >= limit then break end
+    if finished or (not schedulerRun(prefix, id) and olderThanCutoff(prefix .. id, fields)) then
+      removeCleaned(prefix, id)
+      removed[#removed + 1] = id
+    end
   end
-  if ok and rcall("EXISTS", jk .. ":lock") == 0 then
-    if state == "waiting" then rcall("LREM", KEYS[1], 0, id) else rcall("ZREM", KEYS[1], id) end
-    local deid = rcall("HGET", jk, "deid")
-    if deid then dedupForget(prefix, deid, id) end
-    removeJobKeys(jk)
-    removed[#removed + 1] = id
+  for i = 1, #removed, 5000 do
+    rcall("ZREM", KEYS[1], unpack(removed, i, math.min(i + 4999, #removed)))
   end
 end
-rcall("XADD", KEYS[2], "MAXLEN", "~", maxEvents(KEYS[3]), "*", "event", "cleaned", "count", #removed)
+rcall("XADD", KEYS[2], "*", "event", "cleaned", "count", #removed)
 return removed

@@ -217,12 +217,70 @@ local function removeJobKeys(jk)
     jk .. ":failed", jk .. ":unsuccessful")
 end
 
--- keepJobs applies removeOnComplete/removeOnFail {count, age(s), limit} to set.
+-- Removal of flow jobs (BullMQ 6.7's removeJob, removeParentDependencyKey,
+-- removeJobWithChildren, as observed on the wire).
+
+-- splitJobKey splits a job key at its last ':' into the queue's key
+-- prefix (with the ':') and the job id.
+local function splitJobKey(jk)
+  local id = string.match(jk, ".*:(.*)")
+  return string.sub(jk, 1, #jk - #id), id
+end
+
+-- parentToWaitOnRemoval puts a parent whose last pending child was removed
+-- at the end of its queue's wait (whatever its priority or delay), with
+-- the marker unless that queue is paused or maxed; emit adds the
+-- "waiting" event (a remove does, a clean does not).
+local function parentToWaitOnRemoval(pprefix, pid, emit)
+  local isBlocked = blocked(pprefix .. "meta", pprefix .. "active")
+  rcall("RPUSH", pprefix .. "wait", pid)
+  if not isBlocked then rcall("ZADD", pprefix .. "marker", 0, "0") end
+  if emit then
+    rcall("XADD", pprefix .. "events", "*", "event", "waiting", "jobId", pid, "prev", "waiting-children")
+  end
+end
+
+-- dropFromParent removes job key jk from its parent's dependencies
+-- (parentKey, or the job's own "parentKey" field when nil). A parent left
+-- without pending children leaves waiting-children: with hard (a clean)
+-- a parent in the same queue (prefix) is deleted, its own parent updated
+-- in turn, and the dedup key named by the child's dedup id in that queue
+-- dropped (as BullMQ does); any other parent goes to wait. Returns whether
+-- jk was a pending dependency.
+local function dropFromParent(jk, hard, parentKey, prefix)
+  local deid
+  if not parentKey then
+    local a = rcall("HMGET", jk, "parentKey", "deid")
+    parentKey, deid = a[1], a[2]
+    if type(parentKey) ~= "string" or parentKey == "" or rcall("EXISTS", parentKey) == 0 then return false end
+  end
+  local deps = parentKey .. ":dependencies"
+  if rcall("SREM", deps, jk) == 0 then return false end
+  if rcall("SCARD", deps) > 0 then return true end
+  local pprefix, pid = splitJobKey(parentKey)
+  if rcall("ZREM", pprefix .. "waiting-children", pid) == 1 then
+    if not hard then
+      parentToWaitOnRemoval(pprefix, pid, true)
+    elseif pprefix == prefix then
+      dropFromParent(parentKey, hard, nil, prefix)
+      removeJobKeys(parentKey)
+      if deid then rcall("DEL", pprefix .. "de:" .. deid) end
+    else
+      parentToWaitOnRemoval(pprefix, pid, false)
+    end
+  end
+  return true
+end
+
+-- keepJobs applies removeOnComplete/removeOnFail {count, age(s), limit} to
+-- set; a removed flow child still pending (failed without a policy)
+-- releases its parent as in Node.
 local function keepJobs(set, prefix, now, count, age, limit)
   if age and age > 0 then
     local cutoff = now - age * 1000
     local ids = rcall("ZREVRANGEBYSCORE", set, cutoff, "-inf", "LIMIT", 0, limit)
     for _, id in ipairs(ids) do
+      dropFromParent(prefix .. id, false, nil, nil)
       removeJobKeys(prefix .. id)
       rcall("ZREM", set, id)
     end
@@ -230,6 +288,7 @@ local function keepJobs(set, prefix, now, count, age, limit)
   if count and count > 0 then
     local ids = rcall("ZREVRANGE", set, count, -1)
     for _, id in ipairs(ids) do
+      dropFromParent(prefix .. id, false, nil, nil)
       removeJobKeys(prefix .. id)
     end
     if #ids > 0 then rcall("ZREMRANGEBYRANK", set, 0, -(count + 1)) end
@@ -466,16 +525,21 @@ local function childFailed(jk, parentJSON, reason, nowStr)
   end
 end
 
--- childRemoved drops a removed child from its parent's dependencies; a
--- parent left without any goes to the end of wait that runs next (Node's
--- remove: whatever its priority or delay) with event "waiting".
-local function childRemoved(jk, parentKey)
-  local deps = parentKey .. ":dependencies"
-  if rcall("SREM", deps, jk) == 0 or rcall("SCARD", deps) > 0 then return end
-  local pq, pid = parentOf(parentKey, "")
-  if rcall("ZREM", pq .. ":waiting-children", pid) == 0 then return end
-  local isBlocked = blocked(pq .. ":meta", pq .. ":active")
-  rcall("RPUSH", pq .. ":wait", pid)
-  if not isBlocked then rcall("ZADD", pq .. ":marker", "0", "0") end
-  rcall("XADD", pq .. ":events", "*", "event", "waiting", "jobId", pid, "prev", "waiting-children")
+-- schedulerRun reports whether job id is the pending run of its job
+-- scheduler (those are removed with the scheduler, never alone).
+local function schedulerRun(prefix, id)
+  local sid = rcall("HGET", prefix .. id, "rjk")
+  if not sid then return false end
+  local next = rcall("ZSCORE", prefix .. "repeat", sid)
+  return next ~= false and id == "repeat:" .. sid .. ":" .. next
+end
+
+-- removeCleaned deletes a job a clean selected: parent and dedup key
+-- updated first (BullMQ's removeJob with hard set).
+local function removeCleaned(prefix, id)
+  local jk = prefix .. id
+  dropFromParent(jk, true, nil, prefix)
+  local deid = rcall("HGET", jk, "deid")
+  if deid then dedupForget(prefix, deid, id) end
+  removeJobKeys(jk)
 end

@@ -1,25 +1,42 @@
 -- drain-6.lua: deletes the waiting and prioritized jobs (and delayed ones
--- when asked).
+-- when asked), keeping the pending runs of job schedulers (BullMQ 6.7's
+-- drain). A deleted flow child leaves its parent's dependencies (a parent
+-- left without any is deleted when in this queue, else moved to wait) and
+-- releases the dedup id it holds.
 -- KEYS[1] wait  KEYS[2] prioritized  KEYS[3] delayed  KEYS[4] pc  KEYS[5] marker
 -- KEYS[6] events
--- ARGV[1] key prefix  ARGV[2] "1" to drain delayed jobs too
+-- ARGV (named constants shared with Go, see add-9.lua): argDrainPrefix key
+-- prefix, argDrainDelayed "1" to drain delayed jobs too.
 -- Returns the number of jobs deleted.
-local prefix = ARGV[1]
+local argDrainPrefix, argDrainDelayed, argDrainSize = 1, 2, 2 --@go
+local prefix = ARGV[argDrainPrefix]
 local n = 0
+-- wipe deletes the jobs of ids but scheduler runs, returns those deleted.
 local function wipe(ids)
+  local gone = {}
   for _, id in ipairs(ids) do
-    removeJobKeys(prefix .. id)
-    n = n + 1
+    if not schedulerRun(prefix, id) then
+      removeCleaned(prefix, id)
+      gone[#gone + 1] = id
+    end
+  end
+  n = n + #gone
+  return gone
+end
+-- as BullMQ: the list loses as many entries from its head as were deleted
+rcall("LTRIM", KEYS[1], #wipe(rcall("LRANGE", KEYS[1], 0, -1)), -1)
+local function wipeSet(key)
+  local gone = wipe(rcall("ZRANGE", key, 0, -1))
+  for i = 1, #gone, 5000 do
+    rcall("ZREM", key, unpack(gone, i, math.min(i + 4999, #gone)))
   end
 end
-wipe(rcall("LRANGE", KEYS[1], 0, -1))
-rcall("DEL", KEYS[1])
-wipe(rcall("ZRANGE", KEYS[2], 0, -1))
-rcall("DEL", KEYS[2], KEYS[4])
-if ARGV[2] == "1" then
-  wipe(rcall("ZRANGE", KEYS[3], 0, -1))
-  rcall("DEL", KEYS[3])
+wipeSet(KEYS[2])
+rcall("DEL", KEYS[4])
+if ARGV[argDrainDelayed] == "1" then
+  wipeSet(KEYS[3])
   rcall("DEL", KEYS[5])
+  delayMarker(KEYS[5], KEYS[3]) -- scheduler runs kept
 else
   rcall("ZREM", KEYS[5], "0")
 end

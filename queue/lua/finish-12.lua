@@ -166,6 +166,8 @@ for i = 1, n do
         keep(K.failed, e.removal)
       else
         removeJobKeys(jk)
+        -- a child failed without a policy is still a pending dependency
+        if e.parentKey ~= "" then dropFromParent(jk, false, e.parentKey, nil) end
       end
       rcall("XADD", K.events, "*", "event", "failed", "jobId", id, "failedReason", value, "prev", "active")
       if atm >= (tonumber(e.attempts) or 0) then

@@ -145,6 +145,42 @@ async function jobops() {
   await q.close();
 }
 
-const modes = { produce, work, events, inspect, flow, jobops };
+// parentwork runs a worker whose jobs may add flow children while they
+// run (data.spawn: [{name, queue, data, opts}]) and wait for them with
+// moveToWaitingChildren + WaitingChildrenError; once back (data.spawned)
+// a job returns its children's values, or data.ret.
+async function parentwork() {
+  const { WaitingChildrenError } = require('bullmq');
+  const queues = new Map();
+  const queueOf = n => {
+    if (!queues.has(n)) queues.set(n, new Queue(n, { connection: connection(), prefix }));
+    return queues.get(n);
+  };
+  const worker = new Worker(name, async (job, token) => {
+    const d = job.data || {};
+    out({ event: 'start', id: job.id, spawned: !!d.spawned });
+    if (d.spawn && !d.spawned) {
+      for (const c of d.spawn) {
+        await queueOf(c.queue).add(c.name, c.data || {}, { ...(c.opts || {}), parent: { id: job.id, queue: job.queueQualifiedName } });
+      }
+      await job.updateData({ ...d, spawned: true });
+      const moved = await job.moveToWaitingChildren(token);
+      out({ event: 'moved', id: job.id, moved });
+      if (moved) throw new WaitingChildrenError();
+    }
+    if (d.spawn) return await job.getChildrenValues();
+    return d.ret !== undefined ? d.ret : { by: 'node', id: job.id };
+  }, { connection: connection(), prefix, concurrency: args.concurrency || 1, drainDelay: 1 });
+  worker.on('completed', (job, rv) => out({ event: 'completed', id: job.id, rv }));
+  worker.on('failed', (job, err) => out({ event: 'failed', id: job && job.id, reason: err.message }));
+  await worker.waitUntilReady();
+  out({ ready: true });
+  const stop = async () => { await worker.close(); for (const q of queues.values()) await q.close(); process.exit(0); };
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop);
+  process.stdin.resume();
+}
+
+const modes = { produce, work, events, inspect, flow, jobops, parentwork };
 if (!modes[mode]) { console.error('unknown mode ' + mode); process.exit(2); }
 modes[mode]().then(() => { if (mode === 'produce' || mode === 'inspect' || mode === 'flow' || mode === 'jobops') process.exit(0); }).catch(err => { console.error(err); process.exit(1); });

@@ -1,0 +1,47 @@
+// flowparity.js: real BullMQ 6.7.0 removal calls for the Go flow parity
+// tests (queue/flow_parity_test.go). CommonJS.
+//
+//   node flowparity.js <mode> <queue>
+//
+// Environment as fixture.js: REDIS_ADDRS, CLUSTER=1, PREFIX, ARGS (JSON).
+// Modes (one JSON line each, then exit):
+//   remove  ARGS {id, removeChildren}  -> {code} or {error}
+//   clean   ARGS {grace, limit, type}  -> {ids}
+//   drain   ARGS {delayed}             -> {drained: true}
+'use strict';
+const { Queue } = require('bullmq');
+const IORedis = require('ioredis');
+
+const [mode, name] = process.argv.slice(2);
+const args = JSON.parse(process.env.ARGS || '{}') || {};
+const prefix = process.env.PREFIX || 'bull';
+const nodes = (process.env.REDIS_ADDRS || '127.0.0.1:6379').split(',').map(a => {
+  const at = a.lastIndexOf(':');
+  return { host: a.slice(0, at), port: Number(a.slice(at + 1)) };
+});
+const conn = process.env.CLUSTER === '1'
+  ? new IORedis.Cluster(nodes, { redisOptions: { maxRetriesPerRequest: null } })
+  : new IORedis({ ...nodes[0], maxRetriesPerRequest: null });
+const print = v => process.stdout.write(JSON.stringify(v) + '\n');
+
+async function main() {
+  const q = new Queue(name, { connection: conn, prefix });
+  try {
+    if (mode === 'remove') {
+      print({ code: await q.remove(args.id, { removeChildren: args.removeChildren !== false }) });
+    } else if (mode === 'clean') {
+      print({ ids: await q.clean(args.grace || 0, args.limit || 0, args.type) });
+    } else if (mode === 'drain') {
+      await q.drain(!!args.delayed);
+      print({ drained: true });
+    } else {
+      throw new Error('unknown mode ' + mode);
+    }
+  } catch (err) {
+    print({ error: String(err.message || err) });
+  }
+  await q.close();
+  conn.disconnect();
+}
+
+main().then(() => process.exit(0), err => { console.error(err); process.exit(1); });
