@@ -42,8 +42,9 @@ const (
 
 // Values of argReadMode.
 const (
-	modeDump  = "dump"
-	modeProbe = "probe"
+	modeDump   = "dump"
+	modeDigest = "digest" // the payload is its SHA1 (compare passes)
+	modeProbe  = "probe"
 )
 
 // collMin: collections shorter than this are always dumped (a listpack of
@@ -138,24 +139,92 @@ func (m *Migrator) read(ctx context.Context, node *redis.Client, keys []string, 
 		if err != nil {
 			return nil, 0, err
 		}
-		out := make([]readResult, len(keys))
+		out, err := readReplies(cmds, keys)
+		if err != nil {
+			return nil, 0, err
+		}
 		var bytes int64
-		for i, c := range cmds {
-			v, err := c.Slice()
-			if err != nil {
-				return nil, 0, fmt.Errorf("read %q: %w", keys[i], err)
-			}
-			if len(v) != numReplyFields {
-				return nil, 0, fmt.Errorf("read %q: %d reply fields, want %d", keys[i], len(v), numReplyFields)
-			}
-			t, _ := v[replyType].(string)
-			exp, _ := v[replyExpiry].(int64)
-			p, _ := v[replyPayload].(string)
-			out[i] = readResult{typ: t, exp: exp, payload: p}
-			bytes += int64(len(p) + len(keys[i]))
+		for i, r := range out {
+			bytes += int64(len(r.payload) + len(keys[i]))
 		}
 		return out, bytes, nil
 	}
+}
+
+// differing returns the keys whose type, absolute expiry or DUMP digest
+// differ between the source and the target (big keys always differ:
+// they have no digest), reading both sides until the reads succeed.
+func (m *Migrator) differing(ctx context.Context, sh *shard, keys []string) ([]string, error) {
+	var src []readResult
+	for attempt := 0; ; {
+		node, _ := sh.current()
+		var err error
+		if src, _, err = m.read(ctx, node, keys, modeDigest); err == nil {
+			break
+		}
+		if err := m.readFailed(ctx, sh, err, &attempt); err != nil {
+			return nil, err
+		}
+	}
+	var dst []readResult
+	err := m.retryWrite(ctx, sh, func() error {
+		var err error
+		dst, err = m.readTarget(ctx, keys)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := keys[:0:0]
+	for i, k := range keys {
+		s, d := src[i], dst[i]
+		if s.typ != d.typ || s.exp != d.exp || s.payload != d.payload || (s.typ != "none" && s.payload == "") {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// readTarget reads the digest of keys on the target, in one pipeline
+// (split per target master by a cluster client).
+func (m *Migrator) readTarget(ctx context.Context, keys []string) ([]readResult, error) {
+	args := m.readArgs(modeDigest)
+	for attempt := 0; ; attempt++ {
+		pipe := m.dst.Pipeline()
+		cmds := make([]*redis.Cmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = readScript.Queue(ctx, pipe, []string{k}, args...)
+		}
+		_, err := pipe.Exec(ctx)
+		if err != nil && script.IsNoScript(err) && attempt == 0 {
+			if err := readScript.Load(ctx, m.dst); err != nil {
+				return nil, fmt.Errorf("target: SCRIPT LOAD: %w", err)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("target: %w", err)
+		}
+		return readReplies(cmds, keys)
+	}
+}
+
+// readReplies decodes read-1.lua replies.
+func readReplies(cmds []*redis.Cmd, keys []string) ([]readResult, error) {
+	out := make([]readResult, len(keys))
+	for i, c := range cmds {
+		v, err := c.Slice()
+		if err != nil {
+			return nil, fmt.Errorf("read %q: %w", keys[i], err)
+		}
+		if len(v) != numReplyFields {
+			return nil, fmt.Errorf("read %q: %d reply fields, want %d", keys[i], len(v), numReplyFields)
+		}
+		out[i].typ, _ = v[replyType].(string)
+		out[i].exp, _ = v[replyExpiry].(int64)
+		out[i].payload, _ = v[replyPayload].(string)
+	}
+	return out, nil
 }
 
 // write applies a batch to the target: RESTORE ... REPLACE ABSTTL for

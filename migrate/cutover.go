@@ -121,7 +121,7 @@ func (m *Migrator) Drain(ctx context.Context) error {
 			defer node.Del(context.WithoutCancel(ctx), key)
 			errs[i] = poll(ctx, func() bool {
 				b, _ := sh.barrier.Load().(string)
-				return b == key && !sh.gap.Load() && !sh.scanning.Load() && sh.dirty.len() == 0 && sh.oldestPending().IsZero() && sh.inflightLen() == 0
+				return b == key && !sh.gap.Load() && !sh.scanning.Load() && sh.dirty.len() == 0 && sh.oldestPending().IsZero() && sh.inFlight() == 0
 			})
 		})
 	}

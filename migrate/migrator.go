@@ -39,6 +39,11 @@ type Options struct {
 	// ReadBatch is the number of keys read in one pipeline from a source
 	// master (and written in one pipeline to the target). Zero means 256.
 	ReadBatch int
+	// Pipelines is the number of batches of one source master in flight
+	// at once (each read from the source, then written to the target):
+	// the next SCAN and reads go on while earlier batches are written.
+	// Zero means 4.
+	Pipelines int
 	// BigKeyBytes: a string longer than this, or a collection whose
 	// MEMORY USAGE is larger, is copied in chunks instead of one DUMP.
 	// Zero means 256 KiB.
@@ -75,6 +80,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReadBatch <= 0 {
 		o.ReadBatch = 256
+	}
+	if o.Pipelines <= 0 {
+		o.Pipelines = 4
 	}
 	if o.BigKeyBytes <= 0 {
 		o.BigKeyBytes = 256 << 10
@@ -131,6 +139,7 @@ type Migrator struct {
 
 type counters struct {
 	scanned, restored, deleted, chunked, fallbacks, errors, gaps, events atomic.Int64
+	compared                                                             atomic.Int64 // keys found equal by a compare pass
 }
 
 type rateSample struct {
@@ -235,17 +244,24 @@ func (m *Migrator) run(ctx context.Context, follow bool) (int, error) {
 	resumed := 0
 	for i, in := range infos {
 		sh := newShard(in, m.opts.MaxDirty)
+		sh.follow = follow
 		if pos, ok := saved[in.label]; ok && !m.opts.Restart {
 			switch {
 			case follow:
 				// Changes made while no one was listening are unknown:
-				// rescan, forwards and backwards.
-				sh.prune = true
+				// compare every key (copying only those that differ),
+				// then remove what the source no longer has.
+				sh.mode, sh.prune = passCompare, true
+				resumed++
 			case pos.RunID != in.runID:
-				m.log.Warn("migrate: source master restarted or failed over since the checkpoint; copying it again", "shard", in.label)
+				m.log.Warn("migrate: source master restarted or failed over since the checkpoint; comparing it again", "shard", in.label)
+				sh.mode = passCompare
 			default:
 				sh.cursor, sh.done = pos.Cursor, pos.Done
 				sh.scanned.Store(pos.Scanned)
+				if pos.Compare {
+					sh.mode = passCompare
+				}
 				resumed++
 			}
 		}

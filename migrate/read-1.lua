@@ -2,7 +2,8 @@
 -- one atomic step so that the three always belong together.
 --
 -- KEYS[1]  the key
--- ARGV[1]  mode: "dump" (type, expiry and payload) or "probe" (type and
+-- ARGV[1]  mode: "dump" (type, expiry and payload), "digest" (type,
+--          expiry and the SHA1 of the payload) or "probe" (type and
 --          expiry only)
 -- ARGV[2]  big-key bytes: a string longer than this, or a collection
 --          whose MEMORY USAGE is larger, is not dumped (copy it in chunks)
@@ -14,7 +15,8 @@
 --   expiry   absolute Unix time in ms, -1 when the key has no expiry,
 --            -2 when it does not exist (PEXPIRETIME, or PTTL + TIME
 --            before Redis 7)
---   payload  the DUMP bytes; "" in probe mode or when the key is big
+--   payload  the DUMP bytes (their SHA1 in hex in digest mode); "" in
+--            probe mode or when the key is big
 local key = KEYS[1]
 local t = redis.call('TYPE', key)['ok']
 if t == 'none' then
@@ -32,7 +34,7 @@ else
     exp = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + exp
   end
 end
-if ARGV[1] ~= 'dump' then
+if ARGV[1] == 'probe' then
   return {t, exp, ''}
 end
 
@@ -60,4 +62,8 @@ end
 if big then
   return {t, exp, ''}
 end
-return {t, exp, redis.call('DUMP', key)}
+local payload = redis.call('DUMP', key)
+if ARGV[1] == 'digest' then
+  payload = redis.sha1hex(payload)
+end
+return {t, exp, payload}

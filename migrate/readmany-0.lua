@@ -3,7 +3,7 @@
 -- 7+; the keys are passed in ARGV, so they may span slots of this node).
 --
 -- KEYS     none
--- ARGV[1]  mode: "dump" or "probe" (as read-1.lua)
+-- ARGV[1]  mode: "dump", "digest" or "probe" (as read-1.lua)
 -- ARGV[2]  big-key bytes (as read-1.lua)
 -- ARGV[3]  collection length from which MEMORY USAGE is asked
 -- ARGV[4..] the keys
@@ -25,7 +25,7 @@ for i = 4, #ARGV do
   else
     local exp = redis.call('PEXPIRETIME', key)
     local payload = ''
-    if mode == 'dump' then
+    if mode ~= 'probe' then
       local big = false
       if t == 'string' then
         big = redis.call('STRLEN', key) > maxBytes
@@ -38,6 +38,7 @@ for i = 4, #ARGV do
       end
       if not big then
         payload = redis.call('DUMP', key)
+        if mode == 'digest' then payload = redis.sha1hex(payload) end
       end
     end
     out[#out + 1] = t
