@@ -76,14 +76,16 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cfg.Stderr, "migrate: seeding %d keys\n", n)
-	if err := seedMixed(ctx, src, "m", n); err != nil {
-		return err
+	only := os.Getenv("MIGRATE_BENCH_ONLY")
+	if only != "lag" {
+		fmt.Fprintf(cfg.Stderr, "migrate: seeding %d keys\n", n)
+		if err := seedMixed(ctx, src, "m", n); err != nil {
+			return err
+		}
 	}
 	flushDst := func() error {
 		return dst.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
 	}
-	only := os.Getenv("MIGRATE_BENCH_ONLY")
 	shake := os.Getenv(shakeEnv)
 	if shake == "" {
 		fmt.Fprintf(cfg.Stderr, "migrate: RedisShake peer not found (set %s to its binary); comparing with the recorded %d keys/s\n", shakeEnv, redisShakeBest)
