@@ -438,6 +438,9 @@ type Status struct {
 	Fallbacks int64 `json:"fallbacks"`
 	// Applied = Restored + Chunked + Deleted.
 	Applied int64 `json:"applied"`
+	// Compared counts keys a compare pass (after a restart or a gap)
+	// found equal on both sides and did not copy.
+	Compared int64 `json:"compared"`
 	// KeysPerSecond is the applied rate over the last second or more.
 	KeysPerSecond float64 `json:"keys_per_second"`
 	// Errors counts errors (each logged); LastError is the latest.
@@ -484,7 +487,7 @@ func (m *Migrator) Status() Status {
 	now := time.Now()
 	s := Status{Scanned: m.c.scanned.Load(), Restored: m.c.restored.Load(), Chunked: m.c.chunked.Load(),
 		Deleted: m.c.deleted.Load(), Fallbacks: m.c.fallbacks.Load(), Errors: m.c.errors.Load(),
-		Events: m.c.events.Load(), Gaps: m.c.gaps.Load()}
+		Events: m.c.events.Load(), Gaps: m.c.gaps.Load(), Compared: m.c.compared.Load()}
 	s.Applied = s.Restored + s.Chunked + s.Deleted
 	m.mu.Lock()
 	s.Phase, s.Started, s.LastError = m.phase, m.started, m.lastErr

@@ -15,8 +15,30 @@
 --   expiry   absolute Unix time in ms, -1 when the key has no expiry,
 --            -2 when it does not exist (PEXPIRETIME, or PTTL + TIME
 --            before Redis 7)
---   payload  the DUMP bytes (their SHA1 in hex in digest mode); "" in
+--   payload  the DUMP bytes (in digest mode their SHA1 in hex, or for a
+--            set or hash a SHA1 of its sorted members); "" in
 --            probe mode or when the key is big
+-- canonical is the digest of a set or hash independent of its internal
+-- order (a DUMP of a hashtable lists members in bucket order, which
+-- differs between two servers holding the same members).
+local function canonical(key, t)
+  local items = {}
+  if t == 'set' then
+    items = redis.call('SMEMBERS', key)
+  else
+    local kv = redis.call('HGETALL', key)
+    for i = 1, #kv, 2 do
+      items[#items + 1] = #kv[i] .. ':' .. kv[i] .. kv[i + 1]
+    end
+  end
+  table.sort(items)
+  local parts = {t}
+  for i = 1, #items do
+    parts[#parts + 1] = #items[i] .. ':' .. items[i]
+  end
+  return redis.sha1hex(table.concat(parts, ','))
+end
+
 local key = KEYS[1]
 local t = redis.call('TYPE', key)['ok']
 if t == 'none' then
@@ -62,8 +84,10 @@ end
 if big then
   return {t, exp, ''}
 end
-local payload = redis.call('DUMP', key)
 if ARGV[1] == 'digest' then
-  payload = redis.sha1hex(payload)
+  if t == 'set' or t == 'hash' then
+    return {t, exp, canonical(key, t)}
+  end
+  return {t, exp, redis.sha1hex(redis.call('DUMP', key))}
 end
-return {t, exp, payload}
+return {t, exp, redis.call('DUMP', key)}

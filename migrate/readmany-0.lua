@@ -10,6 +10,27 @@
 --
 -- Returns a flat array of 3 entries per key, in order: type, expiry,
 -- payload (as read-1.lua).
+-- canonical is the digest of a set or hash independent of its internal
+-- order (a DUMP of a hashtable lists members in bucket order, which
+-- differs between two servers holding the same members).
+local function canonical(key, t)
+  local items = {}
+  if t == 'set' then
+    items = redis.call('SMEMBERS', key)
+  else
+    local kv = redis.call('HGETALL', key)
+    for i = 1, #kv, 2 do
+      items[#items + 1] = #kv[i] .. ':' .. kv[i] .. kv[i + 1]
+    end
+  end
+  table.sort(items)
+  local parts = {t}
+  for i = 1, #items do
+    parts[#parts + 1] = #items[i] .. ':' .. items[i]
+  end
+  return redis.sha1hex(table.concat(parts, ','))
+end
+
 local mode = ARGV[1]
 local maxBytes = tonumber(ARGV[2])
 local collMin = tonumber(ARGV[3])
@@ -37,8 +58,13 @@ for i = 4, #ARGV do
         end
       end
       if not big then
-        payload = redis.call('DUMP', key)
-        if mode == 'digest' then payload = redis.sha1hex(payload) end
+        if mode ~= 'digest' then
+          payload = redis.call('DUMP', key)
+        elseif t == 'set' or t == 'hash' then
+          payload = canonical(key, t)
+        else
+          payload = redis.sha1hex(redis.call('DUMP', key))
+        end
       end
     end
     out[#out + 1] = t
