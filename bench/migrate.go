@@ -208,7 +208,10 @@ func buildRediskit(ctx context.Context) (string, error) {
 // runCopy runs `rediskit migrate copy -restart` and returns its keys/s
 // and its peak RSS in KiB.
 func runCopy(ctx context.Context, bin string, src, dst []string) (float64, float64, error) {
-	cmd := exec.CommandContext(ctx, bin, "migrate", "copy", "-json", "-progress", "off", "-restart")
+	args := []string{"migrate", "copy", "-json", "-progress", "off", "-restart"}
+	// MIGRATE_BENCH_FLAGS: extra flags for tuning, e.g. "-pipelines 8 -batch 512".
+	args = append(args, strings.Fields(os.Getenv("MIGRATE_BENCH_FLAGS"))...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "SOURCE_REDIS_NODES="+strings.Join(src, ","), "TARGET_REDIS_NODES="+strings.Join(dst, ","),
 		"SOURCE_REDIS_URL=", "TARGET_REDIS_URL=")
 	out, err := cmd.Output()

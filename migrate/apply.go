@@ -118,7 +118,9 @@ func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []stri
 
 // read returns the state of keys on node, in one pipeline.
 func (m *Migrator) read(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
-	if !m.perKey.Load() && len(keys) > 1 {
+	// readmany-0.lua is flagged no-writes: it also runs while the
+	// source's writes are paused (CLIENT PAUSE WRITE), read-1.lua not.
+	if !m.perKey.Load() && len(keys) > 0 {
 		return m.readMany(ctx, node, keys, mode)
 	}
 	args := m.readArgs(mode)

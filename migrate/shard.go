@@ -49,7 +49,8 @@ type shard struct {
 
 	scanned, total, rescans atomic.Int64
 	lastBeat, beatsSent     atomic.Int64
-	barrier                 atomic.Value // the last barrier key notified (Drain)
+	barrier                 atomic.Value // the payload of the last barrier PING answered (Drain)
+	pubsub                  atomic.Pointer[redis.PubSub]
 
 	mode   passMode // dispatcher-owned: how the current pass copies
 	follow bool     // set before the run starts: sync, not copy
