@@ -196,3 +196,37 @@ func TestTargetRefusalNamed(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestCopyFunctions copies a Redis Functions library from a single node
+// to every master of a cluster: FCALL works on the target for keys of
+// each master.
+func TestCopyFunctions(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newCluster(t, 3, -1)
+	ctx := context.Background()
+	const lib = "#!lua name=rkmig\nredis.register_function('rkmig_get', function(keys) return redis.call('GET', keys[1]) end)"
+	if err := src.FunctionLoad(ctx, lib).Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	for _, k := range keys {
+		src.Set(ctx, k, "v-"+k, 0)
+	}
+	sum, err := New(src, dst, Options{}).Copy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Functions != 1 {
+		t.Errorf("summary says %d libraries copied, want 1", sum.Functions)
+	}
+	for _, k := range keys {
+		got, err := dst.FCall(ctx, "rkmig_get", []string{k}).Text()
+		if err != nil || got != "v-"+k {
+			t.Fatalf("FCALL rkmig_get %s on the target: %q, %v", k, got, err)
+		}
+	}
+	// A second run replaces the library instead of failing on it.
+	if _, err := New(src, dst, Options{}).Copy(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

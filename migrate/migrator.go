@@ -121,13 +121,14 @@ const (
 // Migrator copies src to dst. Create it with New; run Copy or Sync once.
 // Status is safe for concurrent use while a run is going on.
 type Migrator struct {
-	src, dst redis.UniversalClient
-	opts     Options
-	log      *slog.Logger
-	mem      *semaphore.Weighted
-	tmpSeq   atomic.Int64
-	perKey   atomic.Bool // read key by key (the batch script was refused)
-	c        counters
+	src, dst  redis.UniversalClient
+	opts      Options
+	log       *slog.Logger
+	mem       *semaphore.Weighted
+	tmpSeq    atomic.Int64
+	perKey    atomic.Bool  // read key by key (the batch script was refused)
+	functions atomic.Int64 // Redis Functions libraries copied
+	c         counters
 
 	mu      sync.Mutex
 	phase   Phase
@@ -172,6 +173,8 @@ type Summary struct {
 	// Resumed is the number of source masters that continued from a
 	// checkpoint.
 	Resumed int
+	// Functions is the number of Redis Functions libraries copied.
+	Functions int
 	// Failed names keys that could not be copied (at most 100).
 	Failed   []string
 	Duration time.Duration
@@ -199,7 +202,8 @@ func (m *Migrator) Copy(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	resumed, err := m.run(ctx, false)
 	s := Summary{Scanned: m.c.scanned.Load(), Restored: m.c.restored.Load(), Chunked: m.c.chunked.Load(),
-		Deleted: m.c.deleted.Load(), Fallbacks: m.c.fallbacks.Load(), Resumed: resumed, Duration: time.Since(start)}
+		Deleted: m.c.deleted.Load(), Fallbacks: m.c.fallbacks.Load(), Resumed: resumed, Functions: int(m.functions.Load()),
+		Duration: time.Since(start)}
 	m.mu.Lock()
 	s.Failed = append([]string(nil), m.failed...)
 	m.mu.Unlock()
@@ -286,6 +290,11 @@ func (m *Migrator) run(ctx context.Context, follow bool) (int, error) {
 	if err := m.loadScript(ctx, shards); err != nil {
 		return resumed, err
 	}
+	libs, err := m.copyFunctions(ctx, shards)
+	if err != nil {
+		return resumed, err
+	}
+	m.functions.Store(int64(libs))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg, shardsWG sync.WaitGroup

@@ -390,25 +390,34 @@ type pruner struct {
 }
 
 func (m *Migrator) newPruner(ctx context.Context) (*pruner, error) {
-	p := &pruner{}
+	nodes, err := m.targetNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pruner{nodes: nodes}, nil
+}
+
+// targetNodes lists the target's masters (or its one node).
+func (m *Migrator) targetNodes(ctx context.Context) ([]*redis.Client, error) {
 	switch c := m.dst.(type) {
 	case *redis.ClusterClient:
 		var mu sync.Mutex
+		var nodes []*redis.Client
 		err := c.ForEachMaster(ctx, func(_ context.Context, n *redis.Client) error {
 			mu.Lock()
-			p.nodes = append(p.nodes, n)
+			nodes = append(nodes, n)
 			mu.Unlock()
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("target masters: %w", err)
 		}
+		return nodes, nil
 	case *redis.Client:
-		p.nodes = []*redis.Client{c}
+		return []*redis.Client{c}, nil
 	default:
 		return nil, fmt.Errorf("migrate: target client %T is not supported", m.dst)
 	}
-	return p, nil
 }
 
 // next returns target keys of sh's slots from one SCAN step, and whether
