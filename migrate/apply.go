@@ -366,9 +366,15 @@ func (m *Migrator) copyChunked(ctx context.Context, node *redis.Client, key stri
 				break
 			}
 		}
+	case "stream":
+		var lost int64
+		if lost, err = m.copyStream(ctx, node, key, tmp, put); err == nil && lost > 0 {
+			m.log.Warn("migrate: stream copied without some pending entries (their entries were deleted with XDEL on the source)",
+				"key", key, "pending_not_copied", lost)
+		}
 	default:
 		_ = m.dst.Unlink(ctx, tmp).Err()
-		return fmt.Errorf("%w: %q is a %s too big for one DUMP (or refused by the target); chunked copy supports string, hash, set, zset and list: raise BigKeyBytes", ErrUnsupported, key, r[0].typ)
+		return fmt.Errorf("%w: %q is a %s too big for one DUMP (or refused by the target); chunked copy supports string, hash, set, zset, list and stream: raise BigKeyBytes", ErrUnsupported, key, r[0].typ)
 	}
 	if err != nil {
 		_ = m.dst.Unlink(ctx, tmp).Err()
