@@ -90,7 +90,7 @@ func (m *Migrator) loadScript(ctx context.Context, shards []*shard) error {
 	return nil
 }
 
-// readMany is read for a batch in one script call.
+// readMany is read for a batch of one node in one script call.
 func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
 	args := make([]any, argManyKeys+len(keys))
 	args[argManyMode], args[argManyBigBytes], args[argManyCollMin] = mode, m.opts.BigKeyBytes, collMin
@@ -157,6 +157,9 @@ func (m *Migrator) read(ctx context.Context, node *redis.Client, keys []string, 
 // differ between the source and the target (big keys always differ:
 // they have no digest), reading both sides until the reads succeed.
 func (m *Migrator) differing(ctx context.Context, sh *shard, keys []string) ([]string, error) {
+	if m.perKey.Load() {
+		return keys, nil // no digest before Redis 7: copy them all
+	}
 	var src []readResult
 	for attempt := 0; ; {
 		node, _ := sh.current()
@@ -187,28 +190,40 @@ func (m *Migrator) differing(ctx context.Context, sh *shard, keys []string) ([]s
 	return out, nil
 }
 
-// readTarget reads the digest of keys on the target, in one pipeline
-// (split per target master by a cluster client).
+// readTarget reads the digest of keys on the target with readmany-0.lua,
+// one call per target master holding some of them.
 func (m *Migrator) readTarget(ctx context.Context, keys []string) ([]readResult, error) {
-	args := m.readArgs(modeDigest)
-	for attempt := 0; ; attempt++ {
-		pipe := m.dst.Pipeline()
-		cmds := make([]*redis.Cmd, len(keys))
-		for i, k := range keys {
-			cmds[i] = readScript.Queue(ctx, pipe, []string{k}, args...)
-		}
-		_, err := pipe.Exec(ctx)
-		if err != nil && script.IsNoScript(err) && attempt == 0 {
-			if err := readScript.Load(ctx, m.dst); err != nil {
-				return nil, fmt.Errorf("target: SCRIPT LOAD: %w", err)
+	byNode := map[*redis.Client][]int{}
+	for i, k := range keys {
+		var n *redis.Client
+		switch c := m.dst.(type) {
+		case *redis.ClusterClient:
+			var err error
+			if n, err = c.MasterForKey(ctx, k); err != nil {
+				return nil, fmt.Errorf("target: master of %q: %w", k, err)
 			}
-			continue
+		case *redis.Client:
+			n = c
+		default:
+			return nil, fmt.Errorf("migrate: target client %T is not supported", m.dst)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("target: %w", err)
-		}
-		return readReplies(cmds, keys)
+		byNode[n] = append(byNode[n], i)
 	}
+	out := make([]readResult, len(keys))
+	for n, idx := range byNode {
+		ks := make([]string, len(idx))
+		for j, i := range idx {
+			ks[j] = keys[i]
+		}
+		rs, _, err := m.readMany(ctx, n, ks, modeDigest)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", n.Options().Addr, err)
+		}
+		for j, i := range idx {
+			out[i] = rs[j]
+		}
+	}
+	return out, nil
 }
 
 // readReplies decodes read-1.lua replies.

@@ -2,8 +2,7 @@
 -- one atomic step so that the three always belong together.
 --
 -- KEYS[1]  the key
--- ARGV[1]  mode: "dump" (type, expiry and payload), "digest" (type,
---          expiry and the SHA1 of the payload) or "probe" (type and
+-- ARGV[1]  mode: "dump" (type, expiry and payload) or "probe" (type and
 --          expiry only)
 -- ARGV[2]  big-key bytes: a string longer than this, or a collection
 --          whose MEMORY USAGE is larger, is not dumped (copy it in chunks)
@@ -15,30 +14,7 @@
 --   expiry   absolute Unix time in ms, -1 when the key has no expiry,
 --            -2 when it does not exist (PEXPIRETIME, or PTTL + TIME
 --            before Redis 7)
---   payload  the DUMP bytes (in digest mode their SHA1 in hex, or for a
---            set or hash a SHA1 of its sorted members); "" in
---            probe mode or when the key is big
--- canonical is the digest of a set or hash independent of its internal
--- order (a DUMP of a hashtable lists members in bucket order, which
--- differs between two servers holding the same members).
-local function canonical(key, t)
-  local items = {}
-  if t == 'set' then
-    items = redis.call('SMEMBERS', key)
-  else
-    local kv = redis.call('HGETALL', key)
-    for i = 1, #kv, 2 do
-      items[#items + 1] = #kv[i] .. ':' .. kv[i] .. kv[i + 1]
-    end
-  end
-  table.sort(items)
-  local parts = {t}
-  for i = 1, #items do
-    parts[#parts + 1] = #items[i] .. ':' .. items[i]
-  end
-  return redis.sha1hex(table.concat(parts, ','))
-end
-
+--   payload  the DUMP bytes; "" in probe mode or when the key is big
 local key = KEYS[1]
 local t = redis.call('TYPE', key)['ok']
 if t == 'none' then
@@ -56,7 +32,7 @@ else
     exp = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + exp
   end
 end
-if ARGV[1] == 'probe' then
+if ARGV[1] ~= 'dump' then
   return {t, exp, ''}
 end
 
@@ -83,11 +59,5 @@ else
 end
 if big then
   return {t, exp, ''}
-end
-if ARGV[1] == 'digest' then
-  if t == 'set' or t == 'hash' then
-    return {t, exp, canonical(key, t)}
-  end
-  return {t, exp, redis.sha1hex(redis.call('DUMP', key))}
 end
 return {t, exp, redis.call('DUMP', key)}
