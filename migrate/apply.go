@@ -29,7 +29,8 @@ const (
 	argManyMode     = argReadMode
 	argManyBigBytes = argReadBigBytes
 	argManyCollMin  = argReadCollMin
-	argManyKeys     = numReadArgs
+	argManyBudget   = numReadArgs // bytes of payload per call
+	argManyKeys     = numReadArgs + 1
 )
 
 // Positions of read-1.lua's ARGV.
@@ -90,10 +91,17 @@ func (m *Migrator) loadScript(ctx context.Context, shards []*shard) error {
 	return nil
 }
 
-// readMany is read for a batch of one node in one script call.
+// readBudget is the payload bytes one readmany-0.lua call returns at
+// most (plus one key): Pipelines batches of every master in flight stay
+// within a few MiB each, whatever the key sizes up to BigKeyBytes.
+func (m *Migrator) readBudget() int64 { return max(4<<20, 2*m.opts.BigKeyBytes) }
+
+// readMany reads a batch of one node in one script call; it may read
+// only the first keys (see readBudget): the result says how many.
 func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
 	args := make([]any, argManyKeys+len(keys))
 	args[argManyMode], args[argManyBigBytes], args[argManyCollMin] = mode, m.opts.BigKeyBytes, collMin
+	args[argManyBudget] = m.readBudget()
 	for i, k := range keys {
 		args[argManyKeys+i] = k
 	}
@@ -101,12 +109,12 @@ func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []stri
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(v) != numReplyFields*len(keys) {
+	if len(v) == 0 || len(v)%numReplyFields != 0 || len(v) > numReplyFields*len(keys) {
 		return nil, 0, fmt.Errorf("readmany: %d reply fields for %d keys", len(v), len(keys))
 	}
-	out := make([]readResult, len(keys))
+	out := make([]readResult, len(v)/numReplyFields)
 	var bytes int64
-	for i := range keys {
+	for i := range out {
 		f := v[i*numReplyFields : (i+1)*numReplyFields]
 		out[i].typ, _ = f[replyType].(string)
 		out[i].exp, _ = f[replyExpiry].(int64)
@@ -116,8 +124,22 @@ func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []stri
 	return out, bytes, nil
 }
 
-// read returns the state of keys on node, in one pipeline.
+// read returns the state of all keys on node.
 func (m *Migrator) read(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
+	var out []readResult
+	var bytes int64
+	for len(out) < len(keys) {
+		rs, n, err := m.readPart(ctx, node, keys[len(out):], mode)
+		if err != nil {
+			return nil, 0, err
+		}
+		out, bytes = append(out, rs...), bytes+n
+	}
+	return out, bytes, nil
+}
+
+// readPart returns the state of the first keys on node (at least one).
+func (m *Migrator) readPart(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
 	// readmany-0.lua is flagged no-writes: it also runs while the
 	// source's writes are paused (CLIENT PAUSE WRITE), read-1.lua not.
 	if !m.perKey.Load() && len(keys) > 0 {
@@ -215,7 +237,7 @@ func (m *Migrator) readTarget(ctx context.Context, keys []string) ([]readResult,
 		for j, i := range idx {
 			ks[j] = keys[i]
 		}
-		rs, _, err := m.readMany(ctx, n, ks, modeDigest)
+		rs, _, err := m.read(ctx, n, ks, modeDigest)
 		if err != nil {
 			return nil, fmt.Errorf("target %s: %w", n.Options().Addr, err)
 		}

@@ -291,3 +291,24 @@ func TestCopyFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCopyReadsInParts copies a batch whose payloads exceed one read's
+// byte budget (60 strings of 200 KiB, just under BigKeyBytes, against a
+// 4 MiB budget): it is read and written in parts, and every key arrives.
+func TestCopyReadsInParts(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newCluster(t, 3, -1)
+	ctx := context.Background()
+	val := strings.Repeat("p", 200<<10)
+	for i := range 60 {
+		src.Set(ctx, fmt.Sprint("part:", i), val+fmt.Sprint(i), 0)
+	}
+	sum, err := New(src, dst, Options{}).Copy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Restored != 60 || sum.Chunked != 0 {
+		t.Fatalf("%v, want 60 restored, none in chunks", sum)
+	}
+	mustVerify(t, src, dst)
+}

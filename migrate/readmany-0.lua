@@ -6,10 +6,12 @@
 -- ARGV[1]  mode: "dump", "digest" or "probe" (as read-1.lua)
 -- ARGV[2]  big-key bytes (as read-1.lua)
 -- ARGV[3]  collection length from which MEMORY USAGE is asked
--- ARGV[4..] the keys
+-- ARGV[4]  byte budget: once the payloads returned reach it, the keys
+--          left are not read (the caller asks again for them)
+-- ARGV[5..] the keys
 --
--- Returns a flat array of 3 entries per key, in order: type, expiry,
--- payload (as read-1.lua).
+-- Returns a flat array of 3 entries per key read, in order: type,
+-- expiry, payload (as read-1.lua); at least one key is read.
 -- canonical is the digest of a set or hash independent of its internal
 -- order (a DUMP of a hashtable lists members in bucket order, which
 -- differs between two servers holding the same members).
@@ -34,9 +36,11 @@ end
 local mode = ARGV[1]
 local maxBytes = tonumber(ARGV[2])
 local collMin = tonumber(ARGV[3])
+local budget = tonumber(ARGV[4])
+local total = 0
 local lens = {hash = 'HLEN', list = 'LLEN', set = 'SCARD', zset = 'ZCARD', stream = 'XLEN'}
 local out = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local key = ARGV[i]
   local t = redis.call('TYPE', key)['ok']
   if t == 'none' then
@@ -70,6 +74,10 @@ for i = 4, #ARGV do
     out[#out + 1] = t
     out[#out + 1] = exp
     out[#out + 1] = payload
+    total = total + #payload
+    if total >= budget then
+      break
+    end
   end
 end
 return out

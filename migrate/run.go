@@ -264,34 +264,42 @@ func (m *Migrator) process(ctx context.Context, sh *shard, b *batch) error {
 		m.c.compared.Add(int64(len(b.keys) - len(keys)))
 		m.releaseKeys(sh, b, keys)
 	}
-	for attempt := 0; len(b.keys) > 0; {
-		node, _ := sh.current()
-		var err error
-		b.reads, b.bytes, err = m.read(ctx, node, b.keys, mode)
-		if err == nil {
-			break
+	// Read and write in parts of at most readBudget bytes of payload.
+	for done := 0; done < len(b.keys); {
+		part := &batch{kind: b.kind}
+		for attempt := 0; ; {
+			node, _ := sh.current()
+			var err error
+			if part.reads, part.bytes, err = m.readPart(ctx, node, b.keys[done:], mode); err == nil {
+				break
+			}
+			if err := m.readFailed(ctx, sh, err, &attempt); err != nil {
+				return err
+			}
 		}
-		if err := m.readFailed(ctx, sh, err, &attempt); err != nil {
+		part.keys = b.keys[done : done+len(part.reads)]
+		done += len(part.reads)
+		if err := m.writePart(ctx, sh, part); err != nil {
 			return err
 		}
 	}
-	if b.bytes > 0 {
-		n := min(b.bytes, m.opts.MaxInflightBytes)
+	return m.stepDone(ctx, sh, m.finish(sh, b))
+}
+
+// writePart writes what was read of a batch, holding its bytes against
+// MaxInflightBytes meanwhile.
+func (m *Migrator) writePart(ctx context.Context, sh *shard, part *batch) error {
+	if part.bytes > 0 {
+		n := min(part.bytes, m.opts.MaxInflightBytes)
 		if err := m.mem.Acquire(ctx, n); err != nil {
 			return err
 		}
 		defer m.mem.Release(n)
 	}
-	if len(b.keys) > 0 {
-		err := m.retryWrite(ctx, sh, func() error {
-			node, _ := sh.current()
-			return m.write(ctx, node, b)
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return m.stepDone(ctx, sh, m.finish(sh, b))
+	return m.retryWrite(ctx, sh, func() error {
+		node, _ := sh.current()
+		return m.write(ctx, node, part)
+	})
 }
 
 // releaseKeys narrows a compare batch to keys: the others are equal on
