@@ -352,8 +352,10 @@ func (m *Migrator) readFailed(ctx context.Context, sh *shard, err error, attempt
 		return ctx.Err()
 	}
 	_, addr := sh.current()
+	// A script refused because the cluster is down (a failover under way)
+	// or a key moved is retried like the failover itself.
 	if msg := err.Error(); retry.Classify(err) == retry.Fatal && !strings.Contains(msg, "non local key") &&
-		!strings.HasPrefix(msg, "MOVED") && !strings.HasPrefix(msg, "ASK") {
+		!strings.Contains(msg, "cluster is down") && !strings.HasPrefix(msg, "MOVED") && !strings.HasPrefix(msg, "ASK") {
 		// No permission, a script refused, ...: retrying cannot help.
 		m.noteError(err, "migrate: source read refused", "shard", sh.label, "addr", addr)
 		return fmt.Errorf("migrate: source %s (%s): %w", addr, sh.label, err)
