@@ -133,6 +133,14 @@ func (sh *shard) newPass() {
 	sh.mu.Unlock()
 }
 
+// passWritten reports whether every SCAN reply of the current pass is
+// written.
+func (sh *shard) passWritten() bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.steps) == 0
+}
+
 func (sh *shard) inFlight() int {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -131,6 +131,14 @@ func (m *Migrator) dispatch(ctx context.Context, sh *shard, follow bool, out cha
 			sh.scanning.Store(true)
 			passStarted = true
 		}
+		if passStarted && sh.done && !sh.prune && len(pending) == 0 && sh.passWritten() {
+			// The pass is over and written: say so even if changes keep
+			// the dispatcher busy with dirty keys.
+			sh.scanning.Store(false)
+			passStarted = false
+			sh.mode = passCopy
+			sh.copied.Store(true)
+		}
 		var b *batch
 		switch {
 		case follow && sh.dirty.len() > 0 && (!dirtyLast || (sh.done && !sh.prune && len(pending) == 0)):
