@@ -4,16 +4,21 @@ package main
 // peak RSS is measured alone) on 500k mixed keys (70 % 100 B strings,
 // 10 % hashes of 10 fields, 10 % sets/zsets of 20, 10 % lists of 20,
 // 30 % with a TTL), cluster(3) -> cluster(3) without replicas, beside
-// RedisShake 4.2's best mode measured on this machine earlier (92k
-// keys/s, scan reader with count 100: a recorded figure, not re-run);
+// RedisShake 4.x in its best mode (scan reader, count 100) run in the
+// same rounds when REDISSHAKE_BIN names its binary (built by hand from
+// github.com/tair-opensource/RedisShake; nothing here builds it); without
+// it the case says "peer not found" and compares with the figure recorded
+// on this machine earlier (92k keys/s);
 // single -> cluster(3) beside `redis-cli --cluster import --cluster-copy
 // --cluster-replace` (the peer every machine has; single source only),
 // on 100k keys; the live lag p99 of `migrate sync` under 2,000 writes/s
 // (from the source write to the target's keyspace notification of the
 // RESTORE); the copier's peak RSS. Copies alternate with the peer over
 // three rounds; figures are medians. Every copy is verified (0
-// differences, absolute TTLs identical) or the area fails.
-// MIGRATE_BENCH_KEYS overrides 500000.
+// differences, absolute TTLs identical) or the area fails; a RedisShake
+// copy must have the same number of keys (its TTLs are relative, so they
+// drift and are not compared). MIGRATE_BENCH_KEYS overrides 500000;
+// MIGRATE_BENCH_ONLY=copy or =lag runs only that part.
 
 import (
 	"context"
@@ -40,6 +45,9 @@ func init() { register("migrate", benchMigrate) }
 
 const redisShakeBest = 92000 // keys/s, RedisShake 4.2 scan reader count 100, measured here (FIELD-NOTES)
 
+// shakeEnv names the RedisShake binary the bench runs as the peer.
+const shakeEnv = "REDISSHAKE_BIN"
+
 func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 	n := 500000
 	if v, err := strconv.Atoi(os.Getenv("MIGRATE_BENCH_KEYS")); err == nil && v > 0 {
@@ -56,7 +64,7 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 			return nil, nil, err
 		}
 		cfg.Env.OnClose(c.Close)
-		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), PoolSize: 64})
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), PoolSize: 64, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 		cfg.Env.OnClose(cc.Close)
 		return c, cc, nil
 	}
@@ -68,15 +76,25 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cfg.Stderr, "migrate: seeding %d keys\n", n)
-	if err := seedMixed(ctx, src, "m", n); err != nil {
-		return err
+	only := os.Getenv("MIGRATE_BENCH_ONLY")
+	if only != "lag" {
+		fmt.Fprintf(cfg.Stderr, "migrate: seeding %d keys\n", n)
+		if err := seedMixed(ctx, src, "m", n); err != nil {
+			return err
+		}
 	}
 	flushDst := func() error {
 		return dst.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
 	}
-	var rates, rss []float64
+	shake := os.Getenv(shakeEnv)
+	if shake == "" {
+		fmt.Fprintf(cfg.Stderr, "migrate: RedisShake peer not found (set %s to its binary); comparing with the recorded %d keys/s\n", shakeEnv, redisShakeBest)
+	}
+	var rates, rss, peers []float64
 	for round := range 3 {
+		if only == "lag" {
+			break
+		}
 		if err := flushDst(); err != nil {
 			return err
 		}
@@ -84,14 +102,39 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 		if err != nil {
 			return err
 		}
+		if err := verifyClean(ctx, src, dst); err != nil {
+			return err
+		}
 		fmt.Fprintf(cfg.Stderr, "migrate: round %d: %.0f keys/s, max RSS %.1f MiB\n", round+1, r, kb/1024)
 		rates, rss = append(rates, r), append(rss, kb/1024)
+		if shake == "" {
+			continue
+		}
+		if err := flushDst(); err != nil {
+			return err
+		}
+		p, err := runShake(ctx, shake, srcC.Addrs()[0], dstC.Addrs()[0], n)
+		if err != nil {
+			return err
+		}
+		if got := dbsizeAll(ctx, dst); got < int64(n)*99/100 {
+			return fmt.Errorf("RedisShake copied %d of %d keys", got, n)
+		}
+		fmt.Fprintf(cfg.Stderr, "migrate: round %d: RedisShake %.0f keys/s\n", round+1, p)
+		peers = append(peers, p)
 	}
-	if err := verifyClean(ctx, src, dst); err != nil {
-		return err
+	if only != "lag" {
+		name := fmt.Sprintf("copy %dk mixed keys cluster(3)->cluster(3)", n/1000)
+		if shake != "" {
+			emit(Rate("migrate", name, median(rates), median(peers), "RedisShake 4.x scan count 100 (same rounds)", "keys/s"))
+		} else {
+			emit(Rate("migrate", name, median(rates), redisShakeBest, "RedisShake 4.2 scan (recorded; peer not found)", "keys/s"))
+		}
+		emit(Latency("migrate", "copier max RSS", median(rss), 128, "goal 128 MiB", "MiB"))
 	}
-	emit(Rate("migrate", fmt.Sprintf("copy %dk mixed keys cluster(3)->cluster(3)", n/1000), median(rates), redisShakeBest, "RedisShake 4.2 scan (recorded)", "keys/s"))
-	emit(Latency("migrate", "copier max RSS", median(rss), 128, "goal 128 MiB", "MiB"))
+	if only == "copy" {
+		return nil
+	}
 
 	// single -> cluster beside redis-cli --cluster import.
 	single, err := redisproc.StartServer(ctx, redisproc.ServerOptions{Args: []string{"maxmemory-policy noeviction", "notify-keyspace-events KEA"}})
@@ -107,6 +150,9 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 	}
 	var ours, peer []float64
 	for round := range 3 {
+		if only == "lag" {
+			break
+		}
 		if err := flushDst(); err != nil {
 			return err
 		}
@@ -127,7 +173,9 @@ func benchMigrate(ctx context.Context, cfg Config, emit func(Result)) error {
 		fmt.Fprintf(cfg.Stderr, "migrate: single round %d: ours %.0f keys/s, redis-cli import %.0f keys/s\n", round+1, r, p)
 		ours, peer = append(ours, r), append(peer, p)
 	}
-	emit(Rate("migrate", fmt.Sprintf("copy %dk mixed keys single->cluster(3)", ns/1000), median(ours), median(peer), "redis-cli --cluster import", "keys/s"))
+	if only != "lag" {
+		emit(Rate("migrate", fmt.Sprintf("copy %dk mixed keys single->cluster(3)", ns/1000), median(ours), median(peer), "redis-cli --cluster import", "keys/s"))
+	}
 
 	// Live lag under 2,000 writes/s.
 	if err := flushDst(); err != nil {
@@ -160,7 +208,10 @@ func buildRediskit(ctx context.Context) (string, error) {
 // runCopy runs `rediskit migrate copy -restart` and returns its keys/s
 // and its peak RSS in KiB.
 func runCopy(ctx context.Context, bin string, src, dst []string) (float64, float64, error) {
-	cmd := exec.CommandContext(ctx, bin, "migrate", "copy", "-json", "-progress", "off", "-restart")
+	args := []string{"migrate", "copy", "-json", "-progress", "off", "-restart"}
+	// MIGRATE_BENCH_FLAGS: extra flags for tuning, e.g. "-pipelines 8 -batch 512".
+	args = append(args, strings.Fields(os.Getenv("MIGRATE_BENCH_FLAGS"))...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "SOURCE_REDIS_NODES="+strings.Join(src, ","), "TARGET_REDIS_NODES="+strings.Join(dst, ","),
 		"SOURCE_REDIS_URL=", "TARGET_REDIS_URL=")
 	out, err := cmd.Output()
@@ -183,6 +234,55 @@ func runCopy(ctx context.Context, bin string, src, dst []string) (float64, float
 		kb = float64(ru.Maxrss)
 	}
 	return s.KeysPerSecond, kb, nil
+}
+
+// runShake copies src to dst (both clusters) with RedisShake's scan
+// reader (count 100, its fastest setting here) and returns n keys over
+// its wall time.
+func runShake(ctx context.Context, bin, src, dst string, n int) (float64, error) {
+	dir, err := os.MkdirTemp("", "rediskit-bench-shake-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	conf := fmt.Sprintf(`[scan_reader]
+cluster = true
+address = %q
+count = 100
+
+[redis_writer]
+cluster = true
+address = %q
+
+[advanced]
+dir = %q
+log_level = "warn"
+log_file = "shake.log"
+`, src, dst, filepath.Join(dir, "data"))
+	path := filepath.Join(dir, "shake.toml")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return 0, err
+	}
+	cmd := exec.CommandContext(ctx, bin, path)
+	cmd.Dir = dir
+	t0 := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("RedisShake: %v: %s", err, tail(out))
+	}
+	return float64(n) / time.Since(t0).Seconds(), nil
+}
+
+func dbsizeAll(ctx context.Context, c *redis.ClusterClient) int64 {
+	var mu sync.Mutex
+	var n int64
+	_ = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		k, err := m.DBSize(ctx).Result()
+		mu.Lock()
+		n += k
+		mu.Unlock()
+		return err
+	})
+	return n
 }
 
 func tail(b []byte) string {

@@ -29,7 +29,8 @@ const (
 	argManyMode     = argReadMode
 	argManyBigBytes = argReadBigBytes
 	argManyCollMin  = argReadCollMin
-	argManyKeys     = numReadArgs
+	argManyBudget   = numReadArgs // bytes of payload per call
+	argManyKeys     = numReadArgs + 1
 )
 
 // Positions of read-1.lua's ARGV.
@@ -42,8 +43,9 @@ const (
 
 // Values of argReadMode.
 const (
-	modeDump  = "dump"
-	modeProbe = "probe"
+	modeDump   = "dump"
+	modeDigest = "digest" // the payload is its SHA1 (compare passes)
+	modeProbe  = "probe"
 )
 
 // collMin: collections shorter than this are always dumped (a listpack of
@@ -89,10 +91,17 @@ func (m *Migrator) loadScript(ctx context.Context, shards []*shard) error {
 	return nil
 }
 
-// readMany is read for a batch in one script call.
+// readBudget is the payload bytes one readmany-0.lua call returns at
+// most (plus one key): Pipelines batches of every master in flight stay
+// within a few MiB each, whatever the key sizes up to BigKeyBytes.
+func (m *Migrator) readBudget() int64 { return max(4<<20, 2*m.opts.BigKeyBytes) }
+
+// readMany reads a batch of one node in one script call; it may read
+// only the first keys (see readBudget): the result says how many.
 func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
 	args := make([]any, argManyKeys+len(keys))
 	args[argManyMode], args[argManyBigBytes], args[argManyCollMin] = mode, m.opts.BigKeyBytes, collMin
+	args[argManyBudget] = m.readBudget()
 	for i, k := range keys {
 		args[argManyKeys+i] = k
 	}
@@ -100,12 +109,12 @@ func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []stri
 	if err != nil {
 		return nil, 0, err
 	}
-	if len(v) != numReplyFields*len(keys) {
+	if len(v) == 0 || len(v)%numReplyFields != 0 || len(v) > numReplyFields*len(keys) {
 		return nil, 0, fmt.Errorf("readmany: %d reply fields for %d keys", len(v), len(keys))
 	}
-	out := make([]readResult, len(keys))
+	out := make([]readResult, len(v)/numReplyFields)
 	var bytes int64
-	for i := range keys {
+	for i := range out {
 		f := v[i*numReplyFields : (i+1)*numReplyFields]
 		out[i].typ, _ = f[replyType].(string)
 		out[i].exp, _ = f[replyExpiry].(int64)
@@ -115,9 +124,25 @@ func (m *Migrator) readMany(ctx context.Context, node *redis.Client, keys []stri
 	return out, bytes, nil
 }
 
-// read returns the state of keys on node, in one pipeline.
+// read returns the state of all keys on node.
 func (m *Migrator) read(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
-	if !m.perKey.Load() && len(keys) > 1 {
+	var out []readResult
+	var bytes int64
+	for len(out) < len(keys) {
+		rs, n, err := m.readPart(ctx, node, keys[len(out):], mode)
+		if err != nil {
+			return nil, 0, err
+		}
+		out, bytes = append(out, rs...), bytes+n
+	}
+	return out, bytes, nil
+}
+
+// readPart returns the state of the first keys on node (at least one).
+func (m *Migrator) readPart(ctx context.Context, node *redis.Client, keys []string, mode string) ([]readResult, int64, error) {
+	// readmany-0.lua is flagged no-writes: it also runs while the
+	// source's writes are paused (CLIENT PAUSE WRITE), read-1.lua not.
+	if !m.perKey.Load() && len(keys) > 0 {
 		return m.readMany(ctx, node, keys, mode)
 	}
 	args := m.readArgs(mode)
@@ -138,24 +163,107 @@ func (m *Migrator) read(ctx context.Context, node *redis.Client, keys []string, 
 		if err != nil {
 			return nil, 0, err
 		}
-		out := make([]readResult, len(keys))
+		out, err := readReplies(cmds, keys)
+		if err != nil {
+			return nil, 0, err
+		}
 		var bytes int64
-		for i, c := range cmds {
-			v, err := c.Slice()
-			if err != nil {
-				return nil, 0, fmt.Errorf("read %q: %w", keys[i], err)
-			}
-			if len(v) != numReplyFields {
-				return nil, 0, fmt.Errorf("read %q: %d reply fields, want %d", keys[i], len(v), numReplyFields)
-			}
-			t, _ := v[replyType].(string)
-			exp, _ := v[replyExpiry].(int64)
-			p, _ := v[replyPayload].(string)
-			out[i] = readResult{typ: t, exp: exp, payload: p}
-			bytes += int64(len(p) + len(keys[i]))
+		for i, r := range out {
+			bytes += int64(len(r.payload) + len(keys[i]))
 		}
 		return out, bytes, nil
 	}
+}
+
+// differing returns the keys whose type, absolute expiry or DUMP digest
+// differ between the source and the target (big keys always differ:
+// they have no digest), reading both sides until the reads succeed.
+func (m *Migrator) differing(ctx context.Context, sh *shard, keys []string) ([]string, error) {
+	if m.perKey.Load() {
+		return keys, nil // no digest before Redis 7: copy them all
+	}
+	var src []readResult
+	for attempt := 0; ; {
+		node, _ := sh.current()
+		var err error
+		if src, _, err = m.read(ctx, node, keys, modeDigest); err == nil {
+			break
+		}
+		if err := m.readFailed(ctx, sh, err, &attempt); err != nil {
+			return nil, err
+		}
+	}
+	var dst []readResult
+	err := m.retryWrite(ctx, sh, func() error {
+		var err error
+		dst, err = m.readTarget(ctx, keys)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := keys[:0:0]
+	for i, k := range keys {
+		s, d := src[i], dst[i]
+		if s.typ != d.typ || s.exp != d.exp || s.payload != d.payload || (s.typ != "none" && s.payload == "") {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// readTarget reads the digest of keys on the target with readmany-0.lua,
+// one call per target master holding some of them.
+func (m *Migrator) readTarget(ctx context.Context, keys []string) ([]readResult, error) {
+	byNode := map[*redis.Client][]int{}
+	for i, k := range keys {
+		var n *redis.Client
+		switch c := m.dst.(type) {
+		case *redis.ClusterClient:
+			var err error
+			if n, err = c.MasterForKey(ctx, k); err != nil {
+				return nil, fmt.Errorf("target: master of %q: %w", k, err)
+			}
+		case *redis.Client:
+			n = c
+		default:
+			return nil, fmt.Errorf("migrate: target client %T is not supported", m.dst)
+		}
+		byNode[n] = append(byNode[n], i)
+	}
+	out := make([]readResult, len(keys))
+	for n, idx := range byNode {
+		ks := make([]string, len(idx))
+		for j, i := range idx {
+			ks[j] = keys[i]
+		}
+		rs, _, err := m.read(ctx, n, ks, modeDigest)
+		if err != nil {
+			return nil, fmt.Errorf("target %s: %w", n.Options().Addr, err)
+		}
+		for j, i := range idx {
+			out[i] = rs[j]
+		}
+	}
+	return out, nil
+}
+
+// readReplies decodes read-1.lua replies.
+func readReplies(cmds []*redis.Cmd, keys []string) ([]readResult, error) {
+	out := make([]readResult, len(keys))
+	for i, c := range cmds {
+		v, err := c.Slice()
+		if err != nil {
+			return nil, fmt.Errorf("read %q: %w", keys[i], err)
+		}
+		if len(v) != numReplyFields {
+			return nil, fmt.Errorf("read %q: %d reply fields, want %d", keys[i], len(v), numReplyFields)
+		}
+		out[i].typ, _ = v[replyType].(string)
+		out[i].exp, _ = v[replyExpiry].(int64)
+		out[i].payload, _ = v[replyPayload].(string)
+	}
+	return out, nil
 }
 
 // write applies a batch to the target: RESTORE ... REPLACE ABSTTL for
@@ -295,9 +403,15 @@ func (m *Migrator) copyChunked(ctx context.Context, node *redis.Client, key stri
 				break
 			}
 		}
+	case "stream":
+		var lost int64
+		if lost, err = m.copyStream(ctx, node, key, tmp, put); err == nil && lost > 0 {
+			m.log.Warn("migrate: stream copied without some pending entries (their entries were deleted with XDEL on the source)",
+				"key", key, "pending_not_copied", lost)
+		}
 	default:
 		_ = m.dst.Unlink(ctx, tmp).Err()
-		return fmt.Errorf("%w: %q is a %s too big for one DUMP (or refused by the target); chunked copy supports string, hash, set, zset and list: raise BigKeyBytes", ErrUnsupported, key, r[0].typ)
+		return fmt.Errorf("%w: %q is a %s too big for one DUMP (or refused by the target); chunked copy supports string, hash, set, zset, list and stream: raise BigKeyBytes", ErrUnsupported, key, r[0].typ)
 	}
 	if err != nil {
 		_ = m.dst.Unlink(ctx, tmp).Err()

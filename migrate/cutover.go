@@ -89,17 +89,14 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-// barrierKey is written on a source master by Drain; its notification
-// proves that every earlier notification of that master was received.
-func barrierKey(s int, seq int64) string {
-	return "{" + tagForSlot(s) + "}:barrier:" + strconv.FormatInt(seq, 10)
-}
-
 // Drain waits until every change made on the source before the call has
-// been applied to the target: it writes a barrier key on every source
-// master, waits for its notification (notifications of one master arrive
-// in order), then for no rescan, no pending dirty key and no batch in
-// flight. Call it during Sync, once writes to the source have stopped.
+// been applied to the target: it sends a PING on the notification
+// connection of every source master and waits for its reply (a master
+// sends a subscriber its messages in order, so every notification of an
+// earlier write has then been received), then for no rescan, no pending
+// dirty key and no batch in flight. It writes nothing to the source, so
+// it works while the source's writes are paused (CLIENT PAUSE WRITE).
+// Call it during Sync, once writes to the source have stopped.
 func (m *Migrator) Drain(ctx context.Context) error {
 	m.mu.Lock()
 	shards, phase := m.shards, m.phase
@@ -111,17 +108,19 @@ func (m *Migrator) Drain(ctx context.Context) error {
 	errs := make([]error, len(shards))
 	for i, sh := range shards {
 		wg.Go(func() {
-			seq := m.tmpSeq.Add(1)
-			key := barrierKey(sh.hbSlot, seq)
-			node, addr := sh.current()
-			if err := node.Set(ctx, key, "1", time.Minute).Err(); err != nil {
-				errs[i] = fmt.Errorf("migrate: drain: barrier on %s: %w", addr, err)
-				return
-			}
-			defer node.Del(context.WithoutCancel(ctx), key)
+			key := ReservedPrefix + "}:barrier:" + strconv.FormatInt(m.tmpSeq.Add(1), 10)
+			var sent time.Time
 			errs[i] = poll(ctx, func() bool {
-				b, _ := sh.barrier.Load().(string)
-				return b == key && !sh.gap.Load() && !sh.scanning.Load() && sh.dirty.len() == 0 && sh.oldestPending().IsZero() && sh.inflightLen() == 0
+				// Send the barrier, again every second until the current
+				// subscription answers it (a re-subscription loses it).
+				if b, _ := sh.barrier.Load().(string); b != key {
+					if ps := sh.pubsub.Load(); ps != nil && time.Since(sent) > time.Second {
+						sent = time.Now()
+						_ = ps.Ping(ctx, key)
+					}
+					return false
+				}
+				return !sh.gap.Load() && !sh.scanning.Load() && sh.dirty.len() == 0 && sh.oldestPending().IsZero() && sh.inFlight() == 0
 			})
 		})
 	}

@@ -26,9 +26,11 @@ var (
 	// copy (a stream too big for one DUMP, or whose payload the target
 	// refuses); the key is named and every other key is still copied.
 	ErrUnsupported = errors.New("migrate: key cannot be copied")
-	// ErrTopology is returned when the source's slots move between
-	// masters during a run (resharding): restart the migrator.
-	ErrTopology = errors.New("migrate: source slots moved between masters")
+	// ErrTopology is returned when the source is resharded: a slot is
+	// marked MIGRATING or IMPORTING on a source master (at the start or
+	// during a run), or the slots moved between masters. Run the migrator
+	// again once the reshard is over: it compares and repairs.
+	ErrTopology = errors.New("migrate: the source cluster is being resharded")
 )
 
 // Options tune a Migrator. The zero value is fit for most deployments.
@@ -39,6 +41,11 @@ type Options struct {
 	// ReadBatch is the number of keys read in one pipeline from a source
 	// master (and written in one pipeline to the target). Zero means 256.
 	ReadBatch int
+	// Pipelines is the number of batches of one source master in flight
+	// at once (each read from the source, then written to the target):
+	// the next SCAN and reads go on while earlier batches are written.
+	// Zero means 4.
+	Pipelines int
 	// BigKeyBytes: a string longer than this, or a collection whose
 	// MEMORY USAGE is larger, is copied in chunks instead of one DUMP.
 	// Zero means 256 KiB.
@@ -76,6 +83,9 @@ func (o Options) withDefaults() Options {
 	if o.ReadBatch <= 0 {
 		o.ReadBatch = 256
 	}
+	if o.Pipelines <= 0 {
+		o.Pipelines = 4
+	}
 	if o.BigKeyBytes <= 0 {
 		o.BigKeyBytes = 256 << 10
 	}
@@ -111,13 +121,14 @@ const (
 // Migrator copies src to dst. Create it with New; run Copy or Sync once.
 // Status is safe for concurrent use while a run is going on.
 type Migrator struct {
-	src, dst redis.UniversalClient
-	opts     Options
-	log      *slog.Logger
-	mem      *semaphore.Weighted
-	tmpSeq   atomic.Int64
-	perKey   atomic.Bool // read key by key (the batch script was refused)
-	c        counters
+	src, dst  redis.UniversalClient
+	opts      Options
+	log       *slog.Logger
+	mem       *semaphore.Weighted
+	tmpSeq    atomic.Int64
+	perKey    atomic.Bool  // read key by key (the batch script was refused)
+	functions atomic.Int64 // Redis Functions libraries copied
+	c         counters
 
 	mu      sync.Mutex
 	phase   Phase
@@ -131,6 +142,7 @@ type Migrator struct {
 
 type counters struct {
 	scanned, restored, deleted, chunked, fallbacks, errors, gaps, events atomic.Int64
+	compared                                                             atomic.Int64 // keys found equal by a compare pass
 }
 
 type rateSample struct {
@@ -161,6 +173,8 @@ type Summary struct {
 	// Resumed is the number of source masters that continued from a
 	// checkpoint.
 	Resumed int
+	// Functions is the number of Redis Functions libraries copied.
+	Functions int
 	// Failed names keys that could not be copied (at most 100).
 	Failed   []string
 	Duration time.Duration
@@ -188,7 +202,8 @@ func (m *Migrator) Copy(ctx context.Context) (Summary, error) {
 	start := time.Now()
 	resumed, err := m.run(ctx, false)
 	s := Summary{Scanned: m.c.scanned.Load(), Restored: m.c.restored.Load(), Chunked: m.c.chunked.Load(),
-		Deleted: m.c.deleted.Load(), Fallbacks: m.c.fallbacks.Load(), Resumed: resumed, Duration: time.Since(start)}
+		Deleted: m.c.deleted.Load(), Fallbacks: m.c.fallbacks.Load(), Resumed: resumed, Functions: int(m.functions.Load()),
+		Duration: time.Since(start)}
 	m.mu.Lock()
 	s.Failed = append([]string(nil), m.failed...)
 	m.mu.Unlock()
@@ -231,21 +246,34 @@ func (m *Migrator) run(ctx context.Context, follow bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	cc, isCluster := m.src.(*redis.ClusterClient)
+	if isCluster {
+		if err := m.checkLayout(ctx, cc, nil); err != nil {
+			return 0, err
+		}
+	}
 	shards := make([]*shard, len(infos))
 	resumed := 0
 	for i, in := range infos {
 		sh := newShard(in, m.opts.MaxDirty)
+		sh.follow = follow
 		if pos, ok := saved[in.label]; ok && !m.opts.Restart {
 			switch {
 			case follow:
 				// Changes made while no one was listening are unknown:
-				// rescan, forwards and backwards.
-				sh.prune = true
+				// compare every key (copying only those that differ),
+				// then remove what the source no longer has.
+				sh.mode, sh.prune = passCompare, true
+				resumed++
 			case pos.RunID != in.runID:
-				m.log.Warn("migrate: source master restarted or failed over since the checkpoint; copying it again", "shard", in.label)
+				m.log.Warn("migrate: source master restarted or failed over since the checkpoint; comparing it again", "shard", in.label)
+				sh.mode = passCompare
 			default:
 				sh.cursor, sh.done = pos.Cursor, pos.Done
 				sh.scanned.Store(pos.Scanned)
+				if pos.Compare {
+					sh.mode = passCompare
+				}
 				resumed++
 			}
 		}
@@ -262,13 +290,18 @@ func (m *Migrator) run(ctx context.Context, follow bool) (int, error) {
 	if err := m.loadScript(ctx, shards); err != nil {
 		return resumed, err
 	}
+	libs, err := m.copyFunctions(ctx, shards)
+	if err != nil {
+		return resumed, err
+	}
+	m.functions.Store(int64(libs))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	var wg sync.WaitGroup
+	var wg, shardsWG sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
 	for _, sh := range shards {
-		wg.Go(func() {
+		shardsWG.Go(func() {
 			if err := m.runShard(ctx, sh, follow); err != nil {
 				errOnce.Do(func() { firstErr = err; cancel(err) })
 			}
@@ -276,17 +309,26 @@ func (m *Migrator) run(ctx context.Context, follow bool) (int, error) {
 	}
 	if follow {
 		wg.Go(func() { m.watchCopied(ctx, shards) })
-		if cc, ok := m.src.(*redis.ClusterClient); ok {
-			wg.Go(func() {
-				if err := m.watchLayout(ctx, cc, shards); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel(err) })
-				}
-			})
-		}
 	}
+	layoutDone := make(chan struct{})
+	if isCluster {
+		wg.Go(func() {
+			if err := m.watchLayout(ctx, cc, shards, layoutDone); err != nil {
+				errOnce.Do(func() { firstErr = err; cancel(err) })
+			}
+		})
+	}
+	shardsWG.Wait()
+	close(layoutDone)
 	wg.Wait()
 	if firstErr != nil {
 		return resumed, firstErr
+	}
+	if isCluster && !follow {
+		// A reshard that began and ended between two looks.
+		if err := m.checkLayout(ctx, cc, shards); err != nil {
+			return resumed, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return resumed, fmt.Errorf("migrate: %w", err)
@@ -312,48 +354,6 @@ func (m *Migrator) watchCopied(ctx context.Context, shards []*shard) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-	}
-}
-
-// watchLayout fails the run when the source's slots move between masters
-// (a reshard), which sync does not follow; a failover keeps the ranges.
-// Two looks in a row must agree, so a map read mid-failover is ignored.
-func (m *Migrator) watchLayout(ctx context.Context, cc *redis.ClusterClient, shards []*shard) error {
-	want := map[string]bool{}
-	for _, sh := range shards {
-		want[sh.label] = true
-	}
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	strikes := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		slots, err := cc.ClusterSlots(ctx).Result()
-		if err != nil {
-			continue
-		}
-		got := map[string][]slotRange{}
-		for _, s := range slots {
-			if len(s.Nodes) > 0 {
-				got[s.Nodes[0].Addr] = append(got[s.Nodes[0].Addr], slotRange{int(s.Start), int(s.End)})
-			}
-		}
-		same := len(got) == len(want)
-		for _, rs := range got {
-			sort.Slice(rs, func(i, j int) bool { return rs[i].lo < rs[j].lo })
-			same = same && want[rangesLabel(rs)]
-		}
-		if same {
-			strikes = 0
-			continue
-		}
-		if strikes++; strikes >= 2 {
-			return fmt.Errorf("%w: restart the migrator (it rescans every master)", ErrTopology)
 		}
 	}
 }
@@ -422,6 +422,9 @@ type Status struct {
 	Fallbacks int64 `json:"fallbacks"`
 	// Applied = Restored + Chunked + Deleted.
 	Applied int64 `json:"applied"`
+	// Compared counts keys a compare pass (after a restart or a gap)
+	// found equal on both sides and did not copy.
+	Compared int64 `json:"compared"`
 	// KeysPerSecond is the applied rate over the last second or more.
 	KeysPerSecond float64 `json:"keys_per_second"`
 	// Errors counts errors (each logged); LastError is the latest.
@@ -468,7 +471,7 @@ func (m *Migrator) Status() Status {
 	now := time.Now()
 	s := Status{Scanned: m.c.scanned.Load(), Restored: m.c.restored.Load(), Chunked: m.c.chunked.Load(),
 		Deleted: m.c.deleted.Load(), Fallbacks: m.c.fallbacks.Load(), Errors: m.c.errors.Load(),
-		Events: m.c.events.Load(), Gaps: m.c.gaps.Load()}
+		Events: m.c.events.Load(), Gaps: m.c.gaps.Load(), Compared: m.c.compared.Load()}
 	s.Applied = s.Restored + s.Chunked + s.Deleted
 	m.mu.Lock()
 	s.Phase, s.Started, s.LastError = m.phase, m.started, m.lastErr

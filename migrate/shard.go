@@ -49,19 +49,35 @@ type shard struct {
 
 	scanned, total, rescans atomic.Int64
 	lastBeat, beatsSent     atomic.Int64
-	barrier                 atomic.Value // the last barrier key notified (Drain)
+	barrier                 atomic.Value // the payload of the last barrier PING answered (Drain)
+	pubsub                  atomic.Pointer[redis.PubSub]
 
-	mu       sync.Mutex
-	node     *redis.Client
-	addr     string
-	runID    string
-	lastGap  string
-	inflight []time.Time // oldest change of each batch read and not yet written
+	mode   passMode // dispatcher-owned: how the current pass copies
+	follow bool     // set before the run starts: sync, not copy
+
+	mu      sync.Mutex
+	node    *redis.Client
+	addr    string
+	runID   string
+	lastGap string
+	// In flight (see flight.go): keys in a batch not yet written, keys
+	// deferred until then (with their first-seen time), batches (with the
+	// oldest change each holds), the open SCAN steps of the current pass.
+	busy     map[string]struct{}
+	deferred map[string]time.Time
+	flights  map[*batch]time.Time
+	steps    []*scanStep
+	gen      int64
+
+	saveMu       sync.Mutex // orders checkpoint writes
+	savedGen     int64
+	savedScanned int64
 }
 
 func newShard(in shardInfo, maxDirty int) *shard {
 	sh := &shard{label: in.label, ranges: in.ranges, node: in.node, addr: in.addr, runID: in.runID,
-		dirty: newDirtySet(maxDirty), wake: make(chan struct{}, 1)}
+		dirty: newDirtySet(maxDirty), wake: make(chan struct{}, 1),
+		busy: map[string]struct{}{}, deferred: map[string]time.Time{}, flights: map[*batch]time.Time{}}
 	if len(in.ranges) > 0 {
 		sh.hbSlot = in.ranges[0].lo
 	}
@@ -107,32 +123,17 @@ func (sh *shard) poke() {
 	}
 }
 
-func (sh *shard) pushInflight(t time.Time) {
-	sh.mu.Lock()
-	sh.inflight = append(sh.inflight, t)
-	sh.mu.Unlock()
-}
-
-func (sh *shard) inflightLen() int {
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	return len(sh.inflight)
-}
-
-func (sh *shard) popInflight() {
-	sh.mu.Lock()
-	if len(sh.inflight) > 0 {
-		sh.inflight = sh.inflight[1:]
-	}
-	sh.mu.Unlock()
-}
-
 // oldestPending is the first-seen time of the oldest change not yet
 // applied: pending in the dirty set or in a batch on its way.
 func (sh *shard) oldestPending() time.Time {
 	oldest := sh.dirty.oldest()
 	sh.mu.Lock()
-	for _, t := range sh.inflight {
+	for _, t := range sh.flights {
+		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
+			oldest = t
+		}
+	}
+	for _, t := range sh.deferred {
 		if !t.IsZero() && (oldest.IsZero() || t.Before(oldest)) {
 			oldest = t
 		}

@@ -17,6 +17,8 @@ type position struct {
 	Cursor  uint64 `json:"cursor"`
 	Scanned int64  `json:"scanned"`
 	Done    bool   `json:"done"`
+	// Compare: the pass compares digests (see passCompare).
+	Compare bool `json:"compare,omitempty"`
 }
 
 // loadState reads every shard's checkpoint from the target.

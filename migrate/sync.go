@@ -166,6 +166,8 @@ func (m *Migrator) subscribe(ctx context.Context, sh *shard, node *redis.Client,
 	pattern := fmt.Sprintf("__keyevent@%d__:*", node.Options().DB)
 	ps := node.PSubscribe(ctx, pattern)
 	defer ps.Close()
+	sh.pubsub.Store(ps)
+	defer sh.pubsub.CompareAndSwap(ps, nil)
 	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
 	defer stop()
 	hb := heartbeatKey(sh.hbSlot)
@@ -192,6 +194,8 @@ func (m *Migrator) subscribe(ctx context.Context, sh *shard, node *redis.Client,
 				subscribed = true
 				close(confirmed)
 			}
+		case *redis.Pong:
+			sh.barrier.Store(v.Payload)
 		case *redis.Message:
 			m.c.events.Add(1)
 			if v.Payload == hb {
@@ -199,9 +203,6 @@ func (m *Migrator) subscribe(ctx context.Context, sh *shard, node *redis.Client,
 				return nil
 			}
 			if reserved(v.Payload) {
-				if strings.Contains(v.Payload, "}:barrier:") && strings.HasSuffix(v.Channel, ":set") {
-					sh.barrier.Store(v.Payload)
-				}
 				return nil
 			}
 			if !sh.dirty.add(v.Payload, time.Now()) {

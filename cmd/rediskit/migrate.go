@@ -58,6 +58,7 @@ type migrateFlags struct {
 	structural *bool
 	bigKey     *int64
 	batch      *int
+	pipelines  *int
 	scanCount  *int
 	progress   *string
 	jsonOut    *bool
@@ -69,6 +70,7 @@ func addMigrateFlags(fs *flag.FlagSet) migrateFlags {
 		structural: fs.Bool("structural", false, "copy every key type-aware instead of DUMP/RESTORE (source and target of different Redis versions)"),
 		bigKey:     fs.Int64("big-key", 0, "bytes above which a key is copied in chunks (0 = 256 KiB)"),
 		batch:      fs.Int("batch", 0, "keys per read/write pipeline (0 = 256)"),
+		pipelines:  fs.Int("pipelines", 0, "batches of one source master in flight at once (0 = 4)"),
 		scanCount:  fs.Int("scan-count", 0, "SCAN COUNT hint (0 = 1000)"),
 		progress:   fs.String("progress", "auto", "progress bar on stderr: auto (when a terminal), on, off"),
 		jsonOut:    fs.Bool("json", false, "print the result as JSON"),
@@ -77,7 +79,7 @@ func addMigrateFlags(fs *flag.FlagSet) migrateFlags {
 
 func (f migrateFlags) options(stderr io.Writer) migrate.Options {
 	return migrate.Options{Restart: *f.restart, Structural: *f.structural, BigKeyBytes: *f.bigKey,
-		ReadBatch: *f.batch, ScanCount: *f.scanCount, Log: slog.New(slog.NewTextHandler(stderr, nil))}
+		ReadBatch: *f.batch, Pipelines: *f.pipelines, ScanCount: *f.scanCount, Log: slog.New(slog.NewTextHandler(stderr, nil))}
 }
 
 // connectSides connects the source and the target from SOURCE_REDIS_*

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,5 +152,65 @@ func TestMigrateCutover(t *testing.T) {
 		if n != 1 {
 			t.Errorf("job %s ran %d times", id, n)
 		}
+	}
+}
+
+// TestMigrateCutoverPauseWrites: with -pause-writes the cutover drains
+// while the source holds writes (it writes nothing there itself) and
+// returns inside the pause: every write the source acknowledged is on the
+// target, and a write sent after the cutover is still held.
+func TestMigrateCutoverPauseWrites(t *testing.T) {
+	clearMigrateEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"notify-keyspace-events KEA", "maxmemory-policy noeviction"}
+	srcSrv := redistest.NewSingle(t, redisproc.ServerOptions{Args: args})
+	dstSrv := redistest.NewSingle(t, redisproc.ServerOptions{Args: args})
+	src, dst := srcSrv.Client(), dstSrv.Client()
+	defer src.Close()
+	defer dst.Close()
+	t.Cleanup(func() { _ = src.Do(context.Background(), "CLIENT", "UNPAUSE").Err() })
+	t.Setenv("SOURCE_REDIS_NODES", srcSrv.Addr())
+	t.Setenv("TARGET_REDIS_NODES", dstSrv.Addr())
+
+	// A writer that never stops: w:<i> then w:last = i, one at a time.
+	var acked atomic.Int64
+	wctx, wstop := context.WithCancel(ctx)
+	wdone := make(chan struct{})
+	go func() {
+		defer close(wdone)
+		for i := int64(1); wctx.Err() == nil; {
+			p := src.TxPipeline()
+			p.Set(wctx, "w:"+strconv.FormatInt(i, 10), i, 0)
+			p.Set(wctx, "w:last", i, 0)
+			if _, err := p.Exec(wctx); err == nil {
+				acked.Store(i)
+				i++
+			}
+		}
+	}()
+	defer func() { wstop(); <-wdone }()
+	redistest.Eventually(t, 30*time.Second, "the writer is writing", func() bool { return acked.Load() > 100 })
+
+	const pause = 30 * time.Second
+	var out, errb bytes.Buffer
+	start := time.Now()
+	if err := run(ctx, []string{"migrate", "cutover", "-pause-writes", pause.String(), "-progress", "off"}, &out, &errb); err != nil {
+		t.Fatalf("cutover: %v\n%s\n%s", err, out.String(), errb.String())
+	}
+	took := time.Since(start)
+	last := acked.Load()
+	t.Logf("cutover took %v; last acknowledged write %d\n%s", took, last, out.String())
+	// The pause still holds: a write now is held, not done.
+	probe := redis.NewClient(&redis.Options{Addr: srcSrv.Addr(), ReadTimeout: 300 * time.Millisecond})
+	defer probe.Close()
+	if err := probe.Set(ctx, "probe", 1, 0).Err(); err == nil {
+		t.Fatalf("a write went through %v after the cutover returned: the pause was over (cutover took %v of %v)", time.Since(start)-took, took, pause)
+	}
+	if got, err := dst.Get(ctx, "w:last").Int64(); err != nil || got != last {
+		t.Fatalf("target w:last = %d (%v), want the last acknowledged write %d", got, err, last)
+	}
+	if n, _ := dst.Exists(ctx, "w:"+strconv.FormatInt(last, 10)).Result(); n != 1 {
+		t.Fatalf("target lacks w:%d", last)
 	}
 }
