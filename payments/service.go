@@ -501,7 +501,7 @@ func (s *Service) runJob(ctx context.Context, job *queue.Job) (any, error) {
 		var did bool
 		var err error
 		if job.Name == JobConfirm {
-			did, err = s.store.ConfirmCharge(ctx, d.ChargeID)
+			did, err = s.store.ConfirmCharge(ctx, d.ChargeID, s.opts.Instance)
 			if did {
 				s.confirmed.Add(1)
 			}

@@ -36,6 +36,7 @@ class HealthController {
       charges: p.charges,
       replays: p.replays,
       fenced: p.fenced,
+      job_runs: p.jobRuns,
       cache: { hits: this.products.hits, misses: this.products.misses },
       lock: this.locks.stats,
     };
