@@ -11,10 +11,20 @@ import (
 //	<prefix>user:{<userID>}     zset: ids of the user's sessions, scored by the time they were added (unix ms)
 //	<prefix>{active}:<bucket>   HyperLogLog: ids created or touched in one idle window (Active)
 //
+// FormatConnectRedis has one key per session, connect-redis's, and no
+// other (Node's store.all() and length() SCAN "<prefix>*" and would trip
+// over any other key there):
+//
+//	<prefix><sid>               string: express-session's session object as JSON
+//
 // <id> is the base64url SHA-256 of the token, so the token itself is never
 // stored. A session's hash is alone in its slot; the user index lives in
 // the user's slot, so work across both is done as separate commands.
 type keys struct{ prefix string }
+
+// sess is the key of session sid in FormatConnectRedis: connect-redis's
+// "<prefix><sid>", no hash tag (every operation on it is single-key).
+func (k keys) sess(sid string) string { return k.prefix + sid }
 
 // session is the hash of the session with storage id id.
 func (k keys) session(id string) string { return k.prefix + "{" + id + "}" }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,9 @@ func (s *Session) Renew(ctx context.Context) error {
 		return err
 	}
 	defer s.mu.Unlock()
+	if s.m.cr {
+		return s.crRenew(ctx)
+	}
 	if !s.stored {
 		// Not saved yet: its token (made at the first save) is already new.
 		return nil
@@ -79,7 +83,7 @@ func (s *Session) Renew(ctx context.Context) error {
 	s.vals = make(map[string]string, len(fields))
 	s.size = 0
 	for k, v := range fields {
-		if !reserved(k) {
+		if !strings.HasPrefix(k, "$") {
 			s.vals[k] = v
 			s.size += len(k) + len(v)
 		}
@@ -122,8 +126,12 @@ func (s *Session) Destroy(ctx context.Context) error {
 // that ListForUser and DestroyAllForUser find it. The user's index is
 // written first, then the session: if the second step fails the index
 // holds an entry that ListForUser prunes, never a session it misses. A
-// new session is created.
+// new session is created. FormatConnectRedis: ErrUnsupported (keep the
+// user in an ordinary key, as a Node app does: Set(ctx, s, "userId", id)).
 func (s *Session) SetUser(ctx context.Context, userID string) error {
+	if s != nil && s.m.cr {
+		return unsupported("SetUser (the per-user index)")
+	}
 	if userID == "" {
 		return ErrEmptyUser
 	}

@@ -48,6 +48,7 @@ type Manager struct {
 	client redis.UniversalClient
 	opts   Options
 	keys   keys
+	cr     bool // opts.Format == FormatConnectRedis
 
 	created, renewed, destroyed, expired, rejected atomic.Uint64
 	loads, saves, gone, touches                    atomic.Uint64
@@ -71,7 +72,7 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 		}
 		client = c
 	}
-	return &Manager{client: client, opts: o, keys: keys{prefix: o.Prefix}}, nil
+	return &Manager{client: client, opts: o, keys: keys{prefix: o.Prefix}, cr: o.Format == FormatConnectRedis}, nil
 }
 
 // Stats are cumulative counters since New. Take differences between two
@@ -147,6 +148,9 @@ func (m *Manager) bucket(t time.Time) int64 { return t.UnixMilli() / m.opts.Idle
 
 // markActive records id in the current Active bucket (best effort).
 func (m *Manager) markActive(ctx context.Context, id string, now time.Time) {
+	if m.cr {
+		return // no keys of ours under connect-redis's prefix
+	}
 	k := m.keys.active(m.bucket(now))
 	start := time.Now()
 	_, err := m.client.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -163,8 +167,11 @@ func (m *Manager) markActive(ctx context.Context, id string, now time.Time) {
 // Active estimates the live sessions: those created or refreshed in the
 // current and the previous idle window (HyperLogLog, ~1% error). It never
 // undercounts a live session; sessions destroyed within the last two
-// windows still count. One Redis call.
+// windows still count. One Redis call. FormatConnectRedis: ErrUnsupported.
 func (m *Manager) Active(ctx context.Context) (int64, error) {
+	if m.cr {
+		return 0, unsupported("Active (its counter would be a key under connect-redis's prefix)")
+	}
 	b := m.bucket(m.now())
 	start := time.Now()
 	n, err := m.client.PFCount(ctx, m.keys.active(b), m.keys.active(b-1)).Result()
@@ -188,8 +195,11 @@ type Info struct {
 // ListForUser returns the live sessions of userID, oldest first, with the
 // given fields (for example a user agent stored at login). It reads the
 // user's index, then each session (pipelined), and prunes index entries
-// whose session ended. No SCAN.
+// whose session ended. No SCAN. FormatConnectRedis: ErrUnsupported.
 func (m *Manager) ListForUser(ctx context.Context, userID string, fields ...string) ([]Info, error) {
+	if m.cr {
+		return nil, unsupported("ListForUser (the per-user index)")
+	}
 	if userID == "" {
 		return nil, ErrEmptyUser
 	}
@@ -268,7 +278,11 @@ func (m *Manager) ListForUser(ctx context.Context, userID string, fields ...stri
 // call: SetUser indexes a session before writing it, and this call never
 // removes index entries (ListForUser prunes them). On a partial failure it
 // returns the count so far and the error; calling it again is safe.
+// FormatConnectRedis: ErrUnsupported.
 func (m *Manager) DestroyAllForUser(ctx context.Context, userID string) (int, error) {
+	if m.cr {
+		return 0, unsupported("DestroyAllForUser (the per-user index)")
+	}
 	if userID == "" {
 		return 0, ErrEmptyUser
 	}
@@ -299,8 +313,13 @@ func (m *Manager) DestroyAllForUser(ctx context.Context, userID string) (int, er
 }
 
 // DestroyByID ends the session with storage id id (an Info.ID, e.g. to
-// sign out one device). It reports whether a session was deleted.
+// sign out one device). It reports whether a session was deleted. In
+// FormatConnectRedis id is the sid and the key is deleted as
+// connect-redis's destroy does.
 func (m *Manager) DestroyByID(ctx context.Context, id string) (bool, error) {
+	if m.cr {
+		return m.crDestroy(ctx, id)
+	}
 	if !wellFormed(id) { // ids have the shape of tokens
 		return false, nil
 	}

@@ -30,9 +30,16 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		s := &Session{m: m}
 		if tok, ok := m.requestToken(r); ok {
 			s.sentToken = true
-			if wellFormed(tok) {
+			switch {
+			case m.cr:
+				if sid, ok := m.verify(tok); ok {
+					s.token, s.id = sid, sid
+				} else {
+					m.rejected.Add(1)
+				}
+			case wellFormed(tok):
 				s.token = tok
-			} else {
+			default:
 				m.rejected.Add(1)
 			}
 		}
@@ -72,6 +79,9 @@ func (s *Session) commit(ctx context.Context, h http.Header) error {
 		m.opts.Logger.InfoContext(ctx, "session: changes dropped, the session was ended by another request")
 	}
 	switch {
+	case s.issue && m.cr:
+		m.sendToken(h, s.token, expiresOf(s.cookie))
+		s.issue = false
 	case s.issue:
 		m.sendToken(h, s.token, s.abs)
 		s.issue = false
@@ -82,15 +92,37 @@ func (s *Session) commit(ctx context.Context, h http.Header) error {
 	return nil
 }
 
+// verify returns the sid of an express-session cookie (or header) value
+// signed with one of Options.Secrets.
+func (m *Manager) verify(v string) (string, bool) {
+	if m.opts.Header == "" {
+		d, ok := decodeCookieValue(v)
+		if !ok {
+			return "", false
+		}
+		v = d
+	}
+	return unsignSID(v, m.opts.Secrets)
+}
+
 // sendToken puts token in the response; "" tells the client to drop it.
+// In FormatConnectRedis token is the sid, sent signed with the first
+// secret, and a zero expires makes a browser-session cookie.
 func (m *Manager) sendToken(h http.Header, token string, expires time.Time) {
+	value := token
+	if m.cr && token != "" {
+		value = signSID(token, m.opts.Secrets[0])
+		if m.opts.Header == "" {
+			value = encodeURIComponent(value)
+		}
+	}
 	if m.opts.Header != "" {
-		h.Set(m.opts.Header, token)
+		h.Set(m.opts.Header, value)
 		return
 	}
 	co := m.opts.Cookie
 	c := &http.Cookie{
-		Name: co.Name, Value: token, Path: co.Path, Domain: co.Domain,
+		Name: co.Name, Value: value, Path: co.Path, Domain: co.Domain,
 		Secure: !co.Insecure, HttpOnly: !co.ScriptReadable, SameSite: co.SameSite,
 		Partitioned: co.Partitioned,
 	}
@@ -98,7 +130,7 @@ func (m *Manager) sendToken(h http.Header, token string, expires time.Time) {
 	case token == "":
 		c.MaxAge = -1
 		c.Expires = time.Unix(1, 0)
-	case !co.BrowserSession:
+	case !co.BrowserSession && !expires.IsZero():
 		c.Expires = expires.UTC()
 		c.MaxAge = max(int(expires.Sub(m.now())/time.Second), 1)
 	}

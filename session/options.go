@@ -6,20 +6,40 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 )
 
 // Options configure a Manager. The zero value is usable: every field's
 // zero means the default stated in its comment. New copies it.
 type Options struct {
-	// Prefix starts every key. Empty means "rediskit:session:". It must
-	// not contain '{' or '}'.
+	// Format chooses the storage layout. Zero (FormatNative) is the
+	// package's own hash per session; FormatConnectRedis shares sessions
+	// with express-session + connect-redis (see doc.go).
+	Format Format
+	// Secrets are express-session's secret list (FormatConnectRedis only,
+	// where it is required): the first signs the cookies Go issues, every
+	// one verifies the cookies it receives, so a new secret goes first and
+	// the old one stays until its cookies are gone. Never printed: String
+	// and GoString hide it, and no error or log carries it.
+	Secrets []string
+	// StoreTTL is connect-redis's ttl option (FormatConnectRedis only): the
+	// TTL of a session whose cookie has no expiry (a browser-session
+	// cookie). Zero means 86400 s, connect-redis's default. Give both
+	// sides the same value.
+	StoreTTL time.Duration
+	// Prefix starts every key. Empty means "rediskit:session:", or "sess:"
+	// (connect-redis's default) in FormatConnectRedis. In FormatNative it
+	// must not contain '{' or '}'.
 	Prefix string
 	// IdleTimeout ends a session that saw no request for this long. Zero
 	// means 30 minutes. Set it to Lifetime or more to have no idle timeout.
+	// In FormatConnectRedis it is the cookie's maxAge of sessions Go
+	// creates (a session created by Node keeps its own).
 	IdleTimeout time.Duration
 	// Lifetime is the absolute limit from creation, kept across Renew.
-	// Zero means 24 hours.
+	// Zero means 24 hours. FormatConnectRedis has no absolute deadline
+	// (express-session has none): New refuses a non-zero Lifetime there.
 	Lifetime time.Duration
 	// TouchInterval is how long after the last refresh a request pushes the
 	// idle deadline forward again (one small write). Requests in between
@@ -38,7 +58,8 @@ type Options struct {
 	// response header, instead of a cookie; for APIs. Empty means cookies.
 	Header string
 	// Codec encodes typed values for Get, Set and CompareAndSwap. Nil
-	// means JSON.
+	// means JSON. FormatConnectRedis keeps values as JSON inside the
+	// express-session object, so it refuses any other Codec.
 	Codec Codec
 	// ErrorFunc answers a request whose session could not be saved. Nil
 	// means a plain 500 response.
@@ -147,8 +168,11 @@ var (
 	// request after this one loaded it; this request's changes were not
 	// applied (a session is never brought back).
 	ErrGone = errors.New("session: ended by another request")
-	// ErrReservedKey: keys starting with '$' are the package's metadata.
-	ErrReservedKey = errors.New("session: keys starting with '$' are reserved")
+	// ErrReservedKey: keys starting with '$' are the package's metadata;
+	// in FormatConnectRedis "cookie" and the names of express-session's
+	// Session properties and methods (id, req, touch, resetMaxAge, save,
+	// reload, destroy, regenerate) are reserved instead.
+	ErrReservedKey = errors.New("session: reserved key")
 	// ErrNoSession: the request did not pass through the Manager's
 	// middleware, or the Session is nil.
 	ErrNoSession = errors.New("session: no session in context (is the middleware installed?)")
@@ -156,7 +180,68 @@ var (
 	ErrEmptyUser = errors.New("session: empty user id")
 	// ErrNotInteger: Incr on a field that does not hold an integer.
 	ErrNotInteger = errors.New("session: field is not an integer")
+	// ErrUnsupported: a feature the chosen Format cannot carry (the
+	// error names it), e.g. SetUser and the per-user index in
+	// FormatConnectRedis.
+	ErrUnsupported = errors.New("session: not supported by this format")
+	// ErrNotJSON: in FormatConnectRedis a value set with Session.Set or
+	// CompareAndSwap must be one JSON value (it is stored as-is inside the
+	// express-session object).
+	ErrNotJSON = errors.New("session: value is not JSON")
 )
+
+// Format is a storage layout.
+type Format int
+
+const (
+	// FormatNative is the package's own layout: a hash per session keyed
+	// by the hash of a 256-bit token, absolute and idle deadlines, a
+	// per-user index.
+	FormatNative Format = iota
+	// FormatConnectRedis is connect-redis 10's layout as written by
+	// express-session 1.19: the key "<prefix><sid>" holds the session
+	// object as JSON (a "cookie" object plus the application's top-level
+	// keys) with a TTL taken from cookie.expires, and the browser holds
+	// the signed cookie "s:<sid>.<HMAC-SHA256>". See doc.go.
+	FormatConnectRedis
+)
+
+// String names the format.
+func (f Format) String() string {
+	switch f {
+	case FormatNative:
+		return "native"
+	case FormatConnectRedis:
+		return "connect-redis"
+	}
+	return "Format(" + strconv.Itoa(int(f)) + ")"
+}
+
+// unsupported names a feature the format cannot carry.
+func unsupported(feature string) error {
+	return fmt.Errorf("%w: %s (FormatConnectRedis: express-session has no place for it)", ErrUnsupported, feature)
+}
+
+// String describes o with the secrets hidden.
+func (o Options) String() string {
+	o.Secrets = redacted(o.Secrets)
+	type plain Options // no methods: no recursion
+	return fmt.Sprintf("%+v", plain(o))
+}
+
+// GoString is String, so %#v hides the secrets too.
+func (o Options) GoString() string { return o.String() }
+
+func redacted(secrets []string) []string {
+	if secrets == nil {
+		return nil
+	}
+	out := make([]string, len(secrets))
+	for i := range out {
+		out[i] = "<redacted>"
+	}
+	return out
+}
 
 // TooLargeError (a plain value) tells how far a change would take the session past the
 // limit. It wraps ErrTooLarge.
@@ -186,10 +271,19 @@ func (e *StoreError) Error() string { return "session: " + e.Op + ": " + e.Err.E
 func (e *StoreError) Unwrap() error { return e.Err }
 
 func (o Options) withDefaults() (Options, error) {
+	switch o.Format {
+	case FormatNative:
+	case FormatConnectRedis:
+		if err := o.connectDefaults(); err != nil {
+			return o, err
+		}
+	default:
+		return o, fmt.Errorf("session: unknown %v", o.Format)
+	}
 	if o.Prefix == "" {
 		o.Prefix = "rediskit:session:"
 	}
-	if !validPrefix(o.Prefix) {
+	if o.Format == FormatNative && !validPrefix(o.Prefix) {
 		return o, fmt.Errorf("session: prefix %q contains a brace", o.Prefix)
 	}
 	if o.IdleTimeout == 0 {

@@ -2,7 +2,9 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -44,9 +46,18 @@ type Session struct {
 
 	issue bool // send the token to the client
 	clear bool // tell the client to drop its token
+
+	cookie map[string]json.RawMessage // FormatConnectRedis: express-session's cookie object
 }
 
-func reserved(key string) bool { return strings.HasPrefix(key, "$") }
+// reserved reports whether Go may not set key: '$' starts the native
+// format's metadata; see crReserved for FormatConnectRedis.
+func (m *Manager) reserved(key string) bool {
+	if m.cr {
+		return slices.Contains(crReserved, key)
+	}
+	return strings.HasPrefix(key, "$")
+}
 
 // fresh makes s a new, empty, unsaved session. Its token is made when it
 // is first saved: a client-chosen token is never adopted.
@@ -58,6 +69,7 @@ func (s *Session) fresh() {
 	s.created, s.abs, s.exp = time.Time{}, time.Time{}, time.Time{}
 	s.user = ""
 	s.sets, s.dels, s.touch = nil, nil, false
+	s.cookie = nil
 }
 
 // load reads the session on first use. Caller holds s.mu.
@@ -70,6 +82,9 @@ func (s *Session) load(ctx context.Context) error {
 		return nil
 	}
 	m := s.m
+	if m.cr {
+		return s.crLoad(ctx)
+	}
 	if s.id == "" {
 		s.id = storageID(s.token)
 	}
@@ -105,7 +120,7 @@ func (s *Session) load(ctx context.Context) error {
 	// Keep go-redis's map: drop the metadata, count the rest.
 	s.size = 0
 	for k, v := range res {
-		if reserved(k) {
+		if strings.HasPrefix(k, "$") {
 			delete(res, k)
 			continue
 		}
@@ -158,8 +173,8 @@ func (s *Session) Keys(ctx context.Context) ([]string, error) {
 // sees it, would exceed Options.MaxSize, and with ErrReservedKey for keys
 // starting with '$'.
 func (s *Session) Set(ctx context.Context, key string, value []byte) error {
-	if reserved(key) {
-		return ErrReservedKey
+	if err := s.checkKey(key, value, true); err != nil {
+		return err
 	}
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -208,8 +223,8 @@ func (s *Session) deleteLocal(key string) {
 
 // Delete removes key; written like Set.
 func (s *Session) Delete(ctx context.Context, key string) error {
-	if reserved(key) {
-		return ErrReservedKey
+	if err := s.checkKey(key, nil, false); err != nil {
+		return err
 	}
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -224,8 +239,12 @@ func (s *Session) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// UserID returns the user set by SetUser, or "".
+// UserID returns the user set by SetUser, or "". FormatConnectRedis:
+// ErrUnsupported.
 func (s *Session) UserID(ctx context.Context) (string, error) {
+	if s != nil && s.m.cr {
+		return "", unsupported("UserID (SetUser's user)")
+	}
 	if err := s.begin(ctx); err != nil {
 		return "", err
 	}
@@ -267,6 +286,9 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 		return nil
 	}
 	m := s.m
+	if m.cr {
+		return s.crFlush(ctx, force)
+	}
 	now := m.now()
 	if !s.stored {
 		if !s.pending() && !force {
@@ -392,8 +414,8 @@ func (m *Manager) write(ctx context.Context, id string, fields map[string]string
 // requests never lose an increment) and returns the new value. Pending
 // changes are saved first; a new session is created.
 func (s *Session) Incr(ctx context.Context, key string, delta int64) (int64, error) {
-	if reserved(key) {
-		return 0, ErrReservedKey
+	if err := s.checkKey(key, nil, false); err != nil {
+		return 0, err
 	}
 	if err := s.begin(ctx); err != nil {
 		return 0, err
@@ -405,6 +427,9 @@ func (s *Session) Incr(ctx context.Context, key string, delta int64) (int64, err
 	m := s.m
 	if err := ctx.Err(); err != nil {
 		return 0, storeErr("incr", err)
+	}
+	if m.cr {
+		return s.crIncr(ctx, key, delta)
 	}
 	start := time.Now()
 	n, err := incrScript.Run(ctx, m.client, []string{m.keys.session(s.id)}, ms(m.now()), key, delta).Int64()
@@ -438,8 +463,8 @@ func (s *Session) CompareAndSet(ctx context.Context, key string, old, next []byt
 // the local view is updated with the current value. Pending changes are
 // saved first; a new session is created.
 func (s *Session) CompareAndSwap(ctx context.Context, key string, old, next []byte) (bool, error) {
-	if reserved(key) {
-		return false, ErrReservedKey
+	if err := s.checkKey(key, next, next != nil); err != nil {
+		return false, err
 	}
 	if err := s.begin(ctx); err != nil {
 		return false, err
@@ -464,6 +489,9 @@ func (s *Session) CompareAndSwap(ctx context.Context, key string, old, next []by
 	if err := ctx.Err(); err != nil {
 		return false, storeErr("compare-and-swap", err)
 	}
+	if m.cr {
+		return s.crCAS(ctx, key, old, next)
+	}
 	start := time.Now()
 	res, err := casScript.Run(ctx, m.client, []string{m.keys.session(s.id)}, ms(m.now()), key, hasOld, old, hasNext, next).Slice()
 	err = casScript.Err(err)
@@ -476,20 +504,41 @@ func (s *Session) CompareAndSwap(ctx context.Context, key string, old, next []by
 	if err != nil {
 		return false, storeErr("compare-and-swap", err)
 	}
+	return s.swapped(res, key, next), nil
+}
+
+// swapped reads a compare-and-swap script's reply {1} or {0, current}
+// and updates the local view.
+func (s *Session) swapped(res []any, key string, next []byte) bool {
 	if len(res) > 0 && res[0] == int64(1) {
 		if next == nil {
 			s.deleteLocal(key)
 		} else {
 			s.setLocal(key, string(next))
 		}
-		return true, nil
+		return true
 	}
 	if len(res) > 1 {
 		if cur, ok := res[1].(string); ok {
 			s.setLocal(key, cur)
-			return false, nil
+			return false
 		}
 	}
 	s.deleteLocal(key)
-	return false, nil
+	return false
+}
+
+// checkKey refuses a key Go may not write and, in FormatConnectRedis, a
+// value (when check is set) that is not one JSON value.
+func (s *Session) checkKey(key string, value []byte, check bool) error {
+	if s == nil {
+		return ErrNoSession
+	}
+	if s.m.reserved(key) {
+		return fmt.Errorf("%w: %q", ErrReservedKey, key)
+	}
+	if check && s.m.cr && !json.Valid(value) {
+		return fmt.Errorf("%w: key %q", ErrNotJSON, key)
+	}
+	return nil
 }
