@@ -157,6 +157,12 @@ if [ -z "${SESSION_SECRET:-}" ]; then
 fi
 export SESSION_SECRET
 shared_sessions=false
+if [ "$NEST" -gt 0 ]; then
+  # The Go instances keep their logins in connect-redis's format (sess:<id>,
+  # signed connect.sid, the Nest app's secrets): one login for both sides.
+  export PAYMENTS_SESSION_FORMAT=connect-redis
+  shared_sessions=true
+fi
 
 say "payments service: two Go instances"
 export PAYMENTS_LOG_LEVEL=${PAYMENTS_LOG_LEVEL:-warn}
@@ -184,7 +190,7 @@ if [ "$NEST" -gt 0 ]; then
   if [ "$shared_sessions" = true ]; then
     echo "sessions: shared (both sides in connect-redis format under sess:, cookie connect.sid, one SESSION_SECRET)"
   else
-    echo "sessions: NOT shared in this build (Go keeps its own session format): each side logs in on its own; cross-side logins are skipped"
+    echo "sessions: NOT shared (PAYMENTS_SESSION_FORMAT=native): each side logs in on its own; cross-side logins are skipped"
   fi
 fi
 

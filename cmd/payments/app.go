@@ -79,10 +79,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 		return a, err
 	}
 	a.relay = pgcache.NewRelay(a.store.DB(), a.conn.Client, pgcache.RelayOptions{Logger: log})
-	a.sessions, err = session.New(a.conn.Client, session.Options{
-		Prefix: "payments:session:", Cookie: session.CookieOptions{Insecure: true}, Logger: log,
-		ErrorFunc: httpapi.SessionError,
-	})
+	a.sessions, err = session.New(a.conn.Client, sessionOptions(cfg.Sessions, log))
 	if err != nil {
 		return a, err
 	}
@@ -105,15 +102,39 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
+	userKey := ""
+	if cfg.Sessions.Format == session.FormatConnectRedis {
+		userKey = nestUserKey
+	}
 	a.handler = httpapi.New(a.svc, httpapi.Options{
 		Admin:    admin,
 		Sessions: a.sessions,
+		UserKey:  userKey,
 		Ready:    a.ready,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Observe:  m.Observe,
 		Logger:   log,
 	})
 	return a, nil
+}
+
+// nestUserKey is where the NestJS example keeps the logged-in account id
+// (req.session.userId).
+const nestUserKey = "userId"
+
+// sessionOptions configures the sessions: the service's own format, or
+// connect-redis's shared with the NestJS example (cookie connect.sid, the
+// same secrets, prefix and TTL).
+func sessionOptions(c sessionConfig, log *slog.Logger) session.Options {
+	o := session.Options{
+		Prefix: "payments:session:", Cookie: session.CookieOptions{Insecure: true}, Logger: log,
+		ErrorFunc: httpapi.SessionError,
+	}
+	if c.Format == session.FormatConnectRedis {
+		o.Format, o.Secrets, o.Prefix = c.Format, c.Secrets, c.Prefix
+		o.IdleTimeout, o.StoreTTL = c.TTL, c.TTL
+	}
+	return o
 }
 
 // dashboard is the rediskit dashboard mounted at /admin/: read-only,

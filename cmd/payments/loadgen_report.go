@@ -257,7 +257,7 @@ func (r *report) printSides(w io.Writer, t instanceTotals) {
 	c := &r.rec.cross
 	sessions := "shared (connect-redis format, one secret)"
 	if !r.c.sharedSessions {
-		sessions = "NOT shared: each side logs in on its own (Go sessions are not in connect-redis format in this build)"
+		sessions = "NOT shared: each side logs in on its own (Go instances not in PAYMENTS_SESSION_FORMAT=connect-redis)"
 	}
 	fmt.Fprintf(w, "cross-side           sessions %s\n", sessions)
 	fmt.Fprintf(w, "                     logins used on the other side %d, payments charged on the other side than the order %d\n", c.logins.Load(), c.payments.Load())
