@@ -162,6 +162,9 @@ if [ "$NEST" -gt 0 ]; then
   # signed connect.sid, the Nest app's secrets): one login for both sides.
   export PAYMENTS_SESSION_FORMAT=connect-redis
   shared_sessions=true
+  # ...and read and write products in the Keyv entries Nest's cache-manager
+  # keeps: a Go price change replaces the entry Nest reads.
+  export PAYMENTS_PRODUCT_CACHE=keyv
 fi
 
 say "payments service: two Go instances"

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rediskit/rediskit/cache"
 	"github.com/rediskit/rediskit/cache/pgcache"
 	"github.com/rediskit/rediskit/dashboard"
 	"github.com/rediskit/rediskit/metrics"
@@ -73,12 +74,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	a.svc, err = payments.New(a.store, a.conn.Client, payments.Options{
 		Instance: cfg.Instance, LockTTL: cfg.LockTTL, ProviderDelay: cfg.ProviderDelay,
 		QueuePrefix: cfg.QueuePrefix, JobLockDuration: cfg.JobLock, Logger: log,
-		ProviderIgnoresLoss: cfg.IgnoreLoss,
+		ProviderIgnoresLoss: cfg.IgnoreLoss, ProductCacheFormat: cfg.ProductCache,
 	})
 	if err != nil {
 		return a, err
 	}
 	a.relay = pgcache.NewRelay(a.store.DB(), a.conn.Client, pgcache.RelayOptions{Logger: log})
+	if cfg.ProductCache == cache.FormatKeyv {
+		log.Warn("product cache in Keyv format: raw SQL writes to products are not relayed to it (the outbox relay knows only the cache package's own layout); entries written that way are served until their TTL")
+	}
 	a.sessions, err = session.New(a.conn.Client, sessionOptions(cfg.Sessions, log))
 	if err != nil {
 		return a, err

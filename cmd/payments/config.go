@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rediskit/rediskit/cache"
 	"github.com/rediskit/rediskit/redisconn"
 	"github.com/rediskit/rediskit/session"
 )
@@ -29,6 +30,7 @@ type config struct {
 	LogLevel      string        // PAYMENTS_LOG_LEVEL: debug, info (default), warn, error
 	IgnoreLoss    bool          // PAYMENTS_PROVIDER_IGNORES_LOSS=1: see payments.Options.ProviderIgnoresLoss
 	Sessions      sessionConfig
+	ProductCache  cache.Format // PAYMENTS_PRODUCT_CACHE: native (default) or keyv (shared with the Nest app)
 }
 
 // sessionConfig chooses the session format. In connect-redis format the
@@ -69,6 +71,8 @@ const envHelp = `Environment:
   SESSION_SECRET               connect-redis: express-session's secrets, comma-separated,
                                newest first (required; never printed)
   SESSION_PREFIX, SESSION_TTL  connect-redis: key prefix (sess:) and TTL in seconds (86400)
+  PAYMENTS_PRODUCT_CACHE       native (default) or keyv: the product cache in the Keyv entries
+                               of the Nest app's @nestjs/cache-manager (namespace products)
 `
 
 func configFromEnv(lookup func(string) (string, bool)) (config, error) {
@@ -125,6 +129,13 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 	c.IgnoreLoss = get("PAYMENTS_PROVIDER_IGNORES_LOSS") == "1"
 	if c.Sessions, err = sessionsFromEnv(get); err != nil {
 		return c, err
+	}
+	switch v := get("PAYMENTS_PRODUCT_CACHE"); v {
+	case "", "native":
+	case "keyv":
+		c.ProductCache = cache.FormatKeyv
+	default:
+		return c, fmt.Errorf("PAYMENTS_PRODUCT_CACHE: want native or keyv, got %q", v)
 	}
 	switch get("PAYMENTS_SEED") {
 	case "", "0", "false":

@@ -565,6 +565,7 @@ func loadgen(ctx context.Context, c loadConfig, stdout io.Writer) (*report, erro
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	rep.cache = crossCacheCheck(ctx, c, 1)
 	// Let the workers finish the confirmation and receipt jobs, then audit.
 	deadline := time.Now().Add(c.drainWait)
 	for {

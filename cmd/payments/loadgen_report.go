@@ -135,6 +135,7 @@ type report struct {
 	sidesBefore chargeSides
 	sidesAfter  chargeSides
 	sidesErr    error
+	cache       cacheCheck
 }
 
 func pct(ds []time.Duration, p float64) time.Duration {
@@ -269,6 +270,7 @@ func (r *report) printSides(w io.Writer, t instanceTotals) {
 		fmt.Fprintf(w, "                     jobs: Nest charges confirmed by Go %d, Go charges confirmed by Nest %d\n",
 			cs[[2]string{sideNest, sideGo}], cs[[2]string{sideGo, sideNest}])
 	}
+	r.cache.print(w)
 }
 
 func (r *report) printAudit(w io.Writer) {

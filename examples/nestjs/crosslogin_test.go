@@ -1,14 +1,17 @@
 package nestjs
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rediskit/rediskit/cache"
 	"github.com/rediskit/rediskit/payments"
 	"github.com/rediskit/rediskit/payments/httpapi"
+	"github.com/rediskit/rediskit/payments/postgres"
 	"github.com/rediskit/rediskit/session"
 )
 
@@ -59,4 +62,39 @@ func checkCrossLogin(t *testing.T, c *client, rc redis.UniversalClient, svc *pay
 	on(goSrv.URL).must(http.StatusOK, "POST", "/login", login, nil)
 	on(goSrv.URL).must(http.StatusNotImplemented, "POST", "/logout-all", nil, nil)
 	on(goSrv.URL).must(http.StatusNoContent, "POST", "/logout", nil, nil)
+}
+
+// checkCrossCache runs a Go product cache in Keyv format beside Nest's
+// @nestjs/cache-manager: Go reads the entry Nest cached without loading,
+// and Nest's next read after a Go price change serves the new price from
+// its cache.
+func checkCrossCache(t *testing.T, c *client, rc redis.UniversalClient, st *postgres.Store) {
+	t.Helper()
+	ctx := context.Background()
+	svc, err := payments.New(st, rc, payments.Options{Instance: "go-keyv", ProductCacheFormat: cache.FormatKeyv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	const id = 6
+	path := "/products/" + strconv.Itoa(id)
+	var p payments.Product
+	c.must(http.StatusOK, "GET", path, nil, nil) // Nest caches it
+	if r := c.must(http.StatusOK, "GET", path, nil, nil); r.header.Get("X-Cache") != "hit" {
+		t.Fatalf("Nest did not cache product %d: X-Cache %q", id, r.header.Get("X-Cache"))
+	}
+	got, err := svc.Product(ctx, id)
+	if s := svc.ProductCache().Stats(); err != nil || s.Loads != 0 || s.RedisHits != 1 {
+		t.Fatalf("Go read of Nest's entry: %+v, %v; stats %+v (want a Redis hit, no load)", got, err, s)
+	}
+	got.PriceCents++
+	if _, err := svc.UpdateProduct(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	r := c.must(http.StatusOK, "GET", path, nil, nil)
+	r.decode(t, &p)
+	if p.PriceCents != got.PriceCents {
+		t.Fatalf("Nest after a Go price change: %d cents (X-Cache %s), want %d", p.PriceCents, r.header.Get("X-Cache"), got.PriceCents)
+	}
+	t.Logf("Go price change seen by Nest at once: %d cents, X-Cache %s", p.PriceCents, r.header.Get("X-Cache"))
 }

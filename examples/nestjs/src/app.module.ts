@@ -62,10 +62,14 @@ export class AppModule {
         BullModule.registerQueue({ name: QUEUE }),
         CacheModule.registerAsync({
           inject: [CONFIG],
-          useFactory: (c: Config) => {
+          useFactory: async (c: Config) => {
             const client = createKeyvCluster({
               rootNodes: c.redisNodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
             });
+            // Connected before the first request: @keyv/redis connects
+            // lazily, and two first requests at once would both start the
+            // cluster client (node-redis then fails one of them).
+            await client.connect();
             const keyv = new Keyv({ store: new KeyvRedis(client), namespace: 'products' });
             keyv.on('error', (err: Error) => log.warn(`keyv: ${err.message}`));
             return { stores: [keyv], ttl: c.productTTL };
