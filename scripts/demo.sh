@@ -7,7 +7,8 @@
 # .rediskit/pg), two Go instances of the payments service and DEMO_NEST
 # NestJS instances (built by examples/nestjs/run.sh into
 # .rediskit/nestjs/app; npm ci runs only when the lockfile changed), and
-# drives them all with the load generator for DEMO_DURATION (default 60s):
+# drives them all with the load generator for DEMO_DURATION (default 40s;
+# 60s for the Go-only demo):
 # logins on one side used on the other, payments retried and double-clicked
 # across sides, jobs either side enqueued run by the other. Then it prints
 # the report (per side, cross-side, and the PostgreSQL double-charge audit)
@@ -15,7 +16,7 @@
 # what it started. Run it again at will: every run starts from a fresh
 # database.
 #
-# Knobs (environment): DEMO_DURATION (60s), DEMO_USERS (16),
+# Knobs (environment): DEMO_DURATION (40s mixed, 60s Go-only), DEMO_USERS (16),
 # DEMO_NEST (1: NestJS instances, 0-2; 0 is the Go-only demo; without
 # node/npm the demo says so and runs Go-only), SESSION_SECRET (the
 # express-session secret list shared by both sides; default a random one
@@ -31,7 +32,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 STATE=$ROOT/.rediskit
 LOGS=$STATE/logs
-DURATION=${DEMO_DURATION:-60s}
+DURATION=${DEMO_DURATION:-}
 USERS=${DEMO_USERS:-16}
 PORT_A=${DEMO_PORT:-8081}
 PORT_B=$((PORT_A + 1))
@@ -45,6 +46,7 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 pids=()
+nest_build=""
 cluster_started=0
 pg_started=""
 pg_user=""
@@ -52,6 +54,7 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   say "stopping"
+  if [ -n "$nest_build" ]; then kill -TERM -- -"$nest_build" 2>/dev/null || true; fi
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   [ ${#pids[@]} -gt 0 ] && echo "payments instances stopped"
@@ -70,10 +73,8 @@ as_pg() {
 
 mkdir -p "$LOGS" bin
 
-say "building bin/rediskit and bin/payments"
-go build -o bin/rediskit ./cmd/rediskit
-go build -o bin/payments ./cmd/payments
-
+# The NestJS build (npm ci the first time: network and disk) runs while Go
+# builds and the cluster and PostgreSQL start.
 nest_skip=""
 if [ "$NEST" -gt 0 ]; then
   for bin in node npm; do
@@ -83,13 +84,22 @@ if [ "$NEST" -gt 0 ]; then
     say "NestJS: skipped ($nest_skip): running the Go-only demo; the cross-side steps (logins, payments, jobs across Go and Nest) are skipped"
     NEST=0
   else
-    say "NestJS app: npm ci (cached under .rediskit/nestjs) and tsc"
-    t0=$SECONDS
-    examples/nestjs/run.sh build >"$LOGS/nestjs-build.log" 2>&1 ||
-      die "the NestJS build failed: see $LOGS/nestjs-build.log (DEMO_NEST=0 runs the Go-only demo)"
-    echo "built in $((SECONDS - t0))s (log: ${LOGS#"$ROOT"/}/nestjs-build.log)"
+    say "NestJS app: building in the background (npm ci cached under .rediskit/nestjs, then tsc; log: ${LOGS#"$ROOT"/}/nestjs-build.log)"
+    setsid examples/nestjs/run.sh build >"$LOGS/nestjs-build.log" 2>&1 &
+    nest_build=$!
   fi
 fi
+# The mixed demo runs 40 s by default (it also builds the Nest app); the
+# Go-only one 60 s.
+if [ -z "$DURATION" ]; then
+  DURATION=60s
+  [ "$NEST" -gt 0 ] && DURATION=40s
+fi
+
+say "building bin/rediskit and bin/payments"
+go build -o bin/rediskit ./cmd/rediskit
+go build -o bin/payments ./cmd/payments
+
 nest_ports=()
 for ((i = 0; i < NEST; i++)); do nest_ports+=($((PORT_A + 2 + i))); done
 
@@ -181,6 +191,9 @@ done
 nest_urls=""
 if [ "$NEST" -gt 0 ]; then
   say "NestJS service: $NEST instance(s)"
+  wait "$nest_build" || { nest_build=""; die "the NestJS build failed: see $LOGS/nestjs-build.log (DEMO_NEST=0 runs the Go-only demo)"; }
+  nest_build=""
+  echo "NestJS app built, ${SECONDS}s into the demo"
   for ((i = 0; i < NEST; i++)); do
     inst=$([ "$i" = 0 ] && echo a || echo b)
     port=${nest_ports[$i]}
@@ -219,6 +232,8 @@ EOF
 if [ -n "$nest_urls" ]; then
   cat <<EOF
   NestJS      curl -i ${nest_urls%%,*}/products/1    (X-Cache: hit|miss; counters: /stats; log: ${LOGS#"$ROOT"/}/nest-a.log)
+  across      curl -b /tmp/jar ${nest_urls%%,*}/me    (the Go login above is a login here: one connect.sid)
+              curl -b /tmp/jar -X POST -H 'Idempotency-Key: k1' ${nest_urls%%,*}/orders/<id>/pay   (the Go charge replayed: 200)
 EOF
 fi
 
