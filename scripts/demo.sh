@@ -78,10 +78,10 @@ mkdir -p "$LOGS" bin
 nest_skip=""
 if [ "$NEST" -gt 0 ]; then
   for bin in node npm; do
-    command -v "$bin" >/dev/null || nest_skip="$bin is not installed"
+    command -v "$bin" >/dev/null || nest_skip="${nest_skip:+$nest_skip and }$bin"
   done
   if [ -n "$nest_skip" ]; then
-    say "NestJS: skipped ($nest_skip): running the Go-only demo; the cross-side steps (logins, payments, jobs across Go and Nest) are skipped"
+    say "NestJS: skipped ($nest_skip not installed): running the Go-only demo; the cross-side steps (logins, payments, jobs across Go and Nest) are skipped"
     NEST=0
   else
     say "NestJS app: building in the background (npm ci cached under .rediskit/nestjs, then tsc; log: ${LOGS#"$ROOT"/}/nestjs-build.log)"
