@@ -199,9 +199,7 @@ func (m *Manager) newCookie(now time.Time) map[string]json.RawMessage {
 		c["originalMaxAge"] = json.RawMessage(strconv.FormatInt(m.opts.IdleTimeout.Milliseconds(), 10))
 		c["expires"] = jsDate(now.Add(m.opts.IdleTimeout))
 	}
-	if !co.Insecure {
-		c["secure"] = json.RawMessage("true")
-	}
+	c["secure"] = json.RawMessage(strconv.FormatBool(!co.Insecure))
 	if co.Domain != "" {
 		c["domain"] = mustJSON(co.Domain)
 	}
@@ -458,15 +456,8 @@ func (s *Session) crRenew(ctx context.Context) error {
 	if err := m.crWrite(ctx, "renew", sid, b, now); err != nil {
 		return err
 	}
-	start = time.Now()
-	err = m.client.Del(ctx, old).Err()
-	m.observe(start, err)
-	if err != nil {
-		// The old sid must not outlive a renewal: undo, best effort.
-		start = time.Now()
-		uerr := m.client.Del(ctx, m.keys.sess(sid)).Err()
-		m.observe(start, uerr)
-		return storeErr("renew", err)
+	if err := m.retire(ctx, old, m.keys.sess(sid)); err != nil {
+		return err
 	}
 	s.token, s.id = sid, sid
 	s.vals, s.cookie = b.vals, b.cookie

@@ -66,15 +66,8 @@ func (s *Session) Renew(ctx context.Context) error {
 	if err := m.write(ctx, id, fields, now, exp); err != nil {
 		return err
 	}
-	start = time.Now()
-	err = m.client.Del(ctx, m.keys.session(oldID)).Err()
-	m.observe(start, err)
-	if err != nil {
-		// The old token must not outlive a renewal: undo, best effort.
-		start = time.Now()
-		uerr := m.client.Del(ctx, m.keys.session(id)).Err()
-		m.observe(start, uerr)
-		return storeErr("renew", err)
+	if err := m.retire(ctx, m.keys.session(oldID), m.keys.session(id)); err != nil {
+		return err
 	}
 	if user != "" {
 		m.unindex(ctx, user, oldID)
@@ -167,6 +160,22 @@ func (s *Session) SetUser(ctx context.Context, userID string) error {
 	}
 	if prev != "" && prev != userID {
 		m.unindex(ctx, prev, s.id)
+	}
+	return nil
+}
+
+// retire deletes the key a renewal moved away from. If that fails it
+// deletes the new key (best effort) and returns the error: the old token
+// must not outlive a renewal, and on error the old one stays valid.
+func (m *Manager) retire(ctx context.Context, oldKey, newKey string) error {
+	start := time.Now()
+	err := m.client.Del(ctx, oldKey).Err()
+	m.observe(start, err)
+	if err != nil {
+		start = time.Now()
+		uerr := m.client.Del(ctx, newKey).Err()
+		m.observe(start, uerr)
+		return storeErr("renew", err)
 	}
 	return nil
 }
