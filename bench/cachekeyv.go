@@ -8,22 +8,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/cache"
+	"github.com/rediskit/rediskit/payments"
 )
 
 func init() { register("cache-keyv", benchCacheKeyv) }
 
-// keyvProduct is the shape the NestJS example caches.
-type keyvProduct struct {
-	ID         int64     `json:"id"`
-	Name       string    `json:"name"`
-	PriceCents int64     `json:"price_cents"`
-	Stock      int64     `json:"stock"`
-	Version    int64     `json:"version"`
-	UpdatedAt  time.Time `json:"updated_at"`
-}
-
 // benchCacheKeyv measures what sharing a cache with NestJS costs a Go
-// reader: a Redis hit (near cache off) on Keyv entries (JSON envelope,
+// reader: a Redis hit (near cache off) on Keyv entries of the payments
+// service's products (JSON envelope,
 // Keyv's string escaping) against the same values in rediskit's own
 // binary envelope, on the cluster.
 func benchCacheKeyv(ctx context.Context, cfg Config, emit func(Result)) error {
@@ -37,25 +29,25 @@ func benchCacheKeyv(ctx context.Context, cfg Config, emit func(Result)) error {
 	for i := range keys {
 		keys[i] = "product:" + strconv.Itoa(i)
 	}
-	side := func(f cache.Format) (*cache.Cache[keyvProduct], func(context.Context, int) error, func(), error) {
+	side := func(f cache.Format) (*cache.Cache[payments.Product], func(context.Context, int) error, func(), error) {
 		client := newClient()
-		c, err := cache.New[keyvProduct](client, cache.Options{Namespace: "benchkeyv" + f.String(), Format: f, TTL: time.Hour})
+		c, err := cache.New[payments.Product](client, cache.Options{Namespace: "benchkeyv" + f.String(), Format: f, TTL: time.Hour})
 		if err != nil {
 			_ = client.Close()
 			return nil, nil, nil, err
 		}
 		closeAll := func() { _ = c.Close(); _ = client.Close() }
 		for i, k := range keys {
-			p := keyvProduct{ID: int64(i), Name: "product " + k, PriceCents: 1999, Stock: 100, Version: 1, UpdatedAt: time.Now().UTC()}
-			if _, err := c.Write(ctx, k, func(context.Context) (keyvProduct, error) { return p, nil }); err != nil {
+			p := payments.Product{ID: int64(i), Name: "product " + k, PriceCents: 1999, Stock: 100, Version: 1, UpdatedAt: time.Now().UTC()}
+			if _, err := c.Write(ctx, k, func(context.Context) (payments.Product, error) { return p, nil }); err != nil {
 				closeAll()
 				return nil, nil, nil, err
 			}
 		}
 		var s slots
 		get := func(ctx context.Context, g int) error {
-			_, err := c.Get(ctx, keys[s.next(g, nkeys)], func(context.Context) (keyvProduct, error) {
-				return keyvProduct{}, errors.New("cache-keyv bench: unexpected load")
+			_, err := c.Get(ctx, keys[s.next(g, nkeys)], func(context.Context) (payments.Product, error) {
+				return payments.Product{}, errors.New("cache-keyv bench: unexpected load")
 			})
 			return err
 		}
