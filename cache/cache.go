@@ -154,17 +154,24 @@ func (c *Cache[T]) Peek(ctx context.Context, key string) (T, error) {
 		v, _ := e.val.(T)
 		return v, nil
 	}
-	h, found, err := c.c.lookup(ctx, key)
+	s, err := c.c.redisGet(ctx, c.c.ks.value(key))
 	switch {
+	case errors.Is(err, redis.Nil):
+		return zero, ErrNotFound
 	case err != nil:
-		return zero, err
-	case h.bad != nil:
-		return zero, fmt.Errorf("cache: %q: %w", key, h.bad)
-	case !found || h.env.neg || time.Now().UnixMilli() >= h.env.expiryMS:
+		return zero, ctxErr(ctx, fmt.Errorf("cache: peek %q: %w", key, err))
+	}
+	env, err := c.c.decodeEnv([]byte(s))
+	switch {
+	case errors.Is(err, errKeyvMiss):
+		return zero, ErrNotFound
+	case err != nil:
+		return zero, fmt.Errorf("cache: %q: %w", key, err)
+	case env.neg || time.Now().UnixMilli() >= env.expiryMS:
 		return zero, ErrNotFound
 	}
 	var v T
-	if err := c.c.o.Codec.Unmarshal(h.env.payload, &v); err != nil {
+	if err := c.c.o.Codec.Unmarshal(env.payload, &v); err != nil {
 		return zero, fmt.Errorf("cache: %q: %w", key, c.c.codecErr(err))
 	}
 	return v, nil

@@ -65,6 +65,16 @@ type keyspace struct {
 	keyv bool
 }
 
+func newKeyspace(f Format, ns string) (keyspace, error) {
+	if err := checkNamespace(ns); err != nil {
+		return keyspace{}, err
+	}
+	if err := (Options{Format: f}).checkFormat(); err != nil {
+		return keyspace{}, err
+	}
+	return keyspace{ns: ns, keyv: f == FormatKeyv}, nil
+}
+
 func (k keyspace) keyvPrefix() string { return k.ns + "::" + k.ns + ":" }
 func (k keyspace) auxPrefix() string  { return "rk:ck:" + k.ns + ":" }
 

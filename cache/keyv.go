@@ -47,6 +47,39 @@ func unreadable(format string, args ...any) error {
 // decodeKeyv parses a Keyv entry read at nowMS. payload is the value's
 // JSON with Keyv's string escaping undone. It never panics.
 func decodeKeyv(b []byte, nowMS int64) (envelope, error) {
+	if value, expires, ok := splitKeyv(b); ok {
+		return keyvEntry(value, expires, nowMS)
+	}
+	return decodeKeyvSlow(b, nowMS)
+}
+
+// splitKeyv is the fast path for entries laid out as Keyv writes them,
+// {"value":V} or {"value":V,"expires":N}, with V and N valid JSON: then
+// they are exactly the entry's fields (a valid JSON value's end is
+// known from its start). Anything else goes to decodeKeyvSlow.
+func splitKeyv(b []byte) (value, expires []byte, ok bool) {
+	rest, ok := bytes.CutPrefix(b, []byte(`{"value":`))
+	if !ok || len(rest) < 2 || rest[len(rest)-1] != '}' {
+		return nil, nil, false
+	}
+	rest = rest[:len(rest)-1]
+	i := len(rest)
+	for i > 0 && strings.IndexByte("0123456789.eE+-", rest[i-1]) >= 0 {
+		i--
+	}
+	if v, ok := bytes.CutSuffix(rest[:i], []byte(`,"expires":`)); ok && i < len(rest) {
+		value, expires = v, rest[i:]
+	} else {
+		value = rest
+	}
+	if !json.Valid(value) || (expires != nil && !json.Valid(expires)) {
+		return nil, nil, false
+	}
+	return value, expires, true
+}
+
+// decodeKeyvSlow parses any JSON object, and names what it cannot read.
+func decodeKeyvSlow(b []byte, nowMS int64) (envelope, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return envelope{}, unreadable("Keyv entry is not a JSON object (another serializer, or compressed?): %v", err)
@@ -56,11 +89,16 @@ func decodeKeyv(b []byte, nowMS int64) (envelope, error) {
 			return envelope{}, unreadable("Keyv entry has the field %q (only \"value\" and \"expires\" are understood: another serializer or compression?)", k)
 		}
 	}
+	return keyvEntry(m["value"], m["expires"], nowMS)
+}
+
+// keyvEntry builds the envelope of the raw fields (nil: absent).
+func keyvEntry(value, expires []byte, nowMS int64) (envelope, error) {
 	e := envelope{expiryMS: noExpiry}
-	if raw, ok := m["expires"]; ok && string(raw) != "null" {
+	if expires != nil && string(expires) != "null" {
 		var f float64
-		if err := json.Unmarshal(raw, &f); err != nil {
-			return envelope{}, unreadable("Keyv entry's \"expires\" is not a number: %s", truncate(raw))
+		if err := json.Unmarshal(expires, &f); err != nil {
+			return envelope{}, unreadable("Keyv entry's \"expires\" is not a number: %s", truncate(expires))
 		}
 		if float64(nowMS) > f {
 			return envelope{}, errKeyvMiss
@@ -69,11 +107,10 @@ func decodeKeyv(b []byte, nowMS int64) (envelope, error) {
 			e.expiryMS = int64(math.Floor(f))
 		}
 	}
-	raw, ok := m["value"]
-	if !ok || string(raw) == "null" {
+	if value == nil || string(value) == "null" {
 		return envelope{}, errKeyvMiss
 	}
-	p, err := keyvStrings(raw, false)
+	p, err := keyvStrings(value, false)
 	if err != nil {
 		return envelope{}, err
 	}

@@ -330,3 +330,44 @@ func TestKeyvOptions(t *testing.T) {
 		t.Errorf("Get(p:1) = %v; want a refusal naming the Keyv namespace", err)
 	}
 }
+
+// The leases of Keyv entries sit in the Keyv key's slot, so one load
+// serves concurrent readers of two Go processes on a cluster too.
+func TestKeyvStampedeOneLoad(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		a := newKeyvCache(t, tg, Options{})
+		b := newKeyvCache(t, tg, Options{Namespace: a.c.ns})
+		var loads atomic.Int64
+		release := make(chan struct{})
+		load := func(context.Context) (item, error) {
+			loads.Add(1)
+			<-release
+			return item{ID: "s", Ver: 1}, nil
+		}
+		errs := make(chan error, 20)
+		for i := range 20 {
+			c := a
+			if i%2 == 1 {
+				c = b
+			}
+			go func() {
+				v, err := c.Get(ctx, "stampede", load)
+				if err == nil && v.Ver != 1 {
+					err = errors.New("wrong value " + itoa(v.Ver))
+				}
+				errs <- err
+			}()
+		}
+		redistest.Eventually(t, 5*time.Second, "one loader running", func() bool { return loads.Load() == 1 })
+		close(release)
+		for range 20 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := loads.Load(); n != 1 {
+			t.Fatalf("%d loads for 20 concurrent readers in 2 processes, want 1", n)
+		}
+	})
+}

@@ -121,8 +121,16 @@ func FuzzKeyvEnvelope(f *testing.F) {
 	f.Add([]byte(nodeEntry))
 	f.Add([]byte(`{"value":":base64:AAEC"}`))
 	f.Add([]byte(`{"value":"\u003a:x","expires":1e300}`))
+	f.Add([]byte(`{"value":1,"value":2}`))
+	f.Add([]byte(`{"value":{"a":1,"expires":5}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := decodeKeyv(b, 1000)
+		// The fast path agrees with the full parse.
+		se, serr := decodeKeyvSlow(b, 1000)
+		if (err == nil) != (serr == nil) || errors.Is(err, errKeyvMiss) != errors.Is(serr, errKeyvMiss) ||
+			(err == nil && (!bytes.Equal(e.payload, se.payload) || e.expiryMS != se.expiryMS)) {
+			t.Fatalf("%q: fast path %+v, %v; full parse %+v, %v", b, e, err, se, serr)
+		}
 		if err != nil {
 			return
 		}

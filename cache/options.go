@@ -309,7 +309,9 @@ type Stats struct {
 	StaleServed int64
 	// EarlyRefreshes counts background reloads (XFetch or stale).
 	EarlyRefreshes int64
-	// Corrupt counts cached values that could not be decoded (reloaded).
+	// Corrupt counts cached values that could not be decoded (reloaded;
+	// with FormatKeyv also entries Go cannot read, served from the loader
+	// and left in place).
 	Corrupt int64
 	// StaleSetsRejected counts loads not stored because a write or an
 	// invalidation took the lease meanwhile.

@@ -120,18 +120,33 @@ func invalidateTags(ctx context.Context, client redis.UniversalClient, ks keyspa
 // cache of the namespace drops them through tracking, and in-flight loads
 // of them are not stored.
 func Invalidate(ctx context.Context, client redis.UniversalClient, ns string, keys ...string) error {
-	if err := checkNamespace(ns); err != nil {
-		return err
-	}
-	return invalidateKeys(ctx, client, keyspace{ns: ns}, keys)
+	return InvalidateFormat(ctx, client, FormatRediskit, ns, keys...)
 }
 
 // InvalidateTags invalidates every key recorded under tags in namespace
 // ns and returns how many keys that was. Tag sets are read and deleted
 // atomically, without SCAN.
 func InvalidateTags(ctx context.Context, client redis.UniversalClient, ns string, tags ...string) (int, error) {
-	if err := checkNamespace(ns); err != nil {
+	return InvalidateTagsFormat(ctx, client, FormatRediskit, ns, tags...)
+}
+
+// InvalidateFormat is Invalidate for the Caches of namespace ns that use
+// format f (with FormatKeyv it deletes the Keyv entries, which Node's Keyv
+// then misses too).
+func InvalidateFormat(ctx context.Context, client redis.UniversalClient, f Format, ns string, keys ...string) error {
+	ks, err := newKeyspace(f, ns)
+	if err != nil {
+		return err
+	}
+	return invalidateKeys(ctx, client, ks, keys)
+}
+
+// InvalidateTagsFormat is InvalidateTags for the Caches of namespace ns
+// that use format f.
+func InvalidateTagsFormat(ctx context.Context, client redis.UniversalClient, f Format, ns string, tags ...string) (int, error) {
+	ks, err := newKeyspace(f, ns)
+	if err != nil {
 		return 0, err
 	}
-	return invalidateTags(ctx, client, keyspace{ns: ns}, tags)
+	return invalidateTags(ctx, client, ks, tags)
 }
