@@ -68,8 +68,8 @@ type Options struct {
 	// entries of the NestJS example's @nestjs/cache-manager (Keyv
 	// namespace "products", keys "product:<id>"): Go reads what Nest
 	// cached, and a Go price change replaces the entry Nest reads at once.
-	// The outbox relay (raw SQL writes) does not reach Keyv entries: they
-	// stay until ProductTTL.
+	// An outbox relay of raw SQL writes needs the same format
+	// (pgcache.RelayOptions.Formats) and key ('product:' || id).
 	ProductCacheFormat cache.Format
 	// ProviderIgnoresLoss makes the charge go on to its commit when the
 	// order's lock is lost during the provider call, as a provider SDK that

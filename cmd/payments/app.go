@@ -79,10 +79,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
-	a.relay = pgcache.NewRelay(a.store.DB(), a.conn.Client, pgcache.RelayOptions{Logger: log})
-	if cfg.ProductCache == cache.FormatKeyv {
-		log.Warn("product cache in Keyv format: raw SQL writes to products are not relayed to it (the outbox relay knows only the cache package's own layout); entries written that way are served until their TTL")
-	}
+	a.relay = pgcache.NewRelay(a.store.DB(), a.conn.Client, pgcache.RelayOptions{Logger: log,
+		Formats: map[string]cache.Format{payments.ProductNamespace: cfg.ProductCache}})
 	a.sessions, err = session.New(a.conn.Client, sessionOptions(cfg.Sessions, log))
 	if err != nil {
 		return a, err
@@ -185,7 +183,13 @@ func (a *app) setupOutbox(ctx context.Context) error {
 	if err := pgcache.Install(ctx, db); err != nil {
 		return fmt.Errorf("cache outbox: %w", err)
 	}
-	if err := pgcache.WatchTable(ctx, db, pgcache.Watch{Table: "products", Namespace: payments.ProductNamespace, Key: "id::text"}); err != nil {
+	// The relay's key is the product cache's: the id, or in Keyv format
+	// the Nest app's "product:<id>" (payments.Service.productKey).
+	key := "id::text"
+	if a.cfg.ProductCache == cache.FormatKeyv {
+		key = "'product:' || id::text"
+	}
+	if err := pgcache.WatchTable(ctx, db, pgcache.Watch{Table: "products", Namespace: payments.ProductNamespace, Key: key}); err != nil {
 		return fmt.Errorf("cache outbox: %w", err)
 	}
 	return nil
