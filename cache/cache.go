@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -95,6 +94,9 @@ func (c *Cache[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 	if err != nil {
 		return zero, err
 	}
+	if c.c.foreign(h.bad) {
+		return typed[T](c.c.loadUnstored(ctx, wrapLoad(load)))
+	}
 	if found {
 		if h.env.neg {
 			if _, keep := c.c.redisHit(h.env); keep {
@@ -103,7 +105,8 @@ func (c *Cache[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 			return zero, ErrNotFound
 		}
 		var v T
-		if err := c.c.o.Codec.Unmarshal(h.env.payload, &v); err == nil {
+		err := c.c.o.Codec.Unmarshal(h.env.payload, &v)
+		if err == nil {
 			refresh, keep := c.c.redisHit(h.env)
 			if refresh {
 				c.c.refreshAsync(key, wrapLoad(load))
@@ -113,7 +116,11 @@ func (c *Cache[T]) Get(ctx context.Context, key string, load func(ctx context.Co
 			}
 			return v, nil
 		}
-		c.c.corruptValue(key)
+		err = c.c.codecErr(err)
+		c.c.badValue(key, err)
+		if c.c.foreign(err) {
+			return typed[T](c.c.loadUnstored(ctx, wrapLoad(load)))
+		}
 		h.force = true
 	}
 	return typed[T](c.c.fetch(ctx, key, wrapLoad(load), h.force, h.ep, h.epOK))
@@ -127,6 +134,47 @@ func wrapLoad[T any](load func(ctx context.Context) (T, error)) loadFunc {
 		}
 		return v, nil
 	}
+}
+
+// Peek returns the cached value of key without loading it: from the near
+// cache, else from Redis. It returns ErrNotFound when nothing usable is
+// cached (no entry, an expired one, a cached "not found"), and an error
+// wrapping ErrUnreadable that says why when the entry cannot be read (a
+// corrupt value; with FormatKeyv a Node Buffer, an unknown envelope
+// field, another serializer's bytes). It does not fill the near cache.
+func (c *Cache[T]) Peek(ctx context.Context, key string) (T, error) {
+	var zero T
+	if err := c.c.check(key); err != nil {
+		return zero, err
+	}
+	if e, _, ok := c.c.nearGet(key); ok {
+		if e.neg {
+			return zero, ErrNotFound
+		}
+		v, _ := e.val.(T)
+		return v, nil
+	}
+	s, err := c.c.redisGet(ctx, c.c.ks.value(key))
+	switch {
+	case errors.Is(err, redis.Nil):
+		return zero, ErrNotFound
+	case err != nil:
+		return zero, ctxErr(ctx, fmt.Errorf("cache: peek %q: %w", key, err))
+	}
+	env, err := c.c.decodeEnv([]byte(s))
+	switch {
+	case errors.Is(err, errKeyvMiss):
+		return zero, ErrNotFound
+	case err != nil:
+		return zero, fmt.Errorf("cache: %q: %w", key, err)
+	case env.neg || time.Now().UnixMilli() >= env.expiryMS:
+		return zero, ErrNotFound
+	}
+	var v T
+	if err := c.c.o.Codec.Unmarshal(env.payload, &v); err != nil {
+		return zero, fmt.Errorf("cache: %q: %w", key, c.c.codecErr(err))
+	}
+	return v, nil
 }
 
 // GetMany returns the values of keys (keys that do not exist are absent
@@ -194,7 +242,7 @@ func (c *Cache[T]) Invalidate(ctx context.Context, keys ...string) error {
 // InvalidateTags invalidates every key stored under one of tags (see
 // Tagged) and returns how many keys that was.
 func (c *Cache[T]) InvalidateTags(ctx context.Context, tags ...string) (int, error) {
-	n, err := invalidateTags(ctx, c.c.client, c.c.ns, tags)
+	n, err := invalidateTags(ctx, c.c.client, c.c.ks, tags)
 	return n, err
 }
 
@@ -232,8 +280,10 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 	if c.closed.Load() {
 		return nil, ErrClosed
 	}
-	if slices.Contains(keys, "") {
-		return nil, ErrEmptyKey
+	for _, k := range keys {
+		if err := c.ks.checkKey(k); err != nil {
+			return nil, err
+		}
 	}
 	out := make(map[string]any, len(keys))
 	var rest []string
@@ -270,7 +320,7 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 	// cluster may fail while the others answer).
 	_, _ = c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range rest {
-			cmds[i] = p.Get(ctx, valueKey(c.ns, k))
+			cmds[i] = p.Get(ctx, c.ks.value(k))
 		}
 		return nil
 	})
@@ -283,14 +333,27 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 		b, err := cmds[i].Bytes()
 		switch {
 		case err == nil:
-			if v, env, ok := c.parse(b); ok {
+			v, env, perr := c.parse(b)
+			if perr == nil {
 				c.afterRedisHit(k, v, env, len(b), snaps[i].ep, snaps[i].ok, single(load, k))
 				if !env.neg {
 					out[k] = v
 				}
 				continue
 			}
-			c.corruptValue(k)
+			c.badValue(k, perr)
+			if c.foreign(perr) {
+				// Another program's entry: served from the loader, not
+				// stored over.
+				v, lerr := c.loadUnstored(ctx, single(load, k))
+				switch {
+				case lerr == nil:
+					out[k] = v
+				case !errors.Is(lerr, ErrNotFound):
+					keyErrs = append(keyErrs, &KeyError{Key: k, Err: lerr})
+				}
+				continue
+			}
 		case errors.Is(err, redis.Nil):
 			c.st.misses.Add(1)
 		default:
@@ -311,7 +374,7 @@ func (c *core) getMany(ctx context.Context, keys []string, load func(context.Con
 	lcmds := make([]*redis.Cmd, len(missing))
 	_, err := c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for j, i := range missing {
-			lcmds[j] = leaseScript.Queue(ctx, p, []string{valueKey(c.ns, rest[i]), leaseKey(c.ns, rest[i])}, token, c.o.LeaseTTL.Milliseconds(), "1")
+			lcmds[j] = leaseScript.Queue(ctx, p, []string{c.ks.value(rest[i]), c.ks.lease(rest[i])}, token, c.o.LeaseTTL.Milliseconds(), "1")
 		}
 		return nil
 	})

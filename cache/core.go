@@ -30,7 +30,7 @@ type core struct {
 	rd     redis.Cmdable // GETs: the client's auto-pipeliner when it has one
 	o      Options
 	ns     string
-	prefix string
+	ks     keyspace
 	enc    func(any) ([]byte, error)
 	dec    func([]byte) (any, error)
 	tags   func(key string, v any) []string
@@ -85,9 +85,12 @@ func newCore(client redis.UniversalClient, o Options) (*core, error) {
 	if o.Pipelining < PipeliningAuto || o.Pipelining > PipeliningOff {
 		return nil, fmt.Errorf("cache: unknown Options.Pipelining %d", int(o.Pipelining))
 	}
+	if err := o.checkFormat(); err != nil {
+		return nil, err
+	}
 	o = o.withDefaults()
 	c := &core{
-		client: client, rd: client, o: o, ns: o.Namespace, prefix: trackPrefix(o.Namespace),
+		client: client, rd: client, o: o, ns: o.Namespace, ks: keyspace{ns: o.Namespace, keyv: o.Format == FormatKeyv},
 		waiters: map[string]chan struct{}{}, flights: map[string]*flight{},
 		done: make(chan struct{}),
 	}
@@ -142,10 +145,7 @@ func (c *core) check(key string) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	if key == "" {
-		return ErrEmptyKey
-	}
-	return nil
+	return c.ks.checkKey(key)
 }
 
 // waitTracking blocks until every master is tracked or ctx is done.
@@ -163,7 +163,7 @@ func (c *core) waitTracking(ctx context.Context) error {
 // onKey handles one key of a tracking push.
 func (c *core) onKey(rk string) {
 	c.st.invals.Add(1)
-	k, ok := userKey(c.prefix, rk)
+	k, ok := c.ks.userKey(rk)
 	if !ok {
 		return
 	}
@@ -296,20 +296,80 @@ func (c *core) storeNear(key string, ep uint64, ok bool, v any, env envelope, si
 	c.near.put(e, ep)
 }
 
-// parse decodes a cached value; ok is false when it is corrupt.
-func (c *core) parse(b []byte) (any, envelope, bool) {
-	env, err := decodeEnvelope(b)
+// decodeEnv parses a cached value in the Cache's format.
+func (c *core) decodeEnv(b []byte) (envelope, error) {
+	if c.ks.keyv {
+		return decodeKeyv(b, time.Now().UnixMilli())
+	}
+	return decodeEnvelope(b)
+}
+
+// encodeEnv returns the bytes to store for e in the Cache's format.
+func (c *core) encodeEnv(e envelope) ([]byte, error) {
+	if c.ks.keyv {
+		return encodeKeyv(e)
+	}
+	return encodeEnvelope(e), nil
+}
+
+// parse decodes a cached value. Its error is errKeyvMiss (nothing
+// usable: load and store), another program's entry this package cannot
+// read (foreign: load, do not store), or errCorrupt or a codec error
+// (ours, broken: load and store over it).
+func (c *core) parse(b []byte) (any, envelope, error) {
+	env, err := c.decodeEnv(b)
 	if err != nil {
-		return nil, env, false
+		return nil, env, err
 	}
 	if env.neg {
-		return nil, env, true
+		return nil, env, nil
 	}
 	v, err := c.dec(env.payload)
 	if err != nil {
-		return nil, env, false
+		return nil, env, c.codecErr(err)
 	}
-	return v, env, true
+	return v, env, nil
+}
+
+// codecErr wraps a codec error: with FormatKeyv the entry is another
+// program's and is not overwritten.
+func (c *core) codecErr(err error) error {
+	if c.ks.keyv {
+		return fmt.Errorf("%w: the Keyv value does not decode into the cache's type: %w", ErrUnreadable, err)
+	}
+	return fmt.Errorf("%w: %w", errCorrupt, err)
+}
+
+// foreign reports whether err is an entry that must not be overwritten by
+// a load: one written by another program that this package cannot read.
+func (c *core) foreign(err error) bool {
+	return c.ks.keyv && errors.Is(err, ErrUnreadable)
+}
+
+// badValue counts and logs an unusable cached value before it is reloaded
+// (and stored over, unless it is foreign).
+func (c *core) badValue(key string, err error) {
+	c.st.misses.Add(1)
+	if errors.Is(err, errKeyvMiss) {
+		return
+	}
+	c.st.corrupt.Add(1)
+	if c.foreign(err) {
+		c.o.Logger.Warn("cache: cannot read the cached entry; loading without storing over it", "namespace", c.ns, "key", key, "format", c.o.Format.String(), "err", err)
+		return
+	}
+	c.o.Logger.Warn("cache: corrupt cached value, reloading", "namespace", c.ns, "key", key, "err", err)
+}
+
+// loadUnstored serves a key whose entry cannot be read: the loader's
+// answer, not stored.
+func (c *core) loadUnstored(ctx context.Context, load loadFunc) (any, error) {
+	c.st.loads.Add(1)
+	v, err := load(ctx)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		c.st.loadErrors.Add(1)
+	}
+	return v, err
 }
 
 func result(v any, env envelope) (any, error) {
@@ -332,7 +392,8 @@ type hit struct {
 	size  int
 	ep    uint64 // near-cache epoch snapshot taken before the read
 	epOK  bool
-	force bool // a corrupt value is there: lease past it
+	force bool  // an unusable value is there: lease past it
+	bad   error // why the value there is unusable (nil: none, or a miss)
 }
 
 // lookup reads key's value from Redis (through the auto-pipeliner) after
@@ -343,7 +404,7 @@ func (c *core) lookup(ctx context.Context, key string) (h hit, found bool, err e
 		return h, false, err
 	}
 	h.ep, h.epOK = c.snapshot(key)
-	s, err := c.redisGet(ctx, valueKey(c.ns, key))
+	s, err := c.redisGet(ctx, c.ks.value(key))
 	switch {
 	case errors.Is(err, redis.Nil):
 		c.st.misses.Add(1)
@@ -352,10 +413,13 @@ func (c *core) lookup(ctx context.Context, key string) (h hit, found bool, err e
 		return h, false, ctxErr(ctx, fmt.Errorf("cache: get %q: %w", key, err))
 	}
 	h.size = len(s)
-	h.env, err = decodeEnvelope(unsafe.Slice(unsafe.StringData(s), len(s)))
+	h.env, err = c.decodeEnv(unsafe.Slice(unsafe.StringData(s), len(s)))
 	if err != nil {
-		c.corruptValue(key)
+		c.badValue(key, err)
 		h.force = true
+		if !errors.Is(err, errKeyvMiss) {
+			h.bad = err
+		}
 		return h, false, nil
 	}
 	return h, true, nil
@@ -373,12 +437,6 @@ func (c *core) redisGet(ctx context.Context, rk string) (string, error) {
 	cmd := redis.NewStringCmd(ctx, "get", rk)
 	_ = c.client.Process(context.WithValue(ctx, fastGetKey{}, c.gets), cmd)
 	return cmd.Result()
-}
-
-func (c *core) corruptValue(key string) {
-	c.st.corrupt.Add(1)
-	c.st.misses.Add(1)
-	c.o.Logger.Warn("cache: corrupt cached value, reloading", "namespace", c.ns, "key", key)
 }
 
 // redisHit records a usable Redis hit and reports whether to refresh in
@@ -439,7 +497,7 @@ func newToken() string {
 func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force bool, ep uint64, epOK bool) (any, error) {
 	deadline := time.Now().Add(c.o.LeaseWait)
 	token := newToken()
-	keys := []string{valueKey(c.ns, key), leaseKey(c.ns, key)}
+	keys := []string{c.ks.value(key), c.ks.lease(key)}
 	poll := 5 * time.Millisecond
 	for {
 		wake := c.addWaiter(key)
@@ -459,11 +517,15 @@ func (c *core) leaseLoop(ctx context.Context, key string, load loadFunc, force b
 		switch code {
 		case 0:
 			s, _ := res[1].(string)
-			if v, env, ok := c.parse([]byte(s)); ok {
+			v, env, err := c.parse([]byte(s))
+			if err == nil {
 				c.afterRedisHit(key, v, env, len(s), ep, epOK, load)
 				return result(v, env)
 			}
-			c.st.corrupt.Add(1)
+			c.badValue(key, err)
+			if c.foreign(err) {
+				return c.loadUnstored(ctx, load)
+			}
 			force = true
 			continue
 		case 1:
@@ -520,7 +582,7 @@ func (c *core) loadAndFill(ctx context.Context, key, token string, load loadFunc
 // loadAndFillFrom is loadAndFill for data read since readStart (zero:
 // load reads it now).
 func (c *core) loadAndFillFrom(ctx context.Context, key, token string, load loadFunc, ep uint64, epOK bool, readStart time.Time) (any, error) {
-	keys := []string{valueKey(c.ns, key), leaseKey(c.ns, key)}
+	keys := []string{c.ks.value(key), c.ks.lease(key)}
 	start := time.Now()
 	if readStart.IsZero() {
 		readStart = start
@@ -563,7 +625,12 @@ func (c *core) loadAndFillFrom(ctx context.Context, key, token string, load load
 	// The fill must happen even if the caller gave up meanwhile.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	raw := encodeEnvelope(env)
+	raw, err := c.encodeEnv(env)
+	if err != nil {
+		c.release(key, token)
+		c.o.Logger.Warn("cache: cannot encode the value: not stored", "namespace", c.ns, "key", key, "err", err)
+		return result(v, env)
+	}
 	n, ferr := fillScript.Run(fctx, c.client, keys, token, raw, strconv.FormatInt(max(1, px.Milliseconds()), 10)).Int()
 	if ferr != nil {
 		c.o.Logger.Warn("cache: fill failed", "namespace", c.ns, "key", key, "err", ferr)
@@ -581,7 +648,7 @@ func (c *core) loadAndFillFrom(ctx context.Context, key, token string, load load
 func (c *core) release(key, token string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = fillScript.Run(ctx, c.client, []string{valueKey(c.ns, key), leaseKey(c.ns, key)}, token, "", "0").Err()
+	_ = fillScript.Run(ctx, c.client, []string{c.ks.value(key), c.ks.lease(key)}, token, "", "0").Err()
 }
 
 // tagStampTTL is how long a tag remembers its last invalidation; loads
@@ -614,7 +681,8 @@ func (c *core) addTags(ctx context.Context, key string, v any, px time.Duration,
 	cmds := make([]*redis.Cmd, len(tags))
 	_, err := c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range tags {
-			cmds[i] = tagaddScript.Queue(ctx, p, []string{tagKey(c.ns, t), tagStamp(c.ns, t)}, key, (px + time.Minute).Milliseconds())
+			set, stamp := c.ks.tag(t)
+			cmds[i] = tagaddScript.Queue(ctx, p, []string{set, stamp}, key, (px + time.Minute).Milliseconds())
 		}
 		return nil
 	})
@@ -648,7 +716,7 @@ func (c *core) refreshAsync(key string, load loadFunc) {
 		ctx, cancel := c.bgCtx()
 		defer cancel()
 		token := newToken()
-		keys := []string{valueKey(c.ns, key), leaseKey(c.ns, key)}
+		keys := []string{c.ks.value(key), c.ks.lease(key)}
 		ep, epOK := c.snapshot(key)
 		res, err := leaseScript.Run(ctx, c.client, keys, token, c.o.LeaseTTL.Milliseconds(), "1").Slice()
 		if err != nil {

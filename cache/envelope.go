@@ -2,7 +2,7 @@ package cache
 
 import (
 	"encoding/binary"
-	"errors"
+	"fmt"
 )
 
 // The value stored in Redis is an envelope followed by the codec's bytes:
@@ -21,7 +21,7 @@ const (
 	flagNeg    = 1
 )
 
-var errCorrupt = errors.New("cache: corrupt cached value")
+var errCorrupt = fmt.Errorf("%w: corrupt rediskit envelope", ErrUnreadable)
 
 type envelope struct {
 	neg      bool

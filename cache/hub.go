@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +40,10 @@ func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log 
 	h := hubs.m[client]
 	if h == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		h = &hub{client: client, stop: cancel, subs: map[string][]*core{c.prefix: {c}}}
+		h = &hub{client: client, stop: cancel, subs: map[string][]*core{}}
+		for _, p := range c.ks.prefixes() {
+			h.subs[p] = []*core{c}
+		}
 		switch client.(type) {
 		case *redis.Client, *redis.ClusterClient:
 			w, release := nodeconn.Acquire(client, interval, log)
@@ -66,9 +68,13 @@ func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log 
 		return h
 	}
 	h.refs++
+	known := true
 	h.mu.Lock()
-	_, known := h.subs[c.prefix]
-	h.subs[c.prefix] = append(h.subs[c.prefix], c)
+	for _, p := range c.ks.prefixes() {
+		_, ok := h.subs[p]
+		known = known && ok
+		h.subs[p] = append(h.subs[p], c)
+	}
 	h.mu.Unlock()
 	if !known {
 		h.trk.restart() // register the new prefix on every master
@@ -80,9 +86,11 @@ func joinHub(client redis.UniversalClient, c *core, interval time.Duration, log 
 func (h *hub) leave(c *core) {
 	hubs.Lock()
 	h.mu.Lock()
-	h.subs[c.prefix] = slices.DeleteFunc(h.subs[c.prefix], func(x *core) bool { return x == c })
-	if len(h.subs[c.prefix]) == 0 {
-		delete(h.subs, c.prefix) // still tracked until the next restart: pushes are ignored
+	for _, p := range c.ks.prefixes() {
+		h.subs[p] = slices.DeleteFunc(h.subs[p], func(x *core) bool { return x == c })
+		if len(h.subs[p]) == 0 {
+			delete(h.subs, p) // still tracked until the next restart: pushes are ignored
+		}
 	}
 	h.mu.Unlock()
 	h.refs--
@@ -108,24 +116,11 @@ func (h *hub) prefixes() []string {
 	return out
 }
 
-// keyPrefix returns "rk:c:<ns>:" of a tracked key.
-func keyPrefix(k string) (string, bool) {
-	const root = "rk:c:"
-	if !strings.HasPrefix(k, root) {
-		return "", false
-	}
-	i := strings.IndexByte(k[len(root):], ':')
-	if i < 0 {
-		return "", false
-	}
-	return k[:len(root)+i+1], true
-}
-
 func (h *hub) onKeys(keys []string) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, k := range keys {
-		p, ok := keyPrefix(k)
+		p, ok := prefixOf(k)
 		if !ok {
 			continue
 		}

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/rediskit/rediskit/internal/slot"
@@ -75,16 +76,60 @@ func TestCheckNamespace(t *testing.T) {
 	}
 }
 
-func TestKeyPrefix(t *testing.T) {
+func TestPrefixOf(t *testing.T) {
+	kv := keyspace{ns: "products", keyv: true}
 	for in, want := range map[string]string{
-		valueKey("ns", "a:b"): "rk:c:ns:",
-		leaseKey("x", "1"):    "rk:c:x:",
-		"rk:c:nocolon":        "",
-		"other:key":           "",
+		valueKey("ns", "a:b"):                    "rk:c:ns:",
+		leaseKey("x", "1"):                       "rk:c:x:",
+		"rk:c:nocolon":                           "",
+		"other:key":                              "",
+		kv.value("product:42"):                   "products::products:",
+		kv.lease("product:42"):                   "rk:ck:products:",
+		"products::other:x":                      "",
+		"::x":                                    "",
+		"rk::rk:x":                               "rk::rk:",
+		keyspace{ns: "rk"}.value("k"):            "rk:c:rk:",
+		keyspace{ns: "c", keyv: true}.value("k"): "c::c:",
 	} {
-		got, ok := keyPrefix(in)
+		got, ok := prefixOf(in)
 		if got != want || ok != (want != "") {
-			t.Errorf("keyPrefix(%q) = %q, %v; want %q", in, got, ok, want)
+			t.Errorf("prefixOf(%q) = %q, %v; want %q", in, got, ok, want)
 		}
+	}
+}
+
+func TestKeyvKeys(t *testing.T) {
+	kv := keyspace{ns: "products", keyv: true}
+	if got, want := kv.value("product:42"), "products::products:product:42"; got != want {
+		t.Errorf("value = %q, want %q (what Keyv 5 + @keyv/redis 5 write)", got, want)
+	}
+	for _, k := range []string{"product:42", "a{b}c", "x:l", "{", "}:l", "über"} {
+		s := slot.Of(kv.value(k))
+		pend, dirty := kv.markers(k)
+		for _, other := range []string{kv.lease(k), pend, dirty} {
+			if slot.Of(other) != s {
+				t.Errorf("key %q: %q is in slot %d, the Keyv key %q in %d", k, other, slot.Of(other), kv.value(k), s)
+			}
+		}
+		for _, rk := range []string{kv.value(k), kv.lease(k)} {
+			if got, ok := kv.userKey(rk); !ok || got != k {
+				t.Errorf("userKey(%q) = %q, %v; want %q", rk, got, ok, k)
+			}
+		}
+		for _, rk := range []string{pend, dirty} {
+			if got, ok := kv.userKey(rk); ok {
+				t.Errorf("userKey(%q) = %q, want no key (a write marker)", rk, got)
+			}
+		}
+	}
+	set, stamp := kv.tag("team")
+	if slot.Of(set) != slot.Of(stamp) || set == tagKey("products", "team") {
+		t.Errorf("tag keys %q %q: want one slot, apart from FormatRediskit's", set, stamp)
+	}
+	if err := kv.checkKey("products:42"); err == nil || !strings.Contains(err.Error(), "Keyv namespace") {
+		t.Errorf("checkKey(products:42) = %v; want a refusal naming the Keyv namespace", err)
+	}
+	if err := kv.checkKey("product:42"); err != nil {
+		t.Errorf("checkKey(product:42) = %v", err)
 	}
 }

@@ -24,7 +24,51 @@ var (
 	ErrClosed = errors.New("cache: closed")
 	// ErrEmptyKey is returned for the key "" (it has no hash tag).
 	ErrEmptyKey = errors.New("cache: empty key")
+	// ErrUnreadable is wrapped by the error of an entry this package
+	// cannot read: a Keyv entry with a Node Buffer, an unknown field or
+	// another serializer's bytes, or a value that does not decode into T.
+	// Peek returns it; Get and GetMany log it, call the loader and return
+	// its value without storing it (with FormatKeyv the entry is another
+	// program's, so it is not overwritten; only Write and Invalidate
+	// replace it).
+	ErrUnreadable = errors.New("cache: cached entry cannot be read")
 )
+
+// Format is the layout of a Cache's keys and values in Redis.
+type Format int
+
+const (
+	// FormatRediskit is this package's own layout (the default): keys
+	// rk:c:<ns>:{<key>}, a binary envelope with the load time for early
+	// refresh and negative entries.
+	FormatRediskit Format = iota
+	// FormatKeyv reads and writes the entries of Keyv 5 over @keyv/redis 5
+	// (what @nestjs/cache-manager 12 with cache-manager 7 stores), so a
+	// Node service and Go share one cache: keys <ns>::<ns>:<key> where
+	// Options.Namespace is the Keyv namespace (new Keyv({store: new
+	// KeyvRedis(client), namespace})), values {"value":...,"expires":ms}
+	// with Keyv's string escaping, Redis TTL = the entry's TTL. Keyv
+	// entries carry no load time and no "not found": with FormatKeyv
+	// there is no XFetch early refresh, no negative caching (NegativeTTL
+	// must be 0) and no StaleWhileRevalidate (Keyv deletes an expired
+	// entry when it reads it), and Codec must write JSON. Keys that start
+	// with "<ns>:" are refused (Keyv maps "<ns>:x" and "x" to one entry).
+	// The load leases and write markers live under rk:ck:<ns>:, in the
+	// slot of the Keyv key (Keyv keys have no hash tag), so Lua scripts
+	// still run on a cluster.
+	FormatKeyv
+)
+
+// String returns "rediskit" or "keyv".
+func (f Format) String() string {
+	switch f {
+	case FormatRediskit:
+		return "rediskit"
+	case FormatKeyv:
+		return "keyv"
+	}
+	return "Format(" + strconv.Itoa(int(f)) + ")"
+}
 
 // KeyError is the error of one key of GetMany: GetMany returns the values
 // of the other keys and errors.Join of one *KeyError per failed key (use
@@ -118,8 +162,14 @@ func (p Pipelining) String() string {
 // default.
 type Options struct {
 	// Namespace names the cache; every Redis key starts with
-	// "rk:c:<Namespace>:". Required; must not contain '{', '}' or ':'.
+	// "rk:c:<Namespace>:" (with FormatKeyv: "<Namespace>::<Namespace>:",
+	// Namespace being the Keyv namespace). Required; must not contain
+	// '{', '}' or ':'.
 	Namespace string
+	// Format is the layout of keys and values in Redis. Default
+	// FormatRediskit; FormatKeyv shares entries with a Node service's
+	// Keyv (see there).
+	Format Format
 	// TTL is how long a loaded value is fresh. Default 5 minutes.
 	TTL time.Duration
 	// Jitter spreads expiries: each TTL is multiplied by a random factor in
@@ -174,7 +224,29 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// checkFormat refuses options the Format cannot honour.
+func (o Options) checkFormat() error {
+	switch o.Format {
+	case FormatRediskit:
+		return nil
+	case FormatKeyv:
+	default:
+		return fmt.Errorf("cache: unknown Options.Format %d", int(o.Format))
+	}
+	if o.NegativeTTL > 0 {
+		return errors.New("cache: FormatKeyv does not cache \"not found\" (a Keyv entry has no such state): leave NegativeTTL 0")
+	}
+	if o.StaleWhileRevalidate > 0 {
+		return errors.New("cache: FormatKeyv cannot serve stale values (Keyv deletes an expired entry when it reads it): leave StaleWhileRevalidate 0")
+	}
+	return nil
+}
+
 func (o Options) withDefaults() Options {
+	if o.Format == FormatKeyv {
+		o.NegativeTTL = -1 // no negative entries
+		o.Beta = -1        // no load time to refresh early by
+	}
 	if o.NoPipelining {
 		o.Pipelining = PipeliningOff
 	}
@@ -237,7 +309,9 @@ type Stats struct {
 	StaleServed int64
 	// EarlyRefreshes counts background reloads (XFetch or stale).
 	EarlyRefreshes int64
-	// Corrupt counts cached values that could not be decoded (reloaded).
+	// Corrupt counts cached values that could not be decoded (reloaded;
+	// with FormatKeyv also entries Go cannot read, served from the loader
+	// and left in place).
 	Corrupt int64
 	// StaleSetsRejected counts loads not stored because a write or an
 	// invalidation took the lease meanwhile.

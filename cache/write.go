@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -17,7 +16,8 @@ func (c *core) write(ctx context.Context, key string, fn loadFunc) (any, error) 
 	if err := c.check(key); err != nil {
 		return nil, err
 	}
-	vk, lk, pk, dk := valueKey(c.ns, key), leaseKey(c.ns, key), pendKey(c.ns, key), dirtyKey(c.ns, key)
+	vk, lk := c.ks.value(key), c.ks.lease(key)
+	pk, dk := c.ks.markers(key)
 	markTTL := strconv.FormatInt(c.o.WriteTimeout.Milliseconds(), 10)
 	registered := wbeginScript.Run(ctx, c.client, []string{pk, dk}, markTTL).Err() == nil
 	if c.near != nil {
@@ -43,7 +43,9 @@ func (c *core) write(ctx context.Context, key string, fn loadFunc) (any, error) 
 		if err == nil {
 			px = ttl + c.o.StaleWhileRevalidate
 			if c.addTags(cctx, key, v, px, start) == nil {
-				payload = string(encodeEnvelope(envelope{expiryMS: time.Now().Add(ttl).UnixMilli(), payload: b}))
+				if raw, err := c.encodeEnv(envelope{expiryMS: time.Now().Add(ttl).UnixMilli(), payload: b}); err == nil {
+					payload = string(raw)
+				}
 			}
 		}
 	}
@@ -75,19 +77,22 @@ func (c *core) invalidate(ctx context.Context, keys []string) error {
 			c.near.invalidate(k)
 		}
 	}
-	return invalidateKeys(ctx, c.client, c.ns, keys)
+	return invalidateKeys(ctx, c.client, c.ks, keys)
 }
 
-func invalidateKeys(ctx context.Context, client redis.UniversalClient, ns string, keys []string) error {
+func invalidateKeys(ctx context.Context, client redis.UniversalClient, ks keyspace, keys []string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	if slices.Contains(keys, "") {
-		return ErrEmptyKey
+	for _, k := range keys {
+		if err := ks.checkKey(k); err != nil {
+			return err
+		}
 	}
+	// DEL of the value and its lease: one slot in both formats.
 	_, err := client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
-			p.Del(ctx, valueKey(ns, k), leaseKey(ns, k))
+			p.Del(ctx, ks.value(k), ks.lease(k))
 		}
 		return nil
 	})
@@ -97,16 +102,17 @@ func invalidateKeys(ctx context.Context, client redis.UniversalClient, ns string
 	return nil
 }
 
-func invalidateTags(ctx context.Context, client redis.UniversalClient, ns string, tags []string) (int, error) {
+func invalidateTags(ctx context.Context, client redis.UniversalClient, ks keyspace, tags []string) (int, error) {
 	var keys []string
 	for _, t := range tags {
-		m, err := tagtakeScript.Run(ctx, client, []string{tagKey(ns, t), tagStamp(ns, t)}, time.Now().UnixMilli(), tagStampTTL.Milliseconds()).StringSlice()
+		set, stamp := ks.tag(t)
+		m, err := tagtakeScript.Run(ctx, client, []string{set, stamp}, time.Now().UnixMilli(), tagStampTTL.Milliseconds()).StringSlice()
 		if err != nil && !errors.Is(err, redis.Nil) {
 			return 0, ctxErr(ctx, fmt.Errorf("cache: invalidate tag %q: %w", t, err))
 		}
 		keys = append(keys, m...)
 	}
-	return len(keys), invalidateKeys(ctx, client, ns, keys)
+	return len(keys), invalidateKeys(ctx, client, ks, keys)
 }
 
 // Invalidate deletes keys of namespace ns from Redis, for processes that
@@ -114,18 +120,33 @@ func invalidateTags(ctx context.Context, client redis.UniversalClient, ns string
 // cache of the namespace drops them through tracking, and in-flight loads
 // of them are not stored.
 func Invalidate(ctx context.Context, client redis.UniversalClient, ns string, keys ...string) error {
-	if err := checkNamespace(ns); err != nil {
-		return err
-	}
-	return invalidateKeys(ctx, client, ns, keys)
+	return InvalidateFormat(ctx, client, FormatRediskit, ns, keys...)
 }
 
 // InvalidateTags invalidates every key recorded under tags in namespace
 // ns and returns how many keys that was. Tag sets are read and deleted
 // atomically, without SCAN.
 func InvalidateTags(ctx context.Context, client redis.UniversalClient, ns string, tags ...string) (int, error) {
-	if err := checkNamespace(ns); err != nil {
+	return InvalidateTagsFormat(ctx, client, FormatRediskit, ns, tags...)
+}
+
+// InvalidateFormat is Invalidate for the Caches of namespace ns that use
+// format f (with FormatKeyv it deletes the Keyv entries, which Node's Keyv
+// then misses too).
+func InvalidateFormat(ctx context.Context, client redis.UniversalClient, f Format, ns string, keys ...string) error {
+	ks, err := newKeyspace(f, ns)
+	if err != nil {
+		return err
+	}
+	return invalidateKeys(ctx, client, ks, keys)
+}
+
+// InvalidateTagsFormat is InvalidateTags for the Caches of namespace ns
+// that use format f.
+func InvalidateTagsFormat(ctx context.Context, client redis.UniversalClient, f Format, ns string, tags ...string) (int, error) {
+	ks, err := newKeyspace(f, ns)
+	if err != nil {
 		return 0, err
 	}
-	return invalidateTags(ctx, client, ns, tags)
+	return invalidateTags(ctx, client, ks, tags)
 }

@@ -139,9 +139,10 @@ type Store interface {
 	// waiting for any transaction still writing the order to end (a
 	// commit whose answer was lost): what it returns is final.
 	ResolveCharge(ctx context.Context, orderID int64) (Charge, error)
-	// ConfirmCharge marks a charge confirmed; it reports whether this call
-	// did it (false when it was already confirmed).
-	ConfirmCharge(ctx context.Context, chargeID string) (bool, error)
+	// ConfirmCharge marks a charge confirmed by the instance named by; it
+	// reports whether this call did it (false when it was already
+	// confirmed).
+	ConfirmCharge(ctx context.Context, chargeID, by string) (bool, error)
 	// RecordReceipt records that the receipt was sent; it reports whether
 	// this call did it.
 	RecordReceipt(ctx context.Context, chargeID string) (bool, error)

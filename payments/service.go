@@ -63,6 +63,14 @@ type Options struct {
 	ProductTTL time.Duration
 	// NearEntries bounds the near cache of products. Default 10,000.
 	NearEntries int
+	// ProductCacheFormat is the layout of the product cache in Redis.
+	// Zero is the cache package's own. cache.FormatKeyv shares the
+	// entries of the NestJS example's @nestjs/cache-manager (Keyv
+	// namespace "products", keys "product:<id>"): Go reads what Nest
+	// cached, and a Go price change replaces the entry Nest reads at once.
+	// An outbox relay of raw SQL writes needs the same format
+	// (pgcache.RelayOptions.Formats) and key ('product:' || id).
+	ProductCacheFormat cache.Format
 	// ProviderIgnoresLoss makes the charge go on to its commit when the
 	// order's lock is lost during the provider call, as a provider SDK that
 	// ignores cancellation would: PostgreSQL's fence is then what refuses a
@@ -141,6 +149,7 @@ func New(store Store, client redis.UniversalClient, o Options) (*Service, error)
 	var err error
 	s.products, err = cache.New[Product](client, cache.Options{
 		Namespace: ProductNamespace, TTL: o.ProductTTL, NearEntries: o.NearEntries, Logger: o.Logger,
+		Format: o.ProductCacheFormat,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("payments: product cache: %w", err)
@@ -236,10 +245,19 @@ func (s *Service) Queue() *queue.Queue { return s.queue }
 // Store is the service's store.
 func (s *Service) Store() Store { return s.store }
 
+// productKey is a product's cache key: its id, or with FormatKeyv the
+// Nest app's key "product:<id>".
+func (s *Service) productKey(id int64) string {
+	if s.opts.ProductCacheFormat == cache.FormatKeyv {
+		return "product:" + strconv.FormatInt(id, 10)
+	}
+	return strconv.FormatInt(id, 10)
+}
+
 // Product returns a product through the cache (near cache, then Redis,
 // then PostgreSQL, loaded once across instances).
 func (s *Service) Product(ctx context.Context, id int64) (Product, error) {
-	p, err := s.products.Get(ctx, strconv.FormatInt(id, 10), func(ctx context.Context) (Product, error) {
+	p, err := s.products.Get(ctx, s.productKey(id), func(ctx context.Context) (Product, error) {
 		p, err := s.store.Product(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			return p, fmt.Errorf("product %d: %w", id, cache.ErrNotFound)
@@ -259,7 +277,7 @@ func (s *Service) UpdateProduct(ctx context.Context, p Product) (Product, error)
 	if p.Name == "" || p.PriceCents < 0 {
 		return Product{}, ErrInvalid
 	}
-	out, err := s.products.Write(ctx, strconv.FormatInt(p.ID, 10), func(ctx context.Context) (Product, error) {
+	out, err := s.products.Write(ctx, s.productKey(p.ID), func(ctx context.Context) (Product, error) {
 		return s.store.UpdateProduct(ctx, p)
 	})
 	if errors.Is(err, cache.ErrNotInvalidated) {
@@ -501,7 +519,7 @@ func (s *Service) runJob(ctx context.Context, job *queue.Job) (any, error) {
 		var did bool
 		var err error
 		if job.Name == JobConfirm {
-			did, err = s.store.ConfirmCharge(ctx, d.ChargeID)
+			did, err = s.store.ConfirmCharge(ctx, d.ChargeID, s.opts.Instance)
 			if did {
 				s.confirmed.Add(1)
 			}

@@ -26,5 +26,10 @@
 // PollInterval. Relay.Stats reports the invalidation lag (outbox insert to
 // Redis delete) overall and per namespace; Backlog counts waiting rows.
 //
+// A namespace shared with a NestJS service (cache.FormatKeyv) is named in
+// RelayOptions.Formats, and its Watch's Key gives the Keyv key, e.g.
+// Key: "'product:' || id": the relay then deletes the Keyv entries, which
+// Go's near caches and Nest's Keyv both miss afterwards.
+//
 // Relay is safe for concurrent use.
 package pgcache

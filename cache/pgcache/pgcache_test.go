@@ -264,3 +264,41 @@ func TestRelayListenFailureSurfaces(t *testing.T) {
 	}
 	redistest.Eventually(t, 5*time.Second, "row relayed by polling", func() bool { return r.Stats().Relayed == 1 })
 }
+
+// A namespace shared with a NestJS service (cache.FormatKeyv): the relay
+// deletes the Keyv entries the watch names, so Go's near cache and Nest's
+// Keyv both miss after a raw UPDATE.
+func TestRelayKeyvNamespace(t *testing.T) {
+	ctx := context.Background()
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		db := setup(t)
+		ns := redistest.Unique(t)
+		if err := WatchTable(ctx, db, Watch{Table: "products", Namespace: ns, Key: "'product:' || id"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, "INSERT INTO products VALUES (1, 'chair', 7)"); err != nil {
+			t.Fatal(err)
+		}
+		client := tg.Client(t)
+		c, err := cache.New[product](client, cache.Options{Namespace: ns, Format: cache.FormatKeyv, NearEntries: 100, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r := NewRelay(db, tg.Client(t), RelayOptions{Formats: map[string]cache.Format{ns: cache.FormatKeyv}})
+		defer runRelay(t, r)()
+		get := func() (product, error) { return c.Get(ctx, "product:1", loader(db, 1)) }
+		redistest.Eventually(t, 5*time.Second, "chair cached in the Keyv entry", func() bool {
+			p, err := get()
+			n, _ := client.Exists(ctx, ns+"::"+ns+":product:1").Result()
+			return err == nil && p.Name == "chair" && n == 1
+		})
+		if _, err := db.Exec(ctx, "UPDATE products SET name = 'armchair' WHERE id = 1"); err != nil {
+			t.Fatal(err)
+		}
+		redistest.Eventually(t, 5*time.Second, "armchair after the relay", func() bool {
+			p, err := get()
+			return err == nil && p.Name == "armchair"
+		})
+	})
+}

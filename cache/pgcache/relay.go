@@ -27,6 +27,12 @@ type RelayOptions struct {
 	PollInterval time.Duration
 	// Logger receives warnings. Default slog.Default().
 	Logger *slog.Logger
+	// Formats names the cache.Format of the namespaces whose Caches do
+	// not use cache.FormatRediskit (absent: FormatRediskit), e.g.
+	// {"products": cache.FormatKeyv} for a cache shared with a NestJS
+	// service; the Watch's Key expression then gives the Keyv key
+	// ('product:' || id).
+	Formats map[string]cache.Format
 }
 
 // Relay drains the outbox into Redis: it deletes the rows' keys and tags
@@ -253,11 +259,12 @@ func (r *Relay) pass(ctx context.Context) (int, error) {
 	}
 	read := time.Now()
 	for ns, g := range groups {
-		if err := cache.Invalidate(ctx, r.client, ns, dedupe(g.keys)...); err != nil {
+		f := r.o.Formats[ns]
+		if err := cache.InvalidateFormat(ctx, r.client, f, ns, dedupe(g.keys)...); err != nil {
 			return 0, fmt.Errorf("pgcache: relay: namespace %s: %w", ns, err)
 		}
 		if len(g.tags) > 0 {
-			if _, err := cache.InvalidateTags(ctx, r.client, ns, dedupe(g.tags)...); err != nil {
+			if _, err := cache.InvalidateTagsFormat(ctx, r.client, f, ns, dedupe(g.tags)...); err != nil {
 				return 0, fmt.Errorf("pgcache: relay: namespace %s: %w", ns, err)
 			}
 		}

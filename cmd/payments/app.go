@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rediskit/rediskit/cache"
 	"github.com/rediskit/rediskit/cache/pgcache"
 	"github.com/rediskit/rediskit/dashboard"
 	"github.com/rediskit/rediskit/metrics"
@@ -73,16 +74,14 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	a.svc, err = payments.New(a.store, a.conn.Client, payments.Options{
 		Instance: cfg.Instance, LockTTL: cfg.LockTTL, ProviderDelay: cfg.ProviderDelay,
 		QueuePrefix: cfg.QueuePrefix, JobLockDuration: cfg.JobLock, Logger: log,
-		ProviderIgnoresLoss: cfg.IgnoreLoss,
+		ProviderIgnoresLoss: cfg.IgnoreLoss, ProductCacheFormat: cfg.ProductCache,
 	})
 	if err != nil {
 		return a, err
 	}
-	a.relay = pgcache.NewRelay(a.store.DB(), a.conn.Client, pgcache.RelayOptions{Logger: log})
-	a.sessions, err = session.New(a.conn.Client, session.Options{
-		Prefix: "payments:session:", Cookie: session.CookieOptions{Insecure: true}, Logger: log,
-		ErrorFunc: httpapi.SessionError,
-	})
+	a.relay = pgcache.NewRelay(a.store.DB(), a.conn.Client, pgcache.RelayOptions{Logger: log,
+		Formats: map[string]cache.Format{payments.ProductNamespace: cfg.ProductCache}})
+	a.sessions, err = session.New(a.conn.Client, sessionOptions(cfg.Sessions, log))
 	if err != nil {
 		return a, err
 	}
@@ -105,15 +104,39 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (a *app, err erro
 	if err != nil {
 		return a, err
 	}
+	userKey := ""
+	if cfg.Sessions.Format == session.FormatConnectRedis {
+		userKey = nestUserKey
+	}
 	a.handler = httpapi.New(a.svc, httpapi.Options{
 		Admin:    admin,
 		Sessions: a.sessions,
+		UserKey:  userKey,
 		Ready:    a.ready,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Observe:  m.Observe,
 		Logger:   log,
 	})
 	return a, nil
+}
+
+// nestUserKey is where the NestJS example keeps the logged-in account id
+// (req.session.userId).
+const nestUserKey = "userId"
+
+// sessionOptions configures the sessions: the service's own format, or
+// connect-redis's shared with the NestJS example (cookie connect.sid, the
+// same secrets, prefix and TTL).
+func sessionOptions(c sessionConfig, log *slog.Logger) session.Options {
+	o := session.Options{
+		Prefix: "payments:session:", Cookie: session.CookieOptions{Insecure: true}, Logger: log,
+		ErrorFunc: httpapi.SessionError,
+	}
+	if c.Format == session.FormatConnectRedis {
+		o.Format, o.Secrets, o.Prefix = c.Format, c.Secrets, c.Prefix
+		o.IdleTimeout, o.StoreTTL = c.TTL, c.TTL
+	}
+	return o
 }
 
 // dashboard is the rediskit dashboard mounted at /admin/: read-only,
@@ -160,7 +183,13 @@ func (a *app) setupOutbox(ctx context.Context) error {
 	if err := pgcache.Install(ctx, db); err != nil {
 		return fmt.Errorf("cache outbox: %w", err)
 	}
-	if err := pgcache.WatchTable(ctx, db, pgcache.Watch{Table: "products", Namespace: payments.ProductNamespace, Key: "id::text"}); err != nil {
+	// The relay's key is the product cache's: the id, or in Keyv format
+	// the Nest app's "product:<id>" (payments.Service.productKey).
+	key := "id::text"
+	if a.cfg.ProductCache == cache.FormatKeyv {
+		key = "'product:' || id::text"
+	}
+	if err := pgcache.WatchTable(ctx, db, pgcache.Watch{Table: "products", Namespace: payments.ProductNamespace, Key: key}); err != nil {
 		return fmt.Errorf("cache outbox: %w", err)
 	}
 	return nil

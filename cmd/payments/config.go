@@ -1,12 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/rediskit/rediskit/cache"
 	"github.com/rediskit/rediskit/redisconn"
+	"github.com/rediskit/rediskit/session"
 )
 
 // config is the service's configuration, read from the environment only.
@@ -25,7 +29,28 @@ type config struct {
 	SeedAccounts  int           // PAYMENTS_SEED_ACCOUNTS, default 100
 	LogLevel      string        // PAYMENTS_LOG_LEVEL: debug, info (default), warn, error
 	IgnoreLoss    bool          // PAYMENTS_PROVIDER_IGNORES_LOSS=1: see payments.Options.ProviderIgnoresLoss
+	Sessions      sessionConfig
+	ProductCache  cache.Format // PAYMENTS_PRODUCT_CACHE: native (default) or keyv (shared with the Nest app)
 }
+
+// sessionConfig chooses the session format. In connect-redis format the
+// service shares its logins with an express-session + connect-redis app
+// (examples/nestjs) given the same SESSION_SECRET, SESSION_PREFIX and
+// SESSION_TTL.
+type sessionConfig struct {
+	Format  session.Format // PAYMENTS_SESSION_FORMAT: native (default) or connect-redis
+	Secrets secretList     // SESSION_SECRET: comma list, newest first (connect-redis only, required)
+	Prefix  string         // SESSION_PREFIX (connect-redis default "sess:")
+	TTL     time.Duration  // SESSION_TTL in seconds (connect-redis default 86400, as the Nest app)
+}
+
+// secretList never prints its values.
+type secretList []string
+
+func (s secretList) String() string { return fmt.Sprintf("[%d secrets]", len(s)) }
+
+// GoString is String, so %#v hides the values too.
+func (s secretList) GoString() string { return s.String() }
 
 const envHelp = `Environment:
   REDIS_NODES, REDIS_URL, REDIS_MODE, REDIS_*   the Redis deployment (see redisconn)
@@ -41,6 +66,13 @@ const envHelp = `Environment:
   PAYMENTS_SEED_PRODUCTS, PAYMENTS_SEED_ACCOUNTS   how many (default 200, 100)
   PAYMENTS_LOG_LEVEL           debug, info, warn, error (default info)
   PAYMENTS_PROVIDER_IGNORES_LOSS=1   charges go on when the lock is lost (the fence alone refuses them)
+  PAYMENTS_SESSION_FORMAT      native (default) or connect-redis: share logins with an
+                               express-session + connect-redis app (examples/nestjs)
+  SESSION_SECRET               connect-redis: express-session's secrets, comma-separated,
+                               newest first (required; never printed)
+  SESSION_PREFIX, SESSION_TTL  connect-redis: key prefix (sess:) and TTL in seconds (86400)
+  PAYMENTS_PRODUCT_CACHE       native (default) or keyv: the product cache in the Keyv entries
+                               of the Nest app's @nestjs/cache-manager (namespace products)
 `
 
 func configFromEnv(lookup func(string) (string, bool)) (config, error) {
@@ -95,6 +127,16 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 		}
 	}
 	c.IgnoreLoss = get("PAYMENTS_PROVIDER_IGNORES_LOSS") == "1"
+	if c.Sessions, err = sessionsFromEnv(get); err != nil {
+		return c, err
+	}
+	switch v := get("PAYMENTS_PRODUCT_CACHE"); v {
+	case "", "native":
+	case "keyv":
+		c.ProductCache = cache.FormatKeyv
+	default:
+		return c, fmt.Errorf("PAYMENTS_PRODUCT_CACHE: want native or keyv, got %q", v)
+	}
 	switch get("PAYMENTS_SEED") {
 	case "", "0", "false":
 	case "1", "true":
@@ -103,6 +145,36 @@ func configFromEnv(lookup func(string) (string, bool)) (config, error) {
 		return c, fmt.Errorf("PAYMENTS_SEED: want 1 or 0")
 	}
 	return c, nil
+}
+
+func sessionsFromEnv(get func(string) string) (sessionConfig, error) {
+	var s sessionConfig
+	switch v := get("PAYMENTS_SESSION_FORMAT"); v {
+	case "", "native":
+		return s, nil
+	case "connect-redis":
+		s.Format = session.FormatConnectRedis
+	default:
+		return s, fmt.Errorf("PAYMENTS_SESSION_FORMAT: want native or connect-redis, got %q", v)
+	}
+	for _, x := range strings.Split(get("SESSION_SECRET"), ",") {
+		if x != "" {
+			s.Secrets = append(s.Secrets, x)
+		}
+	}
+	if len(s.Secrets) == 0 {
+		return s, errors.New("SESSION_SECRET is required with PAYMENTS_SESSION_FORMAT=connect-redis (the express-session secrets, comma-separated, newest first)")
+	}
+	s.Prefix = get("SESSION_PREFIX")
+	s.TTL = 86400 * time.Second
+	if v := get("SESSION_TTL"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return s, fmt.Errorf("SESSION_TTL: want seconds >= 1, got %q", v)
+		}
+		s.TTL = time.Duration(n) * time.Second
+	}
+	return s, nil
 }
 
 func osLookup(k string) (string, bool) { return os.LookupEnv(k) }

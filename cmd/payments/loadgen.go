@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
@@ -26,24 +25,66 @@ import (
 	"github.com/rediskit/rediskit/payments/postgres"
 )
 
+// The two sides of a mixed deployment: Go payments instances and the
+// NestJS example's instances (examples/nestjs).
+const (
+	sideGo   = "go"
+	sideNest = "nest"
+)
+
+// target is one instance the load is sent to.
+type target struct {
+	url  string
+	side string
+}
+
 type loadConfig struct {
-	urls      []string
-	duration  time.Duration
-	users     int
-	accounts  int
-	products  int
-	password  string
-	progress  time.Duration
-	dsn       string
-	drainWait time.Duration
-	readyWait time.Duration
+	urls     []string // Go instances
+	nestURLs []string // NestJS instances (may be empty)
+	// sharedSessions: both sides read and write one session format (Go in
+	// connect-redis format with Nest's secret), so a login on one side is
+	// a login on the other.
+	sharedSessions bool
+	duration       time.Duration
+	users          int
+	accounts       int
+	products       int
+	password       string
+	progress       time.Duration
+	dsn            string
+	drainWait      time.Duration
+	readyWait      time.Duration
+}
+
+// targets lists the Go instances, then the Nest ones.
+func (c loadConfig) targets() []target {
+	var ts []target
+	for _, u := range c.urls {
+		ts = append(ts, target{url: u, side: sideGo})
+	}
+	for _, u := range c.nestURLs {
+		ts = append(ts, target{url: u, side: sideNest})
+	}
+	return ts
+}
+
+func splitURLs(v string) []string {
+	var out []string
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	urls := fs.String("urls", "http://127.0.0.1:8081,http://127.0.0.1:8082", "comma-separated base URLs of the instances")
+	urls := fs.String("urls", "http://127.0.0.1:8081,http://127.0.0.1:8082", "comma-separated base URLs of the Go instances")
+	nestURLs := fs.String("nest-urls", "", "comma-separated base URLs of NestJS instances (examples/nestjs) to load beside the Go ones")
 	var c loadConfig
+	fs.BoolVar(&c.sharedSessions, "shared-sessions", false, "the Go instances share the NestJS session format and secret: log in on one side, order and pay on the other")
 	fs.DurationVar(&c.duration, "duration", time.Minute, "how long to run")
 	fs.IntVar(&c.users, "users", 16, "concurrent virtual users")
 	fs.IntVar(&c.accounts, "accounts", 100, "accounts user1..N@example.com to log in as")
@@ -51,16 +92,12 @@ func runLoadgen(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.StringVar(&c.password, "password", "demo", "password of the accounts")
 	fs.DurationVar(&c.progress, "progress", 5*time.Second, "progress line interval")
 	fs.StringVar(&c.dsn, "database", os.Getenv("DATABASE_URL"), "PostgreSQL DSN for the double-charge audit (default $DATABASE_URL; empty skips it)")
-	fs.DurationVar(&c.readyWait, "wait", 0, "wait this long for every instance's /readyz before starting")
+	fs.DurationVar(&c.readyWait, "wait", 0, "wait this long for every instance's /readyz (Nest: /healthz) before starting")
 	fs.DurationVar(&c.drainWait, "drain-wait", 30*time.Second, "how long to wait for the payment jobs to finish after the load")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, u := range strings.Split(*urls, ",") {
-		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
-			c.urls = append(c.urls, u)
-		}
-	}
+	c.urls, c.nestURLs = splitURLs(*urls), splitURLs(*nestURLs)
 	if len(c.urls) == 0 || c.users <= 0 || c.accounts <= 0 || c.products <= 0 {
 		return errors.New("loadgen: need -urls, and positive -users, -accounts, -products")
 	}
@@ -85,8 +122,27 @@ type kindStats struct {
 	statuses  map[int]int64
 }
 
+// sideCounts are one side's counts as the clients saw them.
+type sideCounts struct {
+	requests, errors, logins, charged atomic.Int64
+}
+
+// crossCounts count the steps that crossed sides.
+type crossCounts struct {
+	// logins: sessions created by a login on one side and then used
+	// (an authenticated 2xx) on the other; counted once per login.
+	logins atomic.Int64
+	// payments: charges (201) made on the other side than the order.
+	payments atomic.Int64
+	// retries and doubleClicks: the same key sent to both sides, one after
+	// the other and at once.
+	retries, doubleClicks atomic.Int64
+}
+
 type recorder struct {
 	kinds    map[string]*kindStats
+	sides    map[string]*sideCounts
+	cross    crossCounts
 	total    atomic.Int64
 	errs     atomic.Int64
 	charged  atomic.Int64 // 201 on pay
@@ -97,14 +153,14 @@ type recorder struct {
 }
 
 func newRecorder() *recorder {
-	r := &recorder{kinds: map[string]*kindStats{}}
+	r := &recorder{kinds: map[string]*kindStats{}, sides: map[string]*sideCounts{sideGo: {}, sideNest: {}}}
 	for _, k := range kinds {
 		r.kinds[k] = &kindStats{statuses: map[int]int64{}}
 	}
 	return r
 }
 
-func (r *recorder) add(kind string, d time.Duration, status int, ok bool) {
+func (r *recorder) add(kind, side string, d time.Duration, status int, ok bool) {
 	ks := r.kinds[kind]
 	ks.mu.Lock()
 	ks.latencies = append(ks.latencies, d)
@@ -114,21 +170,37 @@ func (r *recorder) add(kind string, d time.Duration, status int, ok bool) {
 	}
 	ks.mu.Unlock()
 	r.total.Add(1)
+	sc := r.sides[side]
+	sc.requests.Add(1)
 	if !ok {
 		r.errs.Add(1)
+		sc.errors.Add(1)
 	}
 }
 
 // vuser is one virtual user: a browser with its own cookie jar that sends
-// each request to any instance.
+// each request to any instance of either side.
 type vuser struct {
-	c        loadConfig
-	rec      *recorder
-	hc       *http.Client
-	rng      *mrand.Rand
-	account  int
-	loggedIn bool
-	n        int
+	c       loadConfig
+	ts      []target
+	rec     *recorder
+	hc      *http.Client
+	rng     *mrand.Rand
+	account int
+	n       int
+	// mu guards the login state (a double click runs two requests at once).
+	mu sync.Mutex
+	// authed tells, per side, whether the user holds a live session there
+	// (with shared sessions both sides change together).
+	authed map[string]bool
+	// loginSide is the side of the last login; used, once the session
+	// served an authenticated request on the other side.
+	loginSide string
+	used      bool
+}
+
+func newVuser(c loadConfig, ts []target, rec *recorder, hc *http.Client, rng *mrand.Rand, account, n int) *vuser {
+	return &vuser{c: c, ts: ts, rec: rec, hc: hc, rng: rng, account: account, n: n, authed: map[string]bool{}}
 }
 
 type result struct {
@@ -137,18 +209,54 @@ type result struct {
 	hdr    http.Header
 }
 
-func (u *vuser) base() string {
+// pick returns the next instance, round robin over both sides.
+func (u *vuser) pick() target {
 	u.n++
-	return u.c.urls[u.n%len(u.c.urls)]
+	return u.ts[u.n%len(u.ts)]
 }
 
-func (u *vuser) send(ctx context.Context, base, method, path string, body any, hdr map[string]string) (result, time.Duration, error) {
+// pickSide returns an instance of side (any instance when side has none).
+func (u *vuser) pickSide(side string) target {
+	var of []target
+	for _, t := range u.ts {
+		if t.side == side {
+			of = append(of, t)
+		}
+	}
+	if len(of) == 0 {
+		return u.pick()
+	}
+	return of[u.rng.IntN(len(of))]
+}
+
+// other returns an instance of the other side than t when there is one,
+// else another instance of t's side, else t.
+func (u *vuser) other(t target) target {
+	var diff, same []target
+	for _, x := range u.ts {
+		switch {
+		case x.side != t.side:
+			diff = append(diff, x)
+		case x.url != t.url:
+			same = append(same, x)
+		}
+	}
+	switch {
+	case len(diff) > 0:
+		return diff[u.rng.IntN(len(diff))]
+	case len(same) > 0:
+		return same[u.rng.IntN(len(same))]
+	}
+	return t
+}
+
+func (u *vuser) send(ctx context.Context, t target, method, path string, body any, hdr map[string]string) (result, time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, t.url+path, rd)
 	if err != nil {
 		return result{}, 0, err
 	}
@@ -166,58 +274,116 @@ func (u *vuser) send(ctx context.Context, base, method, path string, body any, h
 	return result{status: resp.StatusCode, body: b, hdr: resp.Header}, time.Since(start), err
 }
 
-// call sends one request and records it under kind; ok tells which
+// call sends one request to t and records it under kind; ok tells which
 // statuses are expected.
-func (u *vuser) call(ctx context.Context, kind, method, path string, body any, hdr map[string]string, ok ...int) (result, bool) {
-	res, d, err := u.send(ctx, u.base(), method, path, body, hdr)
+func (u *vuser) call(ctx context.Context, t target, kind, method, path string, body any, hdr map[string]string, ok ...int) (result, bool) {
+	res, d, err := u.send(ctx, t, method, path, body, hdr)
 	if err != nil {
 		if ctx.Err() == nil {
-			u.rec.add(kind, d, 0, false)
+			u.rec.add(kind, t.side, d, 0, false)
 		}
 		return res, false
 	}
 	good := slices.Contains(ok, res.status)
-	u.rec.add(kind, d, res.status, good)
-	if res.status == 401 {
-		u.loggedIn = false
-	}
+	u.rec.add(kind, t.side, d, res.status, good)
+	u.observe(t.side, kind, res.status, good)
 	return res, good
 }
 
-func (u *vuser) login(ctx context.Context) bool {
-	_, ok := u.call(ctx, "login", "POST", "/login", map[string]string{
+// observe updates the login state after an answer from side.
+func (u *vuser) observe(side, kind string, status int, good bool) {
+	if kind == "login" || kind == "browse" {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch {
+	case status == http.StatusUnauthorized:
+		u.dropLocked(side)
+	case good && status < 300 && kind != "logout" && kind != "logout-all":
+		if u.c.sharedSessions && !u.used && u.loginSide != "" && side != u.loginSide {
+			u.used = true
+			u.rec.cross.logins.Add(1)
+		}
+	}
+}
+
+// dropLocked forgets the session on side (on both with shared sessions).
+func (u *vuser) dropLocked(side string) {
+	if u.c.sharedSessions {
+		clear(u.authed)
+		return
+	}
+	delete(u.authed, side)
+}
+
+func (u *vuser) loggedIn(side string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.authed[side]
+}
+
+// ensure makes the user logged in for requests to t. With shared
+// sessions it logs in on either side, the other one half of the time:
+// those logins are the cross-side ones.
+func (u *vuser) ensure(ctx context.Context, t target) bool {
+	if u.loggedIn(t.side) {
+		return true
+	}
+	at := t
+	if u.c.sharedSessions && u.rng.IntN(2) == 0 {
+		at = u.other(t)
+	}
+	_, ok := u.call(ctx, at, "login", "POST", "/login", map[string]string{
 		"email": fmt.Sprintf("user%d@example.com", u.account), "password": u.c.password,
 	}, nil, 200)
-	u.loggedIn = ok
-	return ok
+	if !ok {
+		return false
+	}
+	u.rec.sides[at.side].logins.Add(1)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.c.sharedSessions {
+		for _, x := range u.ts {
+			u.authed[x.side] = true
+		}
+	} else {
+		u.authed[at.side] = true
+	}
+	u.loginSide, u.used = at.side, false
+	return at.side == t.side || u.authed[t.side]
 }
 
 // pay pays with key on one instance, retrying 503 (nothing was charged)
-// with the same key, as a well-behaved client does.
-func (u *vuser) pay(ctx context.Context, kind, base string, id int64, key string) result {
+// with the same key, as a well-behaved client does. orderSide is the side
+// that created the order.
+func (u *vuser) pay(ctx context.Context, kind string, t target, orderSide string, id int64, key string) result {
 	for attempt := 0; ; attempt++ {
-		res, d, err := u.send(ctx, base, "POST", fmt.Sprintf("/orders/%d/pay", id), nil, map[string]string{"Idempotency-Key": key})
+		res, d, err := u.send(ctx, t, "POST", fmt.Sprintf("/orders/%d/pay", id), nil, map[string]string{"Idempotency-Key": key})
 		if ctx.Err() != nil {
 			return res
 		}
 		if err == nil && res.status != 503 {
 			good := res.status == 200 || res.status == 201 || res.status == 409
-			u.rec.add(kind, d, res.status, good)
+			u.rec.add(kind, t.side, d, res.status, good)
+			u.observe(t.side, kind, res.status, good)
 			switch res.status {
 			case 201:
 				u.rec.charged.Add(1)
+				u.rec.sides[t.side].charged.Add(1)
+				if t.side != orderSide {
+					u.rec.cross.payments.Add(1)
+				}
 			case 200:
 				u.rec.replayed.Add(1)
 			case 409:
 				u.rec.conflict.Add(1)
-			case 401:
-				u.loggedIn = false
 			}
 			return res
 		}
 		u.rec.retries.Add(1)
 		if attempt >= 20 {
-			u.rec.add(kind, d, res.status, false)
+			u.rec.add(kind, t.side, d, res.status, false)
 			return res
 		}
 		select {
@@ -240,8 +406,9 @@ func (u *vuser) product() int64 {
 	return 1 + int64(x*float64(u.c.products))
 }
 
-func (u *vuser) orderAndPay(ctx context.Context) {
-	res, ok := u.call(ctx, "order", "POST", "/orders", map[string]any{"product_id": u.product(), "quantity": 1 + u.rng.IntN(3)}, nil, 201)
+// orderAndPay orders on t, then pays on t or on the other side.
+func (u *vuser) orderAndPay(ctx context.Context, t target) {
+	res, ok := u.call(ctx, t, "order", "POST", "/orders", map[string]any{"product_id": u.product(), "quantity": 1 + u.rng.IntN(3)}, nil, 201)
 	if !ok {
 		return
 	}
@@ -251,21 +418,43 @@ func (u *vuser) orderAndPay(ctx context.Context) {
 		return
 	}
 	key := newKey()
-	a, b := u.base(), u.base()
+	a := t
+	if u.rng.IntN(2) == 0 {
+		a = u.other(t)
+	}
+	b := u.other(a)
+	if !u.ensure(ctx, a) || !u.ensure(ctx, b) {
+		return
+	}
+	crossed := a.side != b.side
 	switch p := u.rng.IntN(100); {
 	case p < 60: // a plain payment
-		u.pay(ctx, "pay", a, o.ID, key)
+		u.pay(ctx, "pay", a, t.side, o.ID, key)
 	case p < 80: // the client retries after a lost response: same key
-		u.pay(ctx, "pay", a, o.ID, key)
-		u.pay(ctx, "pay-retry", b, o.ID, key)
+		u.pay(ctx, "pay", a, t.side, o.ID, key)
+		u.pay(ctx, "pay-retry", b, t.side, o.ID, key)
+		if crossed {
+			u.rec.cross.retries.Add(1)
+		}
 	case p < 95: // a double click: the same key twice at once, on two instances
 		var wg sync.WaitGroup
-		wg.Go(func() { u.pay(ctx, "pay-double-click", a, o.ID, key) })
-		wg.Go(func() { u.pay(ctx, "pay-double-click", b, o.ID, key) })
+		wg.Go(func() { u.pay(ctx, "pay-double-click", a, t.side, o.ID, key) })
+		wg.Go(func() { u.pay(ctx, "pay-double-click", b, t.side, o.ID, key) })
 		wg.Wait()
+		if crossed {
+			u.rec.cross.doubleClicks.Add(1)
+		}
 	default: // a second tab submits again with a fresh key: must be refused
-		u.pay(ctx, "pay", a, o.ID, key)
-		u.pay(ctx, "pay-other-key", b, o.ID, newKey())
+		u.pay(ctx, "pay", a, t.side, o.ID, key)
+		u.pay(ctx, "pay-other-key", b, t.side, o.ID, newKey())
+	}
+}
+
+// backoff waits a little after a failed login.
+func backoff(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(200 * time.Millisecond):
 	}
 }
 
@@ -274,80 +463,73 @@ func (u *vuser) orderAndPay(ctx context.Context) {
 // report does not count).
 func (u *vuser) run(ctx, load context.Context) {
 	for load.Err() == nil && ctx.Err() == nil {
-		if !u.loggedIn && !u.login(ctx) {
-			select {
-			case <-ctx.Done():
-			case <-time.After(200 * time.Millisecond):
-			}
+		t := u.pick()
+		p := u.rng.IntN(1000)
+		if p >= 997 && u.c.sharedSessions {
+			// connect-redis keeps no per-user index: no /logout-all.
+			p = 996
+		}
+		if p >= 760 && p < 770 || p >= 997 {
+			// The Go API alone serves PUT /products and /logout-all.
+			t = u.pickSide(sideGo)
+		}
+		if p >= 700 && !u.ensure(ctx, t) {
+			backoff(ctx)
 			continue
 		}
-		switch p := u.rng.IntN(1000); {
+		switch {
 		case p < 700:
-			u.call(ctx, "browse", "GET", fmt.Sprintf("/products/%d", u.product()), nil, nil, 200)
+			u.call(ctx, t, "browse", "GET", fmt.Sprintf("/products/%d", u.product()), nil, nil, 200)
 		case p < 760:
-			u.call(ctx, "me", "GET", "/me", nil, nil, 200)
+			u.call(ctx, t, "me", "GET", "/me", nil, nil, 200)
 		case p < 770:
 			id := u.product()
-			u.call(ctx, "update-product", "PUT", fmt.Sprintf("/products/%d", id), map[string]any{
+			u.call(ctx, t, "update-product", "PUT", fmt.Sprintf("/products/%d", id), map[string]any{
 				"name": fmt.Sprintf("Product %d", id), "price_cents": 100 + u.rng.IntN(9900),
 			}, nil, 200)
 		case p < 970:
-			u.orderAndPay(ctx)
+			u.orderAndPay(ctx, t)
 		case p < 997:
-			if _, ok := u.call(ctx, "logout", "POST", "/logout", nil, nil, 204); ok {
-				u.loggedIn = false
-			}
+			u.logout(ctx, t, "logout", "/logout", 204)
 		default:
-			if _, ok := u.call(ctx, "logout-all", "POST", "/logout-all", nil, nil, 200); ok {
-				u.loggedIn = false
-			}
+			u.logout(ctx, t, "logout-all", "/logout-all", 200)
 		}
 	}
 }
 
-type instanceStats struct {
-	url   string
-	stats payments.Stats
-	err   error
-}
-
-type report struct {
-	c        loadConfig
-	rec      *recorder
-	elapsed  time.Duration
-	before   []instanceStats
-	after    []instanceStats
-	audited  bool
-	audit    postgres.Audit
-	auditErr error
-	drained  bool
-}
-
-func fetchStats(ctx context.Context, urls []string) []instanceStats {
-	out := make([]instanceStats, len(urls))
-	for i, u := range urls {
-		out[i].url = u
-		req, _ := http.NewRequestWithContext(ctx, "GET", u+"/stats", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			out[i].err = err
-			continue
-		}
-		out[i].err = json.NewDecoder(resp.Body).Decode(&out[i].stats)
-		resp.Body.Close()
+func (u *vuser) logout(ctx context.Context, t target, kind, path string, status int) {
+	if _, ok := u.call(ctx, t, kind, "POST", path, nil, nil, status); ok {
+		u.mu.Lock()
+		u.dropLocked(t.side)
+		u.mu.Unlock()
 	}
-	return out
 }
 
 func loadgen(ctx context.Context, c loadConfig, stdout io.Writer) (*report, error) {
 	rep := &report{c: c, rec: newRecorder()}
-	for _, u := range c.urls {
-		if err := waitReady(ctx, u, c.readyWait); err != nil {
+	ts := c.targets()
+	for _, t := range ts {
+		if err := waitReady(ctx, t, c.readyWait); err != nil {
 			return nil, err
 		}
 	}
-	rep.before = fetchStats(ctx, c.urls)
-	fmt.Fprintf(stdout, "load: %d users on %s for %v\n", c.users, strings.Join(c.urls, ", "), c.duration)
+	rep.before = fetchStats(ctx, ts)
+	var st *postgres.Store
+	if c.dsn != "" {
+		var err error
+		st, err = postgres.Open(ctx, c.dsn)
+		if err != nil {
+			rep.auditErr = err
+		} else {
+			defer st.Close()
+			rep.sidesBefore, rep.sidesErr = sideCharges(ctx, st.DB())
+		}
+	}
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.side + " " + t.url
+	}
+	fmt.Fprintf(stdout, "load: %d users on %s for %v\n", c.users, strings.Join(names, ", "), c.duration)
 	lctx, cancel := context.WithTimeout(ctx, c.duration)
 	defer cancel()
 	transport := &http.Transport{MaxIdleConnsPerHost: 4 * c.users, IdleConnTimeout: 30 * time.Second}
@@ -356,8 +538,8 @@ func loadgen(ctx context.Context, c loadConfig, stdout io.Writer) (*report, erro
 	var wg sync.WaitGroup
 	for i := range c.users {
 		jar, _ := cookiejar.New(nil)
-		u := &vuser{c: c, rec: rep.rec, hc: &http.Client{Jar: jar, Transport: transport, Timeout: 30 * time.Second},
-			rng: mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))), account: 1 + i%c.accounts, n: i}
+		u := newVuser(c, ts, rep.rec, &http.Client{Jar: jar, Transport: transport, Timeout: 30 * time.Second},
+			mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))), 1+i%c.accounts, i)
 		wg.Go(func() { u.run(ctx, lctx) })
 	}
 	// Progress until the load ends.
@@ -383,28 +565,18 @@ func loadgen(ctx context.Context, c loadConfig, stdout io.Writer) (*report, erro
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	rep.cache = crossCacheCheck(ctx, c, 1)
 	// Let the workers finish the confirmation and receipt jobs, then audit.
-	var st *postgres.Store
-	if c.dsn != "" {
-		var err error
-		st, err = postgres.Open(ctx, c.dsn)
-		if err != nil {
-			rep.auditErr = err
-		} else {
-			defer st.Close()
-		}
-	}
 	deadline := time.Now().Add(c.drainWait)
 	for {
-		rep.after = fetchStats(ctx, c.urls)
-		if st != nil {
-			rep.audit, rep.auditErr = st.Audit(ctx)
-			rep.audited = rep.auditErr == nil
-			if rep.audited && rep.audit.Confirmed == rep.audit.Charges && rep.audit.Receipts == rep.audit.Charges {
-				rep.drained = true
-				break
-			}
-		} else {
+		rep.after = fetchStats(ctx, ts)
+		if st == nil {
+			break
+		}
+		rep.audit, rep.auditErr = st.Audit(ctx)
+		rep.audited = rep.auditErr == nil
+		if rep.audited && rep.audit.Confirmed == rep.audit.Charges && rep.audit.Receipts == rep.audit.Charges {
+			rep.drained = true
 			break
 		}
 		if time.Now().After(deadline) {
@@ -416,93 +588,22 @@ func loadgen(ctx context.Context, c loadConfig, stdout io.Writer) (*report, erro
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+	if st != nil && rep.sidesErr == nil {
+		rep.sidesAfter, rep.sidesErr = sideCharges(ctx, st.DB())
+	}
 	return rep, nil
 }
 
-func pct(ds []time.Duration, p float64) time.Duration {
-	if len(ds) == 0 {
-		return 0
+// waitReady polls t's readiness (Go: /readyz; Nest: /healthz) until it
+// answers 200 or wait passes.
+func waitReady(ctx context.Context, t target, wait time.Duration) error {
+	path := "/readyz"
+	if t.side == sideNest {
+		path = "/healthz"
 	}
-	i := int(math.Ceil(p*float64(len(ds)))) - 1
-	return ds[max(0, min(i, len(ds)-1))]
-}
-
-func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
-
-func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\n=== report: %v, %d users, %d instances ===\n", r.elapsed.Round(time.Second), r.c.users, len(r.c.urls))
-	fmt.Fprintf(w, "%-18s %8s %7s %9s %9s  %s\n", "requests", "count", "errors", "p50", "p99", "statuses")
-	var total int64
-	for _, k := range kinds {
-		ks := r.rec.kinds[k]
-		if len(ks.latencies) == 0 {
-			continue
-		}
-		slices.Sort(ks.latencies)
-		var sts []string
-		for _, s := range slices.Sorted(maps.Keys(ks.statuses)) {
-			sts = append(sts, fmt.Sprintf("%d:%d", s, ks.statuses[s]))
-		}
-		total += int64(len(ks.latencies))
-		fmt.Fprintf(w, "  %-16s %8d %7d %9s %9s  %s\n", k, len(ks.latencies), ks.errors, ms(pct(ks.latencies, .5)), ms(pct(ks.latencies, .99)), strings.Join(sts, " "))
-	}
-	fmt.Fprintf(w, "  %-16s %8d %7d   (%.0f requests/s)\n", "total", total, r.rec.errs.Load(), float64(total)/r.elapsed.Seconds())
-
-	var near, hit, miss, charges, fenced, lost, jobs, completed int64
-	for i, a := range r.after {
-		if a.err != nil {
-			fmt.Fprintf(w, "  (stats of %s unavailable: %v)\n", a.url, a.err)
-			continue
-		}
-		b := payments.Stats{}
-		if i < len(r.before) && r.before[i].err == nil && r.before[i].stats.Instance == a.stats.Instance {
-			b = r.before[i].stats
-		}
-		near += a.stats.Cache.NearHits - b.Cache.NearHits
-		hit += a.stats.Cache.RedisHits - b.Cache.RedisHits
-		miss += a.stats.Cache.Misses - b.Cache.Misses
-		charges += a.stats.Charges - b.Charges
-		fenced += a.stats.Fenced - b.Fenced
-		lost += a.stats.LockLost - b.LockLost
-		jobs += a.stats.JobRuns - b.JobRuns
-		completed += a.stats.Worker.Completed - b.Worker.Completed
-	}
-	reads := near + hit + miss
-	rate := 0.0
-	if reads > 0 {
-		rate = 100 * float64(near+hit) / float64(reads)
-	}
-	fmt.Fprintf(w, "cache (products)     hit rate %.1f%%  (near %d, redis %d, misses %d)\n", rate, near, hit, miss)
-	fmt.Fprintf(w, "payments             orders %d, charged %d, replayed %d (same key), refused %d (other key), 503 retried %d\n",
-		r.rec.orders.Load(), r.rec.charged.Load(), r.rec.replayed.Load(), r.rec.conflict.Load(), r.rec.retries.Load())
-	fmt.Fprintf(w, "instances            charges %d, fenced %d, lock lost %d, jobs run %d (completed %d)\n", charges, fenced, lost, jobs, completed)
-	switch {
-	case r.auditErr != nil:
-		fmt.Fprintf(w, "audit                unavailable: %v\n", r.auditErr)
-	case !r.audited:
-		fmt.Fprintln(w, "audit                skipped (no -database / DATABASE_URL)")
-	default:
-		a := r.audit
-		verdict := "OK"
-		if a.DoubleCharges != 0 || a.PaidWithoutOneCharge != 0 || a.DuplicateEffects != 0 {
-			verdict = "FAILED"
-		}
-		fmt.Fprintf(w, "PostgreSQL audit     paid orders %d, charges %d, ledger rows %d (whole database)\n", a.PaidOrders, a.Charges, a.LedgerRows)
-		fmt.Fprintf(w, "                     DOUBLE CHARGES %d, paid orders without exactly one charge %d  -> %s\n", a.DoubleCharges, a.PaidWithoutOneCharge, verdict)
-		drained := "all done"
-		if !r.drained {
-			drained = "still running"
-		}
-		fmt.Fprintf(w, "jobs                 confirmations %d, receipts %d of %d charges (%s), job runs %d, duplicate effects %d\n",
-			a.Confirmed, a.Receipts, a.Charges, drained, a.JobRuns, a.DuplicateEffects)
-	}
-}
-
-// waitReady polls base's /readyz until it answers 200 or wait passes.
-func waitReady(ctx context.Context, base string, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, "GET", t.url+path, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
@@ -512,7 +613,7 @@ func waitReady(ctx context.Context, base string, wait time.Duration) error {
 			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("loadgen: %s is not ready: %w", base, err)
+			return fmt.Errorf("loadgen: %s (%s) is not ready: %w", t.url, t.side, err)
 		}
 		select {
 		case <-ctx.Done():

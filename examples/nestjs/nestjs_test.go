@@ -499,6 +499,8 @@ func TestNestJS(t *testing.T) {
 	}
 	c.must(http.StatusNoContent, "POST", "/logout", nil, nil)
 	c.must(http.StatusUnauthorized, "GET", "/me", nil, nil)
+	checkCrossLogin(t, c, rc, svc, strings.Split(env["SESSION_SECRET"], ","), acct.ID)
+	checkCrossCache(t, c, rc, st)
 	nest.checkLog(t)
 	nestB.checkLog(t)
 	t.Logf("e2e %s (build %s)", time.Since(start).Round(time.Millisecond), built.Sub(start).Round(time.Millisecond))

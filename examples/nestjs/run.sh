@@ -22,7 +22,7 @@ deps=$(cd "$here" && cat package.json package-lock.json | sha256sum | cut -c1-16
 if [ "$(cat "$out/.deps" 2>/dev/null || true)" != "$deps" ]; then
   rm -f "$out/.deps" "$out/.build"
   cp "$here/package.json" "$here/package-lock.json" "$out/"
-  (cd "$out" && npm ci --no-audit --no-fund --loglevel=error) >&2
+  (cd "$out" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error) >&2
   echo "$deps" >"$out/.deps"
 fi
 build=$(cd "$here" && find package.json package-lock.json tsconfig.json src -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16)

@@ -38,3 +38,12 @@ func FuzzOf(f *testing.F) {
 		}
 	})
 }
+
+func TestTagFor(t *testing.T) {
+	for s := range Count {
+		tag := TagFor(s)
+		if tag == "" || Of("x{"+tag+"}y") != s {
+			t.Fatalf("TagFor(%d) = %q, hashes to %d", s, tag, Of("x{"+tag+"}y"))
+		}
+	}
+}

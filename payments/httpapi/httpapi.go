@@ -5,7 +5,8 @@
 //	PUT  /products/{id}        write-through (logged in)
 //	POST /login                {"email","password"}: renews the session
 //	POST /logout               ends this session
-//	POST /logout-all           ends every session of the user
+//	POST /logout-all           ends every session of the user (501 with
+//	                           connect-redis sessions: no per-user index)
 //	GET  /me                   the logged-in account
 //	POST /orders               {"product_id","quantity"}
 //	GET  /orders/{id}
@@ -38,6 +39,13 @@ import (
 type Options struct {
 	// Sessions stores the logins. Required.
 	Sessions *session.Manager
+	// UserKey, when set, keeps the logged-in account id as a JSON number
+	// under this top-level session key instead of the session's user
+	// (SetUser): "userId" with a session.FormatConnectRedis Manager is
+	// express-session's req.session.userId, so a login on a NestJS app
+	// sharing the sessions is a login here and the reverse. /logout-all
+	// then answers 501 (connect-redis keeps no per-user index).
+	UserKey string
 	// Ready reports whether the dependencies answer (for /readyz). Nil
 	// means always ready.
 	Ready func(ctx context.Context) error
@@ -162,6 +170,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, payments.ErrKeyReused):
 		status = http.StatusUnprocessableEntity
+	case errors.Is(err, session.ErrUnsupported):
+		status = http.StatusNotImplemented
 	case errors.Is(err, payments.ErrFenced), errors.Is(err, lock.ErrLost), errors.Is(err, lock.ErrTaken),
 		errors.Is(err, lock.ErrNoQuorum), errors.Is(err, session.ErrGone), errors.Is(err, payments.ErrNotCharged),
 		errors.Is(err, payments.ErrOutcomeUnknown):
@@ -181,7 +191,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("Retry-After", "1")
 		}
 	}
-	if status >= 500 && status != http.StatusServiceUnavailable {
+	if status >= 500 && status != http.StatusServiceUnavailable && status != http.StatusNotImplemented {
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	writeJSON(w, status, body)
@@ -210,7 +220,23 @@ func decode(r *http.Request, v any) error {
 
 // user returns the logged-in account id.
 func (a *API) user(r *http.Request) (int64, error) {
-	uid, err := a.o.Sessions.From(r.Context()).UserID(r.Context())
+	s := a.o.Sessions.From(r.Context())
+	if a.o.UserKey != "" {
+		id, ok, err := session.Get[int64](r.Context(), s, a.o.UserKey)
+		switch {
+		case err != nil && !errors.Is(err, session.ErrGone):
+			var se *session.StoreError
+			if errors.As(err, &se) {
+				return 0, err
+			}
+			// A value Go cannot read as an account id: not a login.
+			return 0, errors.Join(errUnauthenticated, err)
+		case err != nil || !ok || id <= 0:
+			return 0, errUnauthenticated
+		}
+		return id, nil
+	}
+	uid, err := s.UserID(r.Context())
 	if err != nil {
 		return 0, err
 	}
@@ -284,7 +310,12 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := s.SetUser(r.Context(), strconv.FormatInt(acct.ID, 10)); err != nil {
+	if a.o.UserKey != "" {
+		err = session.Set(r.Context(), s, a.o.UserKey, acct.ID)
+	} else {
+		err = s.SetUser(r.Context(), strconv.FormatInt(acct.ID, 10))
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}

@@ -329,9 +329,9 @@ func (s *Store) ResolveCharge(ctx context.Context, orderID int64) (payments.Char
 var errPaid = errors.New("paid")
 
 // ConfirmCharge implements payments.Store.
-func (s *Store) ConfirmCharge(ctx context.Context, chargeID string) (bool, error) {
-	tag, err := s.db.Exec(ctx, `UPDATE charges SET confirmed_at = now(), confirm_runs = confirm_runs + 1
-		WHERE id = $1::uuid AND confirmed_at IS NULL`, chargeID)
+func (s *Store) ConfirmCharge(ctx context.Context, chargeID, by string) (bool, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE charges SET confirmed_at = now(), confirm_runs = confirm_runs + 1, confirmed_by = $2
+		WHERE id = $1::uuid AND confirmed_at IS NULL`, chargeID, by)
 	if err != nil {
 		return false, err
 	}

@@ -1,5 +1,5 @@
 // app.module.ts: the application's modules, built from the configuration.
-import { createCluster as createKeyvCluster } from '@keyv/redis';
+import { createClient as createKeyvClient, createCluster as createKeyvCluster } from '@keyv/redis';
 import KeyvRedis from '@keyv/redis';
 import { BullModule } from '@nestjs/bullmq';
 import { CacheModule } from '@nestjs/cache-manager';
@@ -13,7 +13,7 @@ import { PaymentJobsProducer, QUEUE } from './producer.js';
 import { LockService } from './lock.js';
 import { OrdersController, PaymentService } from './payments.js';
 import { ProductsController, ProductsService } from './products.js';
-import { createCluster, RedisModule } from './redis.provider.js';
+import { createRedis, nodeRedisURLs, RedisModule } from './redis.provider.js';
 
 @Controller()
 class HealthController {
@@ -36,6 +36,7 @@ class HealthController {
       charges: p.charges,
       replays: p.replays,
       fenced: p.fenced,
+      job_runs: p.jobRuns,
       cache: { hits: this.products.hits, misses: this.products.misses },
       lock: this.locks.stats,
     };
@@ -51,20 +52,23 @@ export class AppModule {
       imports: [
         RedisModule.forRoot(cfg),
         DbModule,
-        // BullMQ gets its own Cluster: its blocking commands need
+        // BullMQ gets its own client: its blocking commands need
         // maxRetriesPerRequest null, which the shared client keeps at the
         // default so an HTTP request fails instead of hanging.
         BullModule.forRoot({
-          connection: createCluster(cfg, { redisOptions: { maxRetriesPerRequest: null } }),
+          connection: createRedis(cfg, true),
           prefix: cfg.queuePrefix,
         }),
         BullModule.registerQueue({ name: QUEUE }),
         CacheModule.registerAsync({
           inject: [CONFIG],
-          useFactory: (c: Config) => {
-            const client = createKeyvCluster({
-              rootNodes: c.redisNodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
-            });
+          useFactory: async (c: Config) => {
+            const client =
+              c.redisMode === 'single' ? createKeyvClient(nodeRedisURLs(c)[0]) : createKeyvCluster({ rootNodes: nodeRedisURLs(c) });
+            // Connected before the first request: @keyv/redis connects
+            // lazily, and two first requests at once would both start the
+            // cluster client (node-redis then fails one of them).
+            await client.connect();
             const keyv = new Keyv({ store: new KeyvRedis(client), namespace: 'products' });
             keyv.on('error', (err: Error) => log.warn(`keyv: ${err.message}`));
             return { stores: [keyv], ttl: c.productTTL };

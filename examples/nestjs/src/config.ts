@@ -9,8 +9,10 @@ export interface RedisNode {
 }
 
 export interface Config {
-  /** REDIS_NODES: host:port,... of the Redis Cluster (required). */
+  /** REDIS_NODES: host:port,... of the Redis Cluster; with REDIS_MODE=single or REDIS_URL, the one node. */
   redisNodes: RedisNode[];
+  /** REDIS_MODE: cluster (default with REDIS_NODES) or single (default with REDIS_URL=redis://host:port). */
+  redisMode: 'cluster' | 'single';
   /** DATABASE_URL: the PostgreSQL DSN of the payments schema (required). */
   databaseUrl: string;
   /** PORT: the HTTP port (default 3000). */
@@ -61,9 +63,29 @@ export function parseNodes(v: string): RedisNode[] {
   });
 }
 
-export function loadConfig(): Config {
+/** redisTarget reads REDIS_NODES, REDIS_URL and REDIS_MODE (as the Go service's redisconn). */
+function redisTarget(): { mode: 'cluster' | 'single'; nodes: RedisNode[] } {
   const nodes = process.env.REDIS_NODES;
-  if (!nodes) throw new Error('REDIS_NODES is required (host:port,... of a Redis Cluster)');
+  const url = process.env.REDIS_URL;
+  const mode = process.env.REDIS_MODE || 'auto';
+  if (mode !== 'auto' && mode !== 'cluster' && mode !== 'single') {
+    throw new Error(`REDIS_MODE: want auto, cluster or single, got ${JSON.stringify(mode)}`);
+  }
+  if (nodes && url) throw new Error('REDIS_URL: want either REDIS_URL or REDIS_NODES, not both');
+  if (url) {
+    const m = /^redis:\/\/([^:/@]+):([0-9]+)\/?$/.exec(url);
+    if (!m) throw new Error('REDIS_URL: want redis://host:port (no credentials or database here)');
+    if (mode === 'cluster') throw new Error('REDIS_MODE: cluster needs REDIS_NODES');
+    return { mode: 'single', nodes: parseNodes(`${m[1]}:${m[2]}`) };
+  }
+  if (!nodes) throw new Error('REDIS_NODES is required (host:port,... of a Redis Cluster), or REDIS_URL for a single node');
+  const parsed = parseNodes(nodes);
+  if (mode === 'single' && parsed.length !== 1) throw new Error('REDIS_NODES: REDIS_MODE=single wants exactly one host:port');
+  return { mode: mode === 'single' ? 'single' : 'cluster', nodes: parsed };
+}
+
+export function loadConfig(): Config {
+  const redis = redisTarget();
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) throw new Error('DATABASE_URL is required (a PostgreSQL DSN)');
   const secrets = (process.env.SESSION_SECRET || 'rediskit-demo-secret').split(',').filter((s) => s !== '');
@@ -71,7 +93,8 @@ export function loadConfig(): Config {
   const worker = process.env.JOBS_WORKER ?? '1';
   if (worker !== '0' && worker !== '1') throw new Error(`JOBS_WORKER: want 0 or 1, got ${JSON.stringify(worker)}`);
   return {
-    redisNodes: parseNodes(nodes),
+    redisNodes: redis.nodes,
+    redisMode: redis.mode,
     databaseUrl,
     port: int('PORT', 3000, 0),
     instance: process.env.INSTANCE || `nest-${os.hostname()}:${process.pid}`,

@@ -49,6 +49,8 @@ export const charges = pgTable('charges', {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   confirmedAt: timestamp('confirmed_at', { withTimezone: true }),
   confirmRuns: integer('confirm_runs').notNull().default(0),
+  /** confirmedBy: the instance (either side) that ran the confirmation job. */
+  confirmedBy: text('confirmed_by'),
 });
 
 export const ledger = pgTable('ledger', {

@@ -25,6 +25,7 @@ export class PaymentsProcessor extends WorkerHost {
   }
 
   async process(job: Job): Promise<unknown> {
+    this.payments.jobRuns++;
     switch (job.name) {
       case JOB_CONFIRM:
       case JOB_RECEIPT: {
@@ -62,7 +63,7 @@ export class PaymentsProcessor extends WorkerHost {
   private async confirm(chargeId: string): Promise<boolean> {
     const done = await this.db
       .update(charges)
-      .set({ confirmedAt: sql`now()`, confirmRuns: sql`${charges.confirmRuns} + 1` })
+      .set({ confirmedAt: sql`now()`, confirmRuns: sql`${charges.confirmRuns} + 1`, confirmedBy: this.payments.cfg.instance })
       .where(and(eq(charges.id, chargeId), isNull(charges.confirmedAt)))
       .returning({ id: charges.id });
     if (done.length > 0) return true;

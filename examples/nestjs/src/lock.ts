@@ -12,12 +12,11 @@
 // the order the lock was held.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Cluster } from 'ioredis';
 // redlock 4 is CommonJS (`module.exports = Redlock`): its default import.
 import Redlock from 'redlock';
 import { CONFIG, Config } from './config.js';
 import { LockError } from './errors.js';
-import { REDIS_CLIENT } from './redis.provider.js';
+import { REDIS_CLIENT, type RedisClient } from './redis.provider.js';
 
 /** Lease is what the code under a lock sees of it. */
 export interface Lease {
@@ -46,7 +45,7 @@ export class LockService {
   readonly stats = { waiting: 0, held: 0, acquired: 0, lost: 0, timeouts: 0 };
 
   constructor(
-    @Inject(REDIS_CLIENT) private readonly redis: Cluster,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(CONFIG) private readonly cfg: Config,
   ) {
     const retryDelay = 50;

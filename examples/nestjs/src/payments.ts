@@ -92,6 +92,8 @@ export class PaymentService {
   charges = 0;
   replays = 0;
   fenced = 0;
+  /** jobRuns counts the payments-queue jobs this instance's processor ran. */
+  jobRuns = 0;
 
   constructor(
     @Inject(DRIZZLE) private readonly db: DB,

@@ -9,9 +9,10 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { RedisStore } from 'connect-redis';
 import type { NextFunction, Request, Response } from 'express';
 import session from 'express-session';
-import { createCluster } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { AppModule } from './app.module.js';
 import type { Config } from './config.js';
+import { nodeRedisURLs } from './redis.provider.js';
 import { ErrorFilter } from './errors.js';
 
 /** start serves until SIGTERM or SIGINT. */
@@ -20,9 +21,8 @@ export async function start(cfg: Config): Promise<void> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(cfg), {
     logger: ['log', 'warn', 'error'],
   });
-  const sessions = createCluster({
-    rootNodes: cfg.redisNodes.map((n) => ({ url: `redis://${n.host}:${n.port}` })),
-  });
+  const sessions =
+    cfg.redisMode === 'single' ? createClient(nodeRedisURLs(cfg)[0]) : createCluster({ rootNodes: nodeRedisURLs(cfg) });
   sessions.on('error', (err: Error) => log.warn(`session store: ${err.message}`));
   await sessions.connect();
   app.use(
