@@ -3,6 +3,9 @@ GO            ?= go
 GOLANGCI      ?= $(shell command -v golangci-lint 2>/dev/null || echo $(HOME)/go/bin/golangci-lint)
 GOLANGCI_VER  ?= v2.15.0
 TEST_TIMEOUT  ?= 9m
+# Packages tested at once: most tests wait on real servers and timers, not on
+# the CPU, so 4 packages on 2 cores take 5.7 min where the default 2 took 8.1.
+TEST_PARALLEL ?= 4
 
 .PHONY: all deps test test-short lint bench demo up down status tools
 
@@ -14,7 +17,7 @@ deps:
 ## test: every package against real Redis (single node, 3+3 cluster, sentinel) and PostgreSQL
 test: deps
 	$(GO) vet ./...
-	$(GO) test ./... -count=1 -timeout $(TEST_TIMEOUT)
+	$(GO) test ./... -count=1 -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT)
 	cd bench && $(GO) vet ./...
 
 test-short: deps
