@@ -96,7 +96,7 @@ func TestInteropPause(t *testing.T) {
 				}
 				if p != nil {
 					for range 2 {
-						p.waitFor(t, 10*time.Second, "job after resume", func(m map[string]any) bool { return m["event"] == "completed" })
+						p.WaitFor(t, 10*time.Second, "job after resume", func(m map[string]any) bool { return m["event"] == "completed" })
 					}
 				}
 				redistest.Eventually(t, 10*time.Second, "jobs done after resume", func() bool {
@@ -202,7 +202,7 @@ func TestInteropEventsAndGetters(t *testing.T) {
 		}, WorkerOptions{Name: "gopher", Concurrency: 2})
 		got := map[string]map[string]any{}
 		for len(got) < 4 {
-			m := ev.waitFor(t, 10*time.Second, "events", func(m map[string]any) bool {
+			m := ev.WaitFor(t, 10*time.Second, "events", func(m map[string]any) bool {
 				switch m["event"] {
 				case "completed", "failed", "progress":
 					return true
@@ -265,7 +265,7 @@ func TestInteropGoLimitsBindNode(t *testing.T) {
 			p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": 5})
 			var starts, ends []time.Time
 			for len(ends) < 6 {
-				m := p.waitFor(t, 20*time.Second, "jobs", func(m map[string]any) bool { return m["event"] == "start" || m["event"] == "completed" })
+				m := p.WaitFor(t, 20*time.Second, "jobs", func(m map[string]any) bool { return m["event"] == "start" || m["event"] == "completed" })
 				if m["event"] == "start" {
 					starts = append(starts, time.Now())
 				} else {
@@ -290,7 +290,7 @@ func TestInteropGoLimitsBindNode(t *testing.T) {
 			start := time.Now()
 			p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": 10})
 			for range 9 {
-				p.waitFor(t, 20*time.Second, "start", func(m map[string]any) bool { return m["event"] == "start" })
+				p.WaitFor(t, 20*time.Second, "start", func(m map[string]any) bool { return m["event"] == "start" })
 			}
 			if el := time.Since(start); el < 800*time.Millisecond {
 				t.Errorf("9 jobs at 3/400ms took %v, want >= 800ms", el)

@@ -96,7 +96,7 @@ func (e *env) consume(t *testing.T, by string, n int, opts map[string]any) []str
 		p := startNode(t, e.tg, e.prefix, "work", e.name, opts)
 		var got []string
 		for len(got) < n {
-			m := p.waitFor(t, 20*time.Second, fmt.Sprintf("job %d of %d", len(got)+1, n), func(m map[string]any) bool { return m["event"] == "start" })
+			m := p.WaitFor(t, 20*time.Second, fmt.Sprintf("job %d of %d", len(got)+1, n), func(m map[string]any) bool { return m["event"] == "start" })
 			got = append(got, fmt.Sprint(m["id"]))
 		}
 		return got
@@ -211,7 +211,7 @@ func TestInteropRetries(t *testing.T) {
 				} else {
 					p := startNode(t, e.tg, e.prefix, "work", e.name, map[string]any{"concurrency": 4})
 					for range 3 + 3 + 1 + 2 {
-						m := p.waitFor(t, 20*time.Second, "start", func(m map[string]any) bool { return m["event"] == "start" })
+						m := p.WaitFor(t, 20*time.Second, "start", func(m map[string]any) bool { return m["event"] == "start" })
 						id := fmt.Sprint(m["id"])
 						start[id] = append(start[id], time.Now())
 					}

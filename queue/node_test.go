@@ -1,10 +1,8 @@
 package queue
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/nodetest"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
@@ -81,33 +80,12 @@ func runNodeScript(t *testing.T, tg redistest.Target, script, prefix, mode, queu
 	cmd := exec.CommandContext(ctx, "node", script, mode, queue)
 	cmd.Dir = dir
 	cmd.Env = nodeEnv(tg, prefix, args)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("node %s %s: %v\n%s", script, mode, err, stderr.String())
-	}
-	var lines []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("node %s %s: bad line %q", script, mode, l)
-		}
-		lines = append(lines, m)
-	}
-	return lines
+	return nodetest.RunCmd(t, cmd)
 }
 
-// nodeProc is a long-running fixture process (worker, events).
-type nodeProc struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	Lines chan map[string]any
-	done  chan struct{}
-}
+// nodeProc is a long-running fixture process (worker, events): the
+// module's one Node process runner, on the fixture's own node_modules.
+type nodeProc = nodetest.Proc
 
 func startNode(t *testing.T, tg redistest.Target, prefix, mode, queue string, args any) *nodeProc {
 	t.Helper()
@@ -118,75 +96,8 @@ func startNode(t *testing.T, tg redistest.Target, prefix, mode, queue string, ar
 // scripts.
 func startNodeScript(t *testing.T, tg redistest.Target, script, prefix, mode, queue string, args any) *nodeProc {
 	t.Helper()
-	dir := needNode(t)
 	cmd := exec.Command("node", script, mode, queue)
-	cmd.Dir = dir
+	cmd.Dir = needNode(t)
 	cmd.Env = nodeEnv(tg, prefix, args)
-	cmd.Stderr = os.Stderr
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node %s: %v", mode, err)
-	}
-	p := &nodeProc{cmd: cmd, stdin: stdin, Lines: make(chan map[string]any, 100000), done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		once := sync.Once{}
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				continue
-			}
-			if m["ready"] == true {
-				once.Do(func() { close(ready) })
-				continue
-			}
-			p.Lines <- m
-		}
-		close(p.Lines)
-	}()
-	t.Cleanup(p.Stop)
-	select {
-	case <-ready:
-	case <-p.done:
-		t.Fatalf("node %s exited before ready", mode)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("node %s not ready", mode)
-	}
-	return p
-}
-
-// Stop ends the process gracefully (closes stdin) and waits.
-func (p *nodeProc) Stop() {
-	_ = p.stdin.Close()
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-	_ = p.cmd.Wait()
-}
-
-// waitLines collects lines until cond returns true or the limit passes.
-func (p *nodeProc) waitFor(t *testing.T, limit time.Duration, what string, cond func(m map[string]any) bool) map[string]any {
-	t.Helper()
-	tm := time.NewTimer(limit)
-	defer tm.Stop()
-	for {
-		select {
-		case m, ok := <-p.Lines:
-			if !ok {
-				t.Fatalf("node exited while waiting for %s", what)
-			}
-			if cond(m) {
-				return m
-			}
-		case <-tm.C:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	return nodetest.StartCmd(t, cmd)
 }

@@ -73,7 +73,7 @@ func TestSchedulerNodeSchedulesGoWorkers(t *testing.T) {
 			}
 		}
 		for len(runsOf(t, nodeIDs, "cr")) < 11 || len(runsOf(t, nodeIDs, "ev")) < 11 {
-			m := p.waitFor(t, 40*time.Second, "node runs", func(m map[string]any) bool { return m["event"] == "start" })
+			m := p.WaitFor(t, 40*time.Second, "node runs", func(m map[string]any) bool { return m["event"] == "start" })
 			nodeIDs = append(nodeIDs, fmt.Sprint(m["id"]))
 		}
 		p.Stop()
@@ -119,7 +119,7 @@ func TestSchedulerGoSchedulesNodeWorker(t *testing.T) {
 		p := startNode(t, tg, e.prefix, "work", e.name, map[string]any{"concurrency": 2})
 		var ids []string
 		for len(runsOf(t, ids, "gev")) < 5 || len(runsOf(t, ids, "gcr")) < 3 {
-			m := p.waitFor(t, 30*time.Second, "node runs of Go schedulers", func(m map[string]any) bool { return m["event"] == "start" })
+			m := p.WaitFor(t, 30*time.Second, "node runs of Go schedulers", func(m map[string]any) bool { return m["event"] == "start" })
 			ids = append(ids, fmt.Sprint(m["id"]))
 		}
 		p.Stop()

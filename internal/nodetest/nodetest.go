@@ -109,15 +109,23 @@ func Run(t testing.TB, limit time.Duration, script string, kv []string, args ...
 	abs, _ := filepath.Abs(script)
 	cmd := exec.CommandContext(ctx, "node", append([]string{abs}, args...)...)
 	cmd.Env = Env(dir, kv...)
+	return RunCmd(t, cmd)
+}
+
+// RunCmd runs a prepared node command (for scripts with node_modules of
+// their own, e.g. queue's BullMQ fixture) to completion and returns its
+// JSON lines; the caller bounds it with exec.CommandContext.
+func RunCmd(t testing.TB, cmd *exec.Cmd) []map[string]any {
+	t.Helper()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node %s %v: %v\n%s", script, args, err, stderr.String())
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, stderr.String())
 	}
 	lines, err := parseLines(out)
 	if err != nil {
-		t.Fatalf("node %s %v: %v", script, args, err)
+		t.Fatalf("%v: %v", cmd.Args, err)
 	}
 	return lines
 }
@@ -158,7 +166,18 @@ func Start(t testing.TB, script string, kv []string, args ...string) *Proc {
 	abs, _ := filepath.Abs(script)
 	cmd := exec.Command("node", append([]string{abs}, args...)...)
 	cmd.Env = Env(dir, kv...)
-	cmd.Stderr = os.Stderr
+	return StartCmd(t, cmd)
+}
+
+// StartCmd starts a prepared node command (for scripts with node_modules
+// of their own, e.g. queue's BullMQ fixture) as Start does: it waits for
+// {"ready":true} and stops the process when the test ends. Its stderr
+// goes to the test's stderr unless the caller set one.
+func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatalf("stdin pipe: %v", err)
@@ -168,18 +187,18 @@ func Start(t testing.TB, script string, kv []string, args ...string) *Proc {
 		t.Fatalf("stdout pipe: %v", err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start node %s: %v", script, err)
+		t.Fatalf("start %v: %v", cmd.Args, err)
 	}
-	p := &Proc{cmd: cmd, stdin: stdin, Lines: make(chan map[string]any, 1<<16), done: make(chan struct{})}
+	p := &Proc{cmd: cmd, stdin: stdin, Lines: make(chan map[string]any, 1<<17), done: make(chan struct{})}
 	ready := make(chan struct{})
 	go p.read(stdout, ready) // owned by p: ends when the process closes stdout
 	t.Cleanup(p.Stop)
 	select {
 	case <-ready:
 	case <-p.done:
-		t.Fatalf("node %s exited before it was ready", script)
+		t.Fatalf("%v exited before it was ready", cmd.Args)
 	case <-time.After(30 * time.Second):
-		t.Fatalf("node %s was not ready within 30s", script)
+		t.Fatalf("%v was not ready within 30s", cmd.Args)
 	}
 	return p
 }
