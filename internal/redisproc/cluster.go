@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,7 +86,7 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 		if len(opts.Ports) > 0 {
 			port = opts.Ports[i]
 		} else {
-			p, err := FreePort()
+			p, err := freeClusterPort()
 			if err != nil {
 				return nil, err
 			}
@@ -479,4 +480,25 @@ func Poll(ctx context.Context, limit time.Duration, what string, ok func(context
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// freeClusterPort returns a port whose cluster bus port (port+10000) was
+// free too a moment ago: FreePort alone checks only the first, and with
+// several test binaries running at once the bus port is sometimes some
+// other process's (a client connection's local port), which makes the
+// node exit at start with "Address already in use".
+func freeClusterPort() (int, error) {
+	for range 50 {
+		p, err := FreePort()
+		if err != nil {
+			return 0, err
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return p, nil
+	}
+	return 0, errors.New("redisproc: no port with a free cluster bus port")
 }
