@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +73,7 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 	}
 	emit(Rate("queue", "worker c=100 tiny jobs, results stored", median(ours), median(bull), "bullmq 6.7.0 (node)", "jobs/s"))
 	emit(Rate("queue", "worker c=100 tiny jobs, results stored", median(ours), median(aq), "asynq 0.26", "jobs/s"))
-	emit(Latency("queue", "worker c=100: Redis commandstats time per job", median(oursCPU), median(bullCPU), "bullmq 6.7.0 (node)", "usec/job"))
+	emit(Latency("queue", "worker c=100: Redis CPU (INFO cpu) per job", median(oursCPU), median(bullCPU), "bullmq 6.7.0 (node)", "usec/job"))
 
 	// 2. Bulk add, 50 per call, 4 callers.
 	var oursAdd, bullAdd float64
@@ -126,21 +125,14 @@ func benchQueue(ctx context.Context, cfg Config, emit func(Result)) error {
 
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// redisUsec sums the usec of every command in INFO commandstats.
+// redisUsec is the server's CPU time in microseconds (redisCPU: network
+// and event loop included). Summing INFO commandstats instead counts a
+// script's inner commands twice (in their own line and in EVALSHA's).
 func redisUsec(ctx context.Context, rdb *redis.Client) (float64, error) {
-	info, err := rdb.Info(ctx, "commandstats").Result()
-	if err != nil {
+	if err := rdb.Ping(ctx).Err(); err != nil {
 		return 0, err
 	}
-	var t float64
-	for _, line := range strings.Split(info, "\n") {
-		if _, rest, ok := strings.Cut(line, ",usec="); ok {
-			v, _, _ := strings.Cut(rest, ",")
-			n, _ := strconv.ParseFloat(v, 64)
-			t += n
-		}
-	}
-	return t, nil
+	return float64(redisCPU(ctx, rdb)) / float64(time.Microsecond), nil
 }
 
 // window counts done() over the measured window after a warm-up, ending
@@ -167,7 +159,7 @@ func sleepFor(ctx context.Context, d time.Duration) {
 	}
 }
 
-// oursWorker returns the worker's rate and the Redis commandstats time
+// oursWorker returns the worker's rate and the Redis CPU time
 // per job finished while it ran.
 func oursWorker(ctx context.Context, rdb *redis.Client, d time.Duration, n int) (rate, usecPerJob float64, err error) {
 	q, err := queue.New(rdb, "bench", queue.Options{})
@@ -279,7 +271,7 @@ func oursBulkAdd(ctx context.Context, rdb *redis.Client, d time.Duration) (float
 type nodeResult struct {
 	Jobs    float64 `json:"jobs"`
 	Seconds float64 `json:"seconds"`
-	// Usec and Done (worker mode): Redis commandstats time while the
+	// Usec and Done (worker mode): Redis CPU time (INFO cpu) while the
 	// worker ran and the jobs it finished.
 	Usec float64 `json:"usec"`
 	Done float64 `json:"done"`

@@ -6,7 +6,7 @@
 // WARMUP_MS, MEASURE_MS, CONCURRENCY. Prints one JSON line
 // {"jobs": <measured jobs>, "seconds": <measured time>} so the caller
 // computes the corrected rate (measured jobs / measured time only); the
-// worker mode adds "usec" and "done": Redis commandstats time (µs) spent
+// worker mode adds "usec" and "done": Redis CPU time (µs, INFO cpu) spent
 // while the worker ran and the jobs it finished meanwhile. The flow mode
 // adds one flow at a time (a parent in QUEUE-p with FLOW_CHILDREN children
 // in QUEUE-c, FlowProducer) and waits for its parent to complete; "jobs"
@@ -25,12 +25,14 @@ const measure = Number(process.env.MEASURE_MS || 3000);
 const conc = Number(process.env.CONCURRENCY || 100);
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 
-// usec sums the usec of every command in INFO commandstats.
+// usec is the Redis server's CPU time (used_cpu_user + used_cpu_sys in
+// INFO cpu) in microseconds. Summing INFO commandstats instead counts a
+// script's inner commands twice (in their own line and in EVALSHA's).
 async function usec(client) {
-  const info = await client.info('commandstats');
+  const info = await client.info('cpu');
   let t = 0;
-  for (const m of info.matchAll(/,usec=(\d+),/g)) t += Number(m[1]);
-  return t;
+  for (const m of info.matchAll(/^used_cpu_(?:user|sys):([0-9.]+)/gm)) t += Number(m[1]);
+  return t * 1e6;
 }
 
 async function fill(q, n) {
