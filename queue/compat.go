@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -26,10 +27,15 @@ var knownOpts = map[string]bool{
 }
 
 // unsupportedOpts returns the option keys of a stored opts JSON this
-// worker does not know (a newer BullMQ, BullMQ Pro), sorted.
+// worker does not know (a newer BullMQ, BullMQ Pro), sorted. The jobs of
+// a queue mostly share a few opts texts, so answers are remembered
+// (optsSeen): a fetch does not decode each job's opts twice.
 func unsupportedOpts(raw string) []string {
 	if raw == "" {
 		return nil
+	}
+	if bad, ok := optsSeen.get(raw); ok {
+		return bad
 	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal([]byte(raw), &m) != nil {
@@ -42,7 +48,36 @@ func unsupportedOpts(raw string) []string {
 		}
 	}
 	slices.Sort(bad)
+	optsSeen.put(raw, bad)
 	return bad
+}
+
+// optsSeen remembers unsupportedOpts's answers for up to optsSeenMax opts
+// texts, forgetting them all when full (texts with a unique jobId each
+// would otherwise grow it without bound). Answers are shared: read only.
+var optsSeen = &optsCache{m: map[string][]string{}}
+
+const optsSeenMax = 1024
+
+type optsCache struct {
+	mu sync.Mutex
+	m  map[string][]string
+}
+
+func (c *optsCache) get(raw string) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	bad, ok := c.m[raw]
+	return bad, ok
+}
+
+func (c *optsCache) put(raw string, bad []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= optsSeenMax {
+		clear(c.m)
+	}
+	c.m[raw] = bad
 }
 
 // checkJob returns the reason a fetched job must fail without running

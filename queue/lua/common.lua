@@ -86,14 +86,13 @@ local function activate(K, prefix, nowStr, id, token, lockMs, worker, out)
   rcall("SET", jk .. ":lock", token, "PX", lockMs)
   rcall("XADD", K.events, "*", "event", "active", "jobId", id, "prev", "waiting")
   local f = rcall("HGETALL", jk)
-  local ats = 1
+  local ats = "1" -- a string: formatting a Lua number costs a printf
   for i = 1, #f, 2 do
     if f[i] == "ats" then
-      ats = (tonumber(f[i + 1]) or 0) + 1
+      ats = tostring((tonumber(f[i + 1]) or 0) + 1)
       break
     end
   end
-  ats = tostring(ats)
   if worker ~= "" then
     rcall("HSET", jk, "processedOn", nowStr, "pb", worker, "ats", ats)
     f[#f + 1] = "pb"

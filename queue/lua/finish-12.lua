@@ -53,32 +53,26 @@ for r = 1, tonumber(ARGV[argFinRemovals]) do
   removals[r] = {tonumber(c), tonumber(a), tonumber(l), key = "|" .. c .. "|" .. a .. "|" .. l}
   at = at + finKeepSize
 end
-local entries = {}
+-- entries are read from ARGV where they stand (offs[i] is entry i's first
+-- argument): no table per job
+local offs, kinds, ids = {}, {}, {}
 for i = 1, n do
-  local e = {kind = ARGV[at + finKind], id = ARGV[at + finID], token = ARGV[at + finToken], value = ARGV[at + finValue],
-    deid = ARGV[at + finDedup], parentKey = ARGV[at + finParentKey], parent = ARGV[at + finParent]}
-  if e.kind == "c" then
-    e.atm, e.removal = ARGV[at + finDoneATM], removals[tonumber(ARGV[at + finDoneRemoval])]
-    at = at + finDoneSize
-  else
-    e.stack, e.delay, e.removal = ARGV[at + finFailStack], ARGV[at + finFailDelay], removals[tonumber(ARGV[at + finFailRemoval])]
-    e.attempts, e.lifo, e.atm = ARGV[at + finFailAttempts], ARGV[at + finFailLIFO], ARGV[at + finFailATM]
-    at = at + finFailSize
-  end
-  entries[i] = e
+  local kind = ARGV[at + finKind]
+  offs[i], kinds[i], ids[i] = at, kind, ARGV[at + finID]
+  if kind == "c" then at = at + finDoneSize else at = at + finFailSize end
 end
 -- one MGET for every lock, one DEL and one SREM for those we hold
 local lockKeys = {}
 for i = 1, n do
-  lockKeys[i] = prefix .. entries[i].id .. ":lock"
+  lockKeys[i] = prefix .. ids[i] .. ":lock"
 end
 local held, heldIds = {}, {}
 -- completing a parent needs its children done: one EXISTS for the batch
 -- (empty sets do not exist), then per job only when some exist
 local parentKeys = {}
 for i = 1, n do
-  if entries[i].kind == "c" then
-    local jk = prefix .. entries[i].id
+  if kinds[i] == "c" then
+    local jk = prefix .. ids[i]
     parentKeys[#parentKeys + 1] = jk .. ":dependencies"
     parentKeys[#parentKeys + 1] = jk .. ":unsuccessful"
   end
@@ -87,9 +81,9 @@ local parents = #parentKeys > 0 and rcall("EXISTS", unpack(parentKeys)) > 0
 if n > 0 then
   local cur = rcall("MGET", unpack(lockKeys))
   for i = 1, n do
-    local id, c = entries[i].id, cur[i]
+    local id, c, token = ids[i], cur[i], ARGV[offs[i] + finToken]
     local jk = prefix .. id
-    if parents and c == entries[i].token and entries[i].kind == "c" then
+    if parents and c == token and kinds[i] == "c" then
       if rcall("SCARD", jk .. ":dependencies") ~= 0 then
         codes[i] = -4
       elseif rcall("ZCARD", jk .. ":unsuccessful") ~= 0 then
@@ -98,13 +92,13 @@ if n > 0 then
     end
     if codes[i] then
       -- refused: the job stays active and locked
-    elseif c == entries[i].token then
+    elseif c == token then
       codes[i] = 0
       held[#held + 1] = lockKeys[i]
       heldIds[#heldIds + 1] = id
     elseif c then
       codes[i] = -6
-    elseif rcall("EXISTS", prefix .. id) == 0 then
+    elseif rcall("EXISTS", jk) == 0 then
       codes[i] = -1
       rcall("LREM", K.active, -1, id)
     else
@@ -130,27 +124,33 @@ local function keep(set, r)
   end
 end
 for i = 1, n do
-  local e = entries[i]
-  local kind, id, value, stack = e.kind, e.id, e.value, e.stack
+  local o, kind, id = offs[i], kinds[i], ids[i]
   local jk = prefix .. id
   if codes[i] == 0 and rcall("LREM", K.active, -1, id) < 1 then codes[i] = -3 end
-  if codes[i] == 0 and e.deid ~= "" and (kind == "c" or kind == "f") then
-    dedupRelease(prefix, e.deid, id)
-    dedupRequeue(K, prefix, e.deid, nowStr, maxEv)
-  end
-  if codes[i] == 0 and kind == "c" and (e.parentKey ~= "" or e.parent ~= "") then
-    childCompleted(jk, e.parentKey, e.parent, value, nowStr)
-  elseif codes[i] == 0 and kind == "f" and e.parent ~= "" then
-    childFailed(jk, e.parent, value, nowStr)
-  end
   if codes[i] == 0 then
-    local count = e.removal[1]
+    local value, deid, parentKey, parent = ARGV[o + finValue], ARGV[o + finDedup], ARGV[o + finParentKey], ARGV[o + finParent]
+    if deid ~= "" and (kind == "c" or kind == "f") then
+      dedupRelease(prefix, deid, id)
+      dedupRequeue(K, prefix, deid, nowStr, maxEv)
+    end
+    if kind == "c" and (parentKey ~= "" or parent ~= "") then
+      childCompleted(jk, parentKey, parent, value, nowStr)
+    elseif kind == "f" and parent ~= "" then
+      childFailed(jk, parent, value, nowStr)
+    end
+    local removal, stack
+    if kind == "c" then
+      removal = removals[tonumber(ARGV[o + finDoneRemoval])]
+    else
+      removal, stack = removals[tonumber(ARGV[o + finFailRemoval])], ARGV[o + finFailStack]
+    end
+    local count = removal[1]
     if kind == "c" then
       if count ~= 0 then
         completedArgs[#completedArgs + 1] = nowStr
         completedArgs[#completedArgs + 1] = id
-        rcall("HSET", jk, "returnvalue", value, "finishedOn", nowStr, "atm", e.atm)
-        keep(K.completed, e.removal)
+        rcall("HSET", jk, "returnvalue", value, "finishedOn", nowStr, "atm", ARGV[o + finDoneATM])
+        keep(K.completed, removal)
       else
         removeJobKeys(jk)
       end
@@ -163,19 +163,19 @@ for i = 1, n do
         rcall("ZADD", K.failed, now, id)
         rcall("HSET", jk, "finishedOn", now)
         rcall("HDEL", jk, "defa")
-        keep(K.failed, e.removal)
+        keep(K.failed, removal)
       else
         removeJobKeys(jk)
         -- a child failed without a policy is still a pending dependency
-        if e.parentKey ~= "" then dropFromParent(jk, false, e.parentKey, nil) end
+        if parentKey ~= "" then dropFromParent(jk, false, parentKey, nil) end
       end
       rcall("XADD", K.events, "*", "event", "failed", "jobId", id, "failedReason", value, "prev", "active")
-      if atm >= (tonumber(e.attempts) or 0) then
+      if atm >= (tonumber(ARGV[o + finFailAttempts]) or 0) then
         rcall("XADD", K.events, "*", "event", "retries-exhausted", "jobId", id, "attemptsMade", atm)
       end
       finished = true
     elseif kind == "d" then
-      local delay = tonumber(e.delay)
+      local delay = tonumber(ARGV[o + finFailDelay])
       local due = now + delay
       rcall("HSET", jk, "failedReason", value, "stacktrace", stack, "delay", delay)
       rcall("HINCRBY", jk, "atm", 1)
@@ -185,7 +185,7 @@ for i = 1, n do
     elseif kind == "w" then
       rcall("HSET", jk, "failedReason", value, "stacktrace", stack)
       local push = "LPUSH"
-      if e.lifo == "1" then push = "RPUSH" end
+      if ARGV[o + finFailLIFO] == "1" then push = "RPUSH" end
       enqueue(prefix, K.wait, K.prio, K.pc, id, push)
       rcall("HINCRBY", jk, "atm", 1)
       rcall("XADD", K.events, "MAXLEN", "~", maxEv, "*", "event", "waiting", "jobId", id, "prev", "active")
@@ -207,8 +207,8 @@ local metricsPoints = tonumber(ARGV[argFinMetrics]) or 0
 if metricsPoints > 0 then
   local nc, nf = 0, 0
   for i = 1, n do
-    if codes[i] == 0 and entries[i].kind == "c" then nc = nc + 1 end
-    if codes[i] == 0 and entries[i].kind == "f" then nf = nf + 1 end
+    if codes[i] == 0 and kinds[i] == "c" then nc = nc + 1 end
+    if codes[i] == 0 and kinds[i] == "f" then nf = nf + 1 end
   end
   if nc > 0 then collectMetrics(prefix .. "metrics:completed", metricsPoints, now, nc) end
   if nf > 0 then collectMetrics(prefix .. "metrics:failed", metricsPoints, now, nf) end
