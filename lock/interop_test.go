@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/rediskit/rediskit/internal/nodetest"
-	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 	"github.com/rediskit/rediskit/lock"
 )
@@ -360,74 +359,6 @@ func TestNodeReleaseWakeLatency(t *testing.T) {
 			t.Errorf("p99 wake-up %v, want under 400ms (ForeignPoll is 50 ms)", p99)
 		}
 	})
-}
-
-// TestKeyspaceWakeLatency measures the alternative to polling that
-// Options.ForeignPoll does not take: keyspace notifications
-// (notify-keyspace-events "Kg", off by default) of the Node release's DEL,
-// from the release to a Go TryAcquire woken by the event. On a private
-// node, since it changes the server's configuration.
-func TestKeyspaceWakeLatency(t *testing.T) {
-	const rounds = 24
-	s := redistest.NewSingle(t, redisproc.ServerOptions{})
-	tg := redistest.Target{Name: "single", Addrs: []string{s.Addr()}}
-	ctx := ctxT(t, 2*time.Minute)
-	c := tg.Client(t)
-	if err := c.ConfigSet(ctx, "notify-keyspace-events", "Kg").Err(); err != nil {
-		t.Fatal(err)
-	}
-	l := plainLocker(t, tg, lock.Options{})
-	resource := redistest.Unique(t) + ":wake"
-	ps := c.Subscribe(ctx, "__keyspace@0__:"+resource)
-	defer ps.Close()
-	if _, err := ps.Receive(ctx); err != nil { // the subscription's confirmation
-		t.Fatal(err)
-	}
-	events := ps.Channel()
-	p := nodetest.Start(t, "testdata/node/holder.js", nodeEnv(tg, "redlock"))
-	var lat []time.Duration
-	for range rounds {
-		nodeLock(t, p, resource, 10000, false)
-		got := make(chan time.Time, 1)
-		go func() {
-			for msg := range events {
-				if msg.Payload != "del" {
-					continue
-				}
-				le, err := l.TryAcquire(ctx, resource, 10*time.Second)
-				at := time.Now()
-				if err != nil {
-					t.Errorf("TryAcquire woken by the event: %v", err)
-				} else if err := le.Release(ctx); err == nil {
-					// Our own release's DEL: consumed here, not taken for
-					// the next round's Node release.
-					for msg := range events {
-						if msg.Payload == "del" {
-							break
-						}
-					}
-				}
-				got <- at
-				return
-			}
-		}()
-		m := holderCmd(t, p, map[string]any{"op": "unlock"})
-		if m["ok"] != true {
-			t.Fatalf("node unlock: %v", m)
-		}
-		select {
-		case acquired := <-got:
-			lat = append(lat, time.Duration(float64(acquired.UnixNano())-m["at"].(float64)*1e6))
-		case <-ctx.Done():
-			t.Fatal("no keyspace event for the Node release")
-		}
-	}
-	p50, p99 := percentiles(lat)
-	t.Logf("Go acquire woken by a keyspace event after a Node release (%d rounds, loaded machine): p50 %v, p99 %v, max %v",
-		rounds, p50, p99, slices.Max(lat))
-	if p99 > 400*time.Millisecond {
-		t.Errorf("p99 wake-up %v, want under 400ms", p99)
-	}
 }
 
 // percentiles returns the 50th and 99th percentiles (nearest rank).
