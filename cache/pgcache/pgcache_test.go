@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/testlog"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -220,24 +222,6 @@ func TestRelayKeepsRowsWhenRedisFails(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the relay's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A LISTEN that fails is not silent: it is logged and counted, and the
 // relay keeps relaying by polling.
 func TestRelayListenFailureSurfaces(t *testing.T) {
@@ -246,7 +230,7 @@ func TestRelayListenFailureSurfaces(t *testing.T) {
 	if err := WatchTable(ctx, db, Watch{Table: "products", Namespace: "p", Key: "id::text"}); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testlog.Buffer
 	r := NewRelay(db, redistest.SingleTarget(t).Client(t), RelayOptions{
 		PollInterval: 50 * time.Millisecond,
 		Logger:       slog.New(slog.NewTextHandler(&logs, nil)),

@@ -14,10 +14,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rediskit/rediskit/internal/testlog"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/pgtest"
@@ -137,25 +138,8 @@ func (e *env) start(name string) *instance {
 type child struct {
 	url    string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testlog.Buffer
 	exited chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) startChild(name string, extra map[string]string) *child {
@@ -173,7 +157,7 @@ func (e *env) startChild(name string, extra map[string]string) *child {
 	for k, v := range extra {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	c := &child{url: "http://" + addr, cmd: cmd, out: &syncBuffer{}}
+	c := &child{url: "http://" + addr, cmd: cmd, out: &testlog.Buffer{}}
 	cmd.Stdout, cmd.Stderr = c.out, c.out
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -9,38 +9,21 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rediskit/rediskit/internal/testlog"
 
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
-
-// lockedBuffer is an io.Writer the test can read while a command writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startDashboard runs `rediskit dashboard args...` until the test ends and
 // returns its URL.
 func startDashboard(t *testing.T, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb lockedBuffer
+	var out, errb testlog.Buffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"dashboard", "-listen", "127.0.0.1:0"}, args...), &out, &errb)
@@ -97,7 +80,7 @@ func TestDashboardCommand(t *testing.T) {
 	t.Setenv("DASHBOARD_PASSWORD", "")
 	t.Setenv("DASHBOARD_PASSWORD_FILE", "")
 
-	var out, errb lockedBuffer
+	var out, errb testlog.Buffer
 	err := run(context.Background(), []string{"dashboard", "-write", "-listen", "127.0.0.1:0"}, &out, &errb)
 	if err == nil || !strings.Contains(err.Error(), "DASHBOARD_USER") {
 		t.Fatalf("-write without credentials: %v", err)

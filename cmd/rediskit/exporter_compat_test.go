@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/testlog"
+
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
@@ -20,7 +22,7 @@ func TestExporterCompat(t *testing.T) {
 	t.Setenv("REDIS_SENTINEL_ADDRS", "")
 	t.Setenv("METRICS_USERNAME", "")
 	t.Setenv("METRICS_PASSWORD", "")
-	var out, errb lockedBuffer
+	var out, errb testlog.Buffer
 	if err := run(context.Background(), []string{"exporter", "-compat", "nope"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "redis_exporter") {
 		t.Fatalf("-compat nope: %v", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/testlog"
+
 	"github.com/rediskit/rediskit/internal/redisproc"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
@@ -68,7 +70,7 @@ func TestGoldenStatus(t *testing.T) {
 func TestGoldenStatusJSON(t *testing.T) {
 	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
 		setEnv(t, map[string]string{"REDIS_NODES": strings.Join(tg.Addrs, ",")})
-		var out, errb syncBuffer
+		var out, errb testlog.Buffer
 		err := run(context.Background(), []string{"status", "-json"}, &out, &errb)
 		if err != nil {
 			t.Fatalf("status -json: %v\n%s", err, errb.String())
@@ -138,7 +140,7 @@ func TestGoldenAnalyzeJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		setEnv(t, map[string]string{"REDIS_NODES": strings.Join(tg.Addrs, ",")})
-		var out, errb syncBuffer
+		var out, errb testlog.Buffer
 		err := run(ctx, []string{"analyze", "-json", "-match", p + ":*", "-sample", "1", "-rate", "-1", "-progress", "off"}, &out, &errb)
 		if err != nil {
 			t.Fatalf("analyze: %v\n%s", err, errb.String())
@@ -192,7 +194,7 @@ func TestGoldenExporter(t *testing.T) {
 		setEnv(t, map[string]string{"REDIS_NODES": strings.Join(tg.Addrs, ",")})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var out, errb syncBuffer
+		var out, errb testlog.Buffer
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, []string{"exporter", "-addr", "127.0.0.1:0"}, &out, &errb) }()
 		reURL := regexp.MustCompile(`http://(\S+)/metrics`)

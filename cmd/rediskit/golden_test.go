@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,8 +10,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/rediskit/rediskit/internal/testlog"
 
 	"github.com/rediskit/rediskit/internal/redistest"
 )
@@ -43,29 +43,10 @@ func setEnv(t *testing.T, env map[string]string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a command writing while a test
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // transcript runs `rediskit args...` and renders what it printed and
 // returned.
 func transcript(ctx context.Context, args ...string) string {
-	var out, errb syncBuffer
+	var out, errb testlog.Buffer
 	err := run(ctx, args, &out, &errb)
 	return render(args, out.String(), errb.String(), err)
 }

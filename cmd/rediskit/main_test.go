@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rediskit/rediskit/internal/testlog"
 )
 
 // up, status on the local cluster, a second up, down, and status once it
@@ -15,7 +17,7 @@ func TestGoldenUpDown(t *testing.T) {
 	dir := filepath.Join(tmp, ".rediskit")
 	setEnv(t, nil)
 	up := transcript(ctx, "up", "-dir", dir, "-port", "0")
-	t.Cleanup(func() { _ = run(ctx, []string{"down", "-dir", dir}, &syncBuffer{}, &syncBuffer{}) })
+	t.Cleanup(func() { _ = run(ctx, []string{"down", "-dir", dir}, &testlog.Buffer{}, &testlog.Buffer{}) })
 	if !strings.Contains(up, "-- ok --") {
 		t.Fatalf("up failed:\n%s", up)
 	}

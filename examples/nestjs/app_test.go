@@ -8,10 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rediskit/rediskit/internal/testlog"
 )
 
 // needNode skips the test when Node.js or npm is missing.
@@ -43,30 +44,12 @@ func buildApp(t *testing.T) string {
 	return dir
 }
 
-// syncBuffer collects a child's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // nestApp is one running Nest process.
 type nestApp struct {
 	name string
 	base string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testlog.Buffer
 	done chan error
 }
 
@@ -81,7 +64,7 @@ func startNest(t *testing.T, dir, name string, env map[string]string) *nestApp {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	a := &nestApp{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan error, 1)}
+	a := &nestApp{name: name, cmd: cmd, out: &testlog.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = a.out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
