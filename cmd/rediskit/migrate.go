@@ -82,30 +82,42 @@ func (f migrateFlags) options(stderr io.Writer) migrate.Options {
 		ReadBatch: *f.batch, Pipelines: *f.pipelines, ScanCount: *f.scanCount, Log: slog.New(slog.NewTextHandler(stderr, nil))}
 }
 
-// connectSides connects the source and the target from SOURCE_REDIS_*
-// and TARGET_REDIS_*; each error names the side and the variable.
-func connectSides(ctx context.Context) (src, dst *redisconn.Conn, err error) {
+// sides are a migrate subcommand's source and target connections.
+type sides struct{ src, dst *redisconn.Conn }
+
+func (s sides) Close() {
+	s.src.Close()
+	s.dst.Close()
+}
+
+// parseAndConnect parses a migrate subcommand's flags, then connects the
+// source and the target from SOURCE_REDIS_* and TARGET_REDIS_*; each
+// error names the side and the variable. The caller closes the sides.
+func parseAndConnect(ctx context.Context, fs *flag.FlagSet, args []string) (sides, error) {
+	if err := fs.Parse(args); err != nil {
+		return sides{}, err
+	}
 	scfg, err := migrate.LoadConfig(migrate.SourcePrefix, os.LookupEnv)
 	if err != nil {
-		return nil, nil, err
+		return sides{}, err
 	}
 	tcfg, err := migrate.LoadConfig(migrate.TargetPrefix, os.LookupEnv)
 	if err != nil {
-		return nil, nil, err
+		return sides{}, err
 	}
 	if len(scfg.Nodes) > 0 && slices.Equal(sorted(scfg.Nodes), sorted(tcfg.Nodes)) && scfg.DB == tcfg.DB {
-		return nil, nil, fmt.Errorf("migrate: SOURCE_REDIS_* and TARGET_REDIS_* name the same nodes (%s)", strings.Join(scfg.Nodes, ","))
+		return sides{}, fmt.Errorf("migrate: SOURCE_REDIS_* and TARGET_REDIS_* name the same nodes (%s)", strings.Join(scfg.Nodes, ","))
 	}
-	src, err = redisconn.Connect(ctx, scfg)
+	src, err := redisconn.Connect(ctx, scfg)
 	if err != nil {
-		return nil, nil, migrate.PrefixError(migrate.SourcePrefix, err)
+		return sides{}, migrate.PrefixError(migrate.SourcePrefix, err)
 	}
-	dst, err = redisconn.Connect(ctx, tcfg)
+	dst, err := redisconn.Connect(ctx, tcfg)
 	if err != nil {
 		src.Close()
-		return nil, nil, migrate.PrefixError(migrate.TargetPrefix, err)
+		return sides{}, migrate.PrefixError(migrate.TargetPrefix, err)
 	}
-	return src, dst, nil
+	return sides{src, dst}, nil
 }
 
 func sorted(s []string) []string {
@@ -118,16 +130,12 @@ func runMigrateCopy(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := flag.NewFlagSet("migrate copy", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mf := addMigrateFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	src, dst, err := connectSides(ctx)
+	sd, err := parseAndConnect(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	defer dst.Close()
-	m := migrate.New(src.Client, dst.Client, mf.options(stderr))
+	defer sd.Close()
+	m := migrate.New(sd.src.Client, sd.dst.Client, mf.options(stderr))
 	stopBar := startProgress(ctx, m, *mf.progress, stderr)
 	sum, err := m.Copy(ctx)
 	stopBar()
@@ -159,18 +167,14 @@ func runMigrateSync(ctx context.Context, args []string, stdout, stderr io.Writer
 	mf := addMigrateFlags(fs)
 	listen := fs.String("listen", "", "serve /metrics (Prometheus) and /status (JSON) on this address, e.g. :9121")
 	heartbeat := fs.Duration("heartbeat", 0, "heartbeat and topology check interval (0 = 1s, negative = no heartbeat key)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	src, dst, err := connectSides(ctx)
+	sd, err := parseAndConnect(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	defer dst.Close()
+	defer sd.Close()
 	opts := mf.options(stderr)
 	opts.Heartbeat = *heartbeat
-	m := migrate.New(src.Client, dst.Client, opts)
+	m := migrate.New(sd.src.Client, sd.dst.Client, opts)
 	if *listen != "" {
 		stop, err := serveMigrateStatus(ctx, *listen, m, stderr)
 		if err != nil {
@@ -197,16 +201,12 @@ func runMigrateVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	rate := fs.Int("rate", 0, "keys read per second over both sides (0 = 50000, -1 = no limit)")
 	maxList := fs.Int("max", 0, "differences listed (0 = 100; all are counted)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	src, dst, err := connectSides(ctx)
+	sd, err := parseAndConnect(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	defer dst.Close()
-	rep, err := migrate.Verify(ctx, src.Client, dst.Client, migrate.VerifyOptions{TTLTolerance: *tol, KeysPerSecond: *rate, MaxReported: *maxList})
+	defer sd.Close()
+	rep, err := migrate.Verify(ctx, sd.src.Client, sd.dst.Client, migrate.VerifyOptions{TTLTolerance: *tol, KeysPerSecond: *rate, MaxReported: *maxList})
 	if err != nil {
 		return err
 	}

@@ -33,18 +33,14 @@ func runMigrateCutover(ctx context.Context, args []string, stdout, stderr io.Wri
 	drainTimeout := fs.Duration("drain-timeout", 5*time.Minute, "how long to wait for active jobs to finish on the source")
 	pauseWrites := fs.Duration("pause-writes", 0, "CLIENT PAUSE WRITE on every source master for this long once queues are drained (0 = do not pause; then stop the writers yourself)")
 	tol := fs.Duration("ttl-tolerance", 0, "verify: accepted difference between absolute expiries")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	src, dst, err := connectSides(ctx)
+	sd, err := parseAndConnect(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	defer dst.Close()
+	defer sd.Close()
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, "cutover: "+format+"\n", a...) }
 
-	m := migrate.New(src.Client, dst.Client, mf.options(stderr))
+	m := migrate.New(sd.src.Client, sd.dst.Client, mf.options(stderr))
 	syncCtx, stopSync := context.WithCancel(ctx)
 	defer stopSync()
 	syncDone := make(chan error, 1)
@@ -77,7 +73,7 @@ func runMigrateCutover(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	say("sync caught up (lag %.3fs)", m.Status().LagSeconds)
 	// 2. Verify.
-	rep, err := migrate.Verify(ctx, src.Client, dst.Client, migrate.VerifyOptions{TTLTolerance: *tol})
+	rep, err := migrate.Verify(ctx, sd.src.Client, sd.dst.Client, migrate.VerifyOptions{TTLTolerance: *tol})
 	if err != nil {
 		return fmt.Errorf("migrate cutover: verify: %w", err)
 	}
@@ -92,7 +88,7 @@ func runMigrateCutover(ctx context.Context, args []string, stdout, stderr io.Wri
 		if name = strings.TrimSpace(name); name == "" {
 			continue
 		}
-		q, err := queue.New(src.Client, name, queue.Options{Prefix: *queuePrefix})
+		q, err := queue.New(sd.src.Client, name, queue.Options{Prefix: *queuePrefix})
 		if err != nil {
 			return fmt.Errorf("migrate cutover: queue %q: %w", name, err)
 		}
@@ -125,7 +121,7 @@ func runMigrateCutover(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	// 4. Optional write pause on the source.
 	if *pauseWrites > 0 {
-		err := forEachSourceMaster(ctx, src.Client, func(n *redis.Client) error {
+		err := forEachSourceMaster(ctx, sd.src.Client, func(n *redis.Client) error {
 			return n.Do(ctx, "CLIENT", "PAUSE", pauseWrites.Milliseconds(), "WRITE").Err()
 		})
 		if err != nil {
@@ -145,13 +141,13 @@ func runMigrateCutover(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	say("every change applied; sync stopped (applied %d keys, %d gaps repaired)", s.Applied, s.Gaps)
 	// 6. Fences, then queues on the target.
-	n, err := migrate.CarryFences(ctx, src.Client, dst.Client, *lockPrefix, *bump)
+	n, err := migrate.CarryFences(ctx, sd.src.Client, sd.dst.Client, *lockPrefix, *bump)
 	if err != nil {
 		return fmt.Errorf("migrate cutover: %w", err)
 	}
 	say("%d lock fence counters carried over and bumped", n)
 	for _, q := range qs {
-		tq, err := queue.New(dst.Client, q.Name(), queue.Options{Prefix: *queuePrefix})
+		tq, err := queue.New(sd.dst.Client, q.Name(), queue.Options{Prefix: *queuePrefix})
 		if err == nil {
 			err = tq.Resume(ctx)
 		}
