@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/retry"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -285,7 +287,7 @@ func (a *analyzer) recover(ctx context.Context, sh *shard) error {
 				return nil
 			}
 		}
-		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+		if err := retry.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return fmt.Errorf("no node took over within %v: %w", a.opts.FailoverTimeout, err)
 		}
 	}
@@ -541,7 +543,7 @@ func (l *limiter) take(ctx context.Context, n int) error {
 	until := l.next
 	l.mu.Unlock()
 	if d := time.Until(until); d > 0 {
-		return sleepCtx(ctx, d)
+		return retry.Sleep(ctx, d)
 	}
 	return nil
 }

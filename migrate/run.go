@@ -347,7 +347,7 @@ func (m *Migrator) retryWrite(ctx context.Context, sh *shard, write func() error
 			return fmt.Errorf("migrate: shard %s: %w", sh.label, err)
 		}
 		m.noteError(err, "migrate: write to target failed; retrying", "shard", sh.label)
-		if err := sleepCtx(ctx, backoff(attempt)); err != nil {
+		if err := retry.Sleep(ctx, backoff(attempt)); err != nil {
 			return err
 		}
 	}
@@ -370,7 +370,7 @@ func (m *Migrator) readFailed(ctx context.Context, sh *shard, err error, attempt
 	}
 	m.noteError(err, "migrate: source read failed; retrying", "shard", sh.label, "addr", addr)
 	*attempt++
-	if err := sleepCtx(ctx, backoff(*attempt)); err != nil {
+	if err := retry.Sleep(ctx, backoff(*attempt)); err != nil {
 		return err
 	}
 	if err := m.refresh(ctx, sh); err != nil && ctx.Err() == nil {
@@ -387,17 +387,6 @@ func (sh *shard) runIDNow() string {
 
 // backoff is the pause before retry attempt n: the module's policy.
 func backoff(n int) time.Duration { return retry.Default.Backoff(n) }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // pruner walks the target's keys (every target master) to find those a
 // source master owns.

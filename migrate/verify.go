@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rediskit/rediskit/internal/retry"
+
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/script"
 )
@@ -199,7 +201,7 @@ func (v *verifier) forward(ctx context.Context, node *redis.Client) error {
 			for _, d := range diffs {
 				keys = append(keys, d.Key)
 			}
-			if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -253,7 +255,7 @@ func (v *verifier) backward(ctx context.Context, node *redis.Client) error {
 				return nil
 			}
 			keys = extra
-			if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			if err := retry.Sleep(ctx, 50*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -465,7 +467,7 @@ func (l *limiter) wait(ctx context.Context, n int) error {
 	l.next = l.next.Add(time.Duration(float64(n) / l.rate * float64(time.Second)))
 	l.mu.Unlock()
 	if d := time.Until(at); d > 0 {
-		return sleepCtx(ctx, d)
+		return retry.Sleep(ctx, d)
 	}
 	return nil
 }

@@ -152,7 +152,7 @@ func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) 
 		return nil
 	}
 	if f.ttl > 0 {
-		sleepCtx(ctx, time.Duration(f.ttl)*time.Millisecond) // rate limited
+		_ = retry.Sleep(ctx, time.Duration(f.ttl)*time.Millisecond) // rate limited
 		return nil
 	}
 	block := w.o.DrainDelay
@@ -164,7 +164,7 @@ func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) 
 		block = min(max(d, time.Millisecond), maxBlock)
 	}
 	if bc == nil {
-		sleepCtx(ctx, min(block, 100*time.Millisecond))
+		_ = retry.Sleep(ctx, min(block, 100*time.Millisecond))
 		return nil
 	}
 	err = bc.Do(work, "BZPOPMIN", k.marker, strconv.FormatFloat(block.Seconds(), 'f', 3, 64)).Err()
@@ -177,17 +177,6 @@ func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) 
 	}
 	w.st.lastOK.Store(time.Now().UnixNano())
 	return nil
-}
-
-// sleepCtx waits d or until ctx ends (a rate-limit or poll wait, not a
-// retry backoff: those belong to internal/retry).
-func sleepCtx(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
 
 // reloadOnHint asks the worker's own blocking cluster client to reload its

@@ -95,11 +95,20 @@ func Do(ctx context.Context, p Policy, idempotent bool, fn func(context.Context)
 
 // sleep pauses for d or until ctx ends (returning its error).
 func sleep(ctx context.Context, d time.Duration) error {
+	if err := Sleep(ctx, d); err != nil {
+		return fmt.Errorf("retry: %w", err)
+	}
+	return nil
+}
+
+// Sleep pauses for d or until ctx ends, returning context.Cause(ctx)
+// then: the module's one timer wait for backoffs, polls and rate limits.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
-		return fmt.Errorf("retry: %w", context.Cause(ctx))
+		return context.Cause(ctx)
 	case <-t.C:
 		return nil
 	}
