@@ -31,7 +31,12 @@ type taken struct {
 	err error
 }
 
-func (w *Worker) parseFetched(work context.Context, v any) (fetched, error) {
+// parseFetched starts the jobs a take or finish call moved to active.
+// The reply holds each job's id and its fields as they were before the
+// call stamped them; the stamp is added here as the script wrote it:
+// processedOn = the call's now (nowMs), pb = the worker's name, ats + 1,
+// and the token is base .. id (common.lua's fetch and activate).
+func (w *Worker) parseFetched(work context.Context, v any, nowMs int64, base string) (fetched, error) {
 	arr, ok := v.([]any)
 	if !ok || len(arr) < 2 {
 		return fetched{}, fmt.Errorf("queue: unexpected fetch reply %T", v)
@@ -39,21 +44,27 @@ func (w *Worker) parseFetched(work context.Context, v any) (fetched, error) {
 	f := fetched{}
 	f.ttl, _ = arr[0].(int64)
 	f.nextDue, _ = arr[1].(int64)
-	jobs := make([]taken, 0, (len(arr)-2)/3)
-	for i := 2; i+2 < len(arr); i += 3 {
+	now := strconv.FormatInt(nowMs, 10)
+	jobs := make([]taken, 0, (len(arr)-2)/2)
+	for i := 2; i+1 < len(arr); i += 2 {
 		id, _ := arr[i].(string)
-		token, _ := arr[i+1].(string)
-		fl, _ := arr[i+2].([]any)
-		fields := make(map[string]string, len(fl)/2)
+		fl, _ := arr[i+1].([]any)
+		fields := make(map[string]string, len(fl)/2+3)
 		for j := 0; j+1 < len(fl); j += 2 {
 			k, _ := fl[j].(string)
 			s, _ := fl[j+1].(string)
 			fields[k] = s
 		}
+		fields["ats"] = nextAts(fields["ats"])
+		fields["processedOn"] = now
+		if w.o.Name != "" {
+			fields["pb"] = w.o.Name
+		}
 		job, err := parseJob(w.q, id, fields)
 		if err == nil {
 			err = checkJob(job)
 		}
+		token := base + id
 		job.token = token
 		jobs = append(jobs, taken{job: job, token: token, err: err})
 	}
@@ -62,6 +73,18 @@ func (w *Worker) parseFetched(work context.Context, v any) (fetched, error) {
 	}
 	f.n = len(jobs)
 	return f, nil
+}
+
+// nextAts is the attempts-started count activate stores: the stored one
+// plus one, as Lua's tostring((tonumber(ats) or 0) + 1) gives it.
+func nextAts(ats string) string {
+	if n, err := strconv.ParseInt(ats, 10, 64); err == nil {
+		return strconv.FormatInt(n+1, 10)
+	}
+	if x, err := strconv.ParseFloat(ats, 64); err == nil {
+		return strconv.FormatFloat(x+1, 'g', 14, 64)
+	}
+	return "1"
 }
 
 // start runs one fetched job in its own goroutine.
@@ -129,7 +152,8 @@ func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) 
 	lm, ld := w.limiter()
 	args, set := argv(argTakeSize)
 	set(argTakePrefix, k.base)
-	set(argTakeNow, time.Now().UnixMilli())
+	now := time.Now().UnixMilli()
+	set(argTakeNow, now)
 	set(argTakeMax, n)
 	set(argTakeTokenBase, base)
 	set(argTakeLockMs, w.o.LockDuration.Milliseconds())
@@ -139,7 +163,7 @@ func (w *Worker) fetchStep(ctx, work context.Context, bc redis.UniversalClient) 
 	v, err := takeScript.Run(work, w.q.rdb, k.takeKeys(), args...).Result()
 	var f fetched
 	if err == nil {
-		f, err = w.parseFetched(work, v)
+		f, err = w.parseFetched(work, v, now, base)
 	}
 	w.release(n - f.n)
 	if err != nil {

@@ -188,7 +188,7 @@ func (w *Worker) send(work context.Context, batch []result, n int, draining bool
 	}
 	var f fetched
 	if len(v) > 1 {
-		f, err = w.parseFetched(work, v[1])
+		f, err = w.parseFetched(work, v[1], now.UnixMilli(), base)
 		if err != nil {
 			w.log.Warn("queue: bad fetch reply", "err", err)
 		}

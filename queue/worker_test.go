@@ -3,7 +3,9 @@ package queue
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,4 +267,75 @@ func TestStalledTooOften(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestHandlerSeesStamp: the job a handler gets carries the stamp the fetch
+// wrote to Redis (processedOn, pb, ats, token), on the first run and on a
+// retry, though the fetch reply sends the fields as they were before it.
+func TestHandlerSeesStamp(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		e := newEnv(t, tg)
+		ctx := context.Background()
+		id := e.add(t, "stamp", map[string]int{}, WithAttempts(2))
+		type seen struct {
+			fields            map[string]string
+			stored            []any
+			ats               int
+			by                string
+			on                time.Time
+			token, lockHolder string
+		}
+		runs := make(chan seen, 2)
+		var calls atomic.Int32
+		e.run(t, func(ctx context.Context, j *Job) (any, error) {
+			st, _ := e.rdb.HMGet(ctx, e.q.k.job(j.ID), "processedOn", "pb", "ats").Result()
+			holder, _ := e.rdb.Get(ctx, e.q.k.lock(j.ID)).Result()
+			runs <- seen{fields: j.Fields, stored: st, ats: j.AttemptsStarted, by: j.ProcessedBy, on: j.ProcessedOn,
+				token: j.token, lockHolder: holder}
+			if calls.Add(1) == 1 {
+				return nil, errors.New("first run fails")
+			}
+			return "ok", nil
+		}, WorkerOptions{Name: "stamp-worker"})
+		for run := 1; run <= 2; run++ {
+			var s seen
+			select {
+			case s = <-runs:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("run %d did not start", run)
+			}
+			want := []string{s.fields["processedOn"], s.fields["pb"], s.fields["ats"]}
+			for i, v := range s.stored {
+				if v != want[i] {
+					t.Errorf("run %d: stored %v, job fields say %v", run, s.stored, want)
+					break
+				}
+			}
+			if s.ats != run || s.by != "stamp-worker" || s.on.UnixMilli() != mustInt(t, s.fields["processedOn"]) {
+				t.Errorf("run %d: AttemptsStarted %d, ProcessedBy %q, ProcessedOn %v (fields %v)", run, s.ats, s.by, s.on, s.fields)
+			}
+			if s.token == "" || s.token != s.lockHolder {
+				t.Errorf("run %d: token %q, lock holds %q", run, s.token, s.lockHolder)
+			}
+		}
+		redistest.Eventually(t, 10*time.Second, "the retry completes", func() bool { return e.hget(t, id, "returnvalue") == `"ok"` })
+		_ = ctx
+	})
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
+}
+
+func TestNextAts(t *testing.T) {
+	for in, want := range map[string]string{"": "1", "0": "1", "3": "4", "2.5": "3.5", "x": "1"} {
+		if got := nextAts(in); got != want {
+			t.Errorf("nextAts(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

@@ -80,7 +80,9 @@ local function promote(K, prefix, now, isBlocked)
 end
 
 -- activate locks one job just moved to active, emits "active", stamps
--- processedOn/pb/ats and appends id, token and its fields to out.
+-- processedOn/pb/ats and appends id and its fields as they were before
+-- the stamp to out: the worker knows the stamp (its own now, name and
+-- ats + 1) and the token (tokenBase .. id), so they are not sent back.
 local function activate(K, prefix, nowStr, id, token, lockMs, worker, out)
   local jk = prefix .. id
   rcall("SET", jk .. ":lock", token, "PX", lockMs)
@@ -95,18 +97,10 @@ local function activate(K, prefix, nowStr, id, token, lockMs, worker, out)
   end
   if worker ~= "" then
     rcall("HSET", jk, "processedOn", nowStr, "pb", worker, "ats", ats)
-    f[#f + 1] = "pb"
-    f[#f + 1] = worker
   else
     rcall("HSET", jk, "processedOn", nowStr, "ats", ats)
   end
-  -- later pairs win when the worker builds its map
-  f[#f + 1] = "processedOn"
-  f[#f + 1] = nowStr
-  f[#f + 1] = "ats"
-  f[#f + 1] = ats
   out[#out + 1] = id
-  out[#out + 1] = token
   out[#out + 1] = f
 end
 
@@ -150,7 +144,8 @@ end
 
 -- fetch moves up to n ready jobs to active and locks them; a job's lock
 -- token is tokenBase .. its id (tokenBase is unique per call).
--- Returns {rateLimitTTL, nextDueMillis, id1, token1, fields1, id2, ...}.
+-- Returns {rateLimitTTL, nextDueMillis, id1, fields1, id2, fields2, ...}
+-- (fields before activate's stamp).
 local function fetch(K, prefix, nowStr, n, tokenBase, lockMs, worker, limMax, limDur)
   local now = tonumber(nowStr)
   local m = rcall("HMGET", K.meta, "paused", "concurrency", "max", "duration")

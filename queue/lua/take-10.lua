@@ -9,7 +9,8 @@
 -- base (unique per call; a job's token is base .. id), argTakeLockMs lock
 -- duration (ms), argTakeWorker worker name, argTakeLimMax limiter max
 -- (0 = none), argTakeLimDur limiter duration (ms, 0 = none).
--- Returns {rateLimitTTL, nextDueMillis, id1, token1, fields1, ...}.
+-- Returns {rateLimitTTL, nextDueMillis, id1, fields1, ...} (common.lua's
+-- fetch).
 local argTakePrefix, argTakeNow, argTakeMax, argTakeTokenBase, argTakeLockMs, argTakeWorker, argTakeLimMax, argTakeLimDur, argTakeSize = 1, 2, 3, 4, 5, 6, 7, 8, 8 --@go
 local K = {wait = KEYS[1], active = KEYS[2], prio = KEYS[3], events = KEYS[4], stalled = KEYS[5],
   limiter = KEYS[6], delayed = KEYS[7], meta = KEYS[8], pc = KEYS[9], marker = KEYS[10]}
