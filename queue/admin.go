@@ -301,7 +301,7 @@ func (q *Queue) Drain(ctx context.Context, delayed bool) error {
 	if delayed {
 		set(argDrainDelayed, "1")
 	}
-	if err := drainScript.Run(ctx, q.rdb, []string{k.wait, k.prioritized, k.delayed, k.pc, k.marker, k.events}, args...).Err(); err != nil {
+	if err := drainScript.Run(ctx, q.rdb, []string{k.wait, k.prioritized, k.delayed, k.events}, args...).Err(); err != nil {
 		return fmt.Errorf("queue: drain: %w", err)
 	}
 	return nil

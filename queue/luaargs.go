@@ -131,7 +131,7 @@ const (
 	argCleanSize   = 4
 )
 
-// drain-6.lua
+// drain-4.lua
 const (
 	argDrainPrefix  = 1
 	argDrainDelayed = 2

@@ -47,6 +47,6 @@ var (
 	removeScript     = load("remove-2.lua")
 	retryScript      = load("retry-8.lua")
 	cleanScript      = load("clean-3.lua")
-	drainScript      = load("drain-6.lua")
+	drainScript      = load("drain-4.lua")
 	obliterateScript = load("obliterate-2.lua")
 )

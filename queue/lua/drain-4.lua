@@ -1,10 +1,11 @@
--- drain-6.lua: deletes the waiting and prioritized jobs (and delayed ones
+-- drain-4.lua: deletes the waiting and prioritized jobs (and delayed ones
 -- when asked), keeping the pending runs of job schedulers (BullMQ 6.7's
 -- drain). A deleted flow child leaves its parent's dependencies (a parent
 -- left without any is deleted when in this queue, else moved to wait) and
--- releases the dedup id it holds.
--- KEYS[1] wait  KEYS[2] prioritized  KEYS[3] delayed  KEYS[4] pc  KEYS[5] marker
--- KEYS[6] events
+-- releases the dedup id it holds. As in Node, the priority counter and the
+-- marker are left as they are (a worker woken by a stale marker finds
+-- nothing and blocks again).
+-- KEYS[1] wait  KEYS[2] prioritized  KEYS[3] delayed  KEYS[4] events
 -- ARGV (named constants shared with Go, see add-9.lua): argDrainPrefix key
 -- prefix, argDrainDelayed "1" to drain delayed jobs too.
 -- Returns the number of jobs deleted.
@@ -32,12 +33,7 @@ local function wipeSet(key)
   end
 end
 wipeSet(KEYS[2])
-rcall("DEL", KEYS[4])
 if ARGV[argDrainDelayed] == "1" then
   wipeSet(KEYS[3])
-  rcall("DEL", KEYS[5])
-  delayMarker(KEYS[5], KEYS[3]) -- scheduler runs kept
-else
-  rcall("ZREM", KEYS[5], "0")
 end
 return n
