@@ -34,6 +34,13 @@ type FlowJob struct {
 // give all queues the same tagged name part; otherwise ErrCrossSlot. It
 // fails with ErrInvalidOption when a node id exists already (nothing is
 // added then).
+//
+// A root with Opts.Parent is added under that existing job, as Node's
+// FlowProducer.add with opts.parent: the job gains the root as a pending
+// dependency and its state is left as it is (a job in waiting-children
+// waits for the root too; a job waiting, delayed or active is not moved,
+// as in Node, so an active one's handler calls MoveToWaitingChildren to
+// wait for it). A missing parent fails with ErrParent (nothing added).
 func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 	var args []any
 	var ids []string
@@ -52,6 +59,10 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		if err := o.validate(); err != nil {
 			return err
 		}
+		if parent != nil {
+			// a child's parent is its flow node; the root keeps its own
+			o.Parent = parent
+		}
 		if o.Deduplication != nil {
 			return fmt.Errorf("%w: deduplication in a flow", ErrInvalidOption)
 		}
@@ -62,7 +73,6 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		if err != nil {
 			return fmt.Errorf("queue: flow job %q data: %w", n.Name, err)
 		}
-		o.Parent = parent
 		opts, err := json.Marshal(wireOpts{JobOptions: o, DelayMS: o.Delay.Milliseconds()})
 		if err != nil {
 			return fmt.Errorf("queue: flow job %q options: %w", n.Name, err)
@@ -80,8 +90,9 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		node[flowBase], node[flowID], node[flowName], node[flowData], node[flowOpts] = base, o.JobID, n.Name, data, string(opts)
 		node[flowDelay], node[flowPriority], node[flowLIFO] = o.Delay.Milliseconds(), o.Priority, lifo
 		parentKey, parentJSON := "", ""
-		if parent != nil {
-			parentKey, parentJSON = parent.key(), parentField(&o)
+		if o.Parent != nil {
+			parentKey, parentJSON = o.Parent.key(), parentField(&o)
+			tags = append(tags, hashTag(o.Parent.Queue+":"))
 		}
 		node[flowParentKey], node[flowParent], node[flowHasChildren] = parentKey, parentJSON, kids
 		args = append(args, node...)
@@ -93,9 +104,6 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 			}
 		}
 		return nil
-	}
-	if root.Opts.Parent != nil {
-		return nil, fmt.Errorf("%w: a flow's root has no parent", ErrInvalidOption)
 	}
 	if err := add(&root, nil); err != nil {
 		return nil, err
@@ -112,8 +120,11 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 	err := flowScript.Run(ctx, q.rdb, []string{q.k.meta}, append(head, args...)...).Err()
 	if err != nil {
 		err = flowScript.Err(err)
-		if isCode(err, "exists") {
+		switch {
+		case isCode(err, "exists"):
 			return nil, fmt.Errorf("%w: flow: %w", ErrInvalidOption, err)
+		case isCode(err, "parent"):
+			return nil, fmt.Errorf("%w: flow: %w", ErrParent, err)
 		}
 		return nil, fmt.Errorf("queue: add flow: %w", err)
 	}

@@ -9,17 +9,23 @@
 -- flowNodeSize arguments at offsets: flowBase queue key prefix
 -- "<prefix>:<queue>:", flowID job id, flowName, flowData (JSON), flowOpts
 -- (JSON), flowDelay (ms), flowPriority, flowLIFO ("1"/"0"), flowParentKey
--- (the parent's job key, "" for the root), flowParent (the "parent" JSON,
--- "" for the root), flowHasChildren ("1"/"0"). Parents come before their
--- children.
+-- (the parent's job key, "" for a root without a parent), flowParent (the
+-- "parent" JSON, "" likewise), flowHasChildren ("1"/"0"). Parents come
+-- before their children; the root's parent, if any, exists already (it
+-- gains the root as a dependency; its state is left alone, as Node does).
 -- Returns the number of jobs added, or ERR-CODE:exists naming a job id
--- that exists already (nothing is written then).
+-- that exists already, ERR-CODE:parent when the root's parent is missing
+-- (nothing is written then).
 local argFlowNow, argFlowCount, argFlowNodes = 1, 2, 3 --@go
 local flowBase, flowID, flowName, flowData, flowOpts, flowDelay, flowPriority = 0, 1, 2, 3, 4, 5, 6 --@go
 local flowLIFO, flowParentKey, flowParent, flowHasChildren, flowNodeSize = 7, 8, 9, 10, 11 --@go
 local nowStr = ARGV[argFlowNow]
 local now = tonumber(nowStr)
 local n = tonumber(ARGV[argFlowCount])
+local rootParent = ARGV[argFlowNodes + flowParentKey]
+if rootParent ~= "" and rcall("EXISTS", rootParent) ~= 1 then
+  return redis.error_reply("ERR-CODE:parent missing key for parent job " .. rootParent)
+end
 for i = 0, n - 1 do
   local b = argFlowNodes + i * flowNodeSize
   if rcall("EXISTS", ARGV[b + flowBase] .. ARGV[b + flowID]) == 1 then
