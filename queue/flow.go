@@ -22,7 +22,12 @@ type FlowJob struct {
 	// Opts are the job options; Opts.JobID "" gives the node a random
 	// UUID (as BullMQ 6 does), and the parent-failure policies
 	// (FailParentOnFailure, ...) of a child apply to its parent.
-	// Deduplication is not supported in flows.
+	// Opts.Parent of a child is its flow parent (any value set is
+	// replaced); of the root, an existing job to add the flow under.
+	// Deduplication is for a root without Parent or Children only (a flow
+	// of one job, then added as Add adds it): BullMQ 6.7.0 refuses it on a
+	// node with a parent or with children, and so does AddFlow
+	// (ErrInvalidOption).
 	Opts     JobOptions
 	Children []FlowJob
 }
@@ -41,7 +46,15 @@ type FlowJob struct {
 // waits for the root too; a job waiting, delayed or active is not moved,
 // as in Node, so an active one's handler calls MoveToWaitingChildren to
 // wait for it). A missing parent fails with ErrParent (nothing added).
+//
+// A flow of one job (a root without Children or Parent) may have
+// Opts.Deduplication: it is added as Add adds it, as Node's FlowProducer
+// does, and the id returned is the job holding the dedup id when that job
+// absorbs the add.
 func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
+	if root.Opts.Deduplication != nil && len(root.Children) == 0 && root.Opts.Parent == nil {
+		return q.addLeafRoot(ctx, root)
+	}
 	var args []any
 	var ids []string
 	var tags []string
@@ -63,8 +76,11 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 			// a child's parent is its flow node; the root keeps its own
 			o.Parent = parent
 		}
-		if o.Deduplication != nil {
-			return fmt.Errorf("%w: deduplication in a flow", ErrInvalidOption)
+		switch {
+		case o.Deduplication != nil && len(n.Children) > 0:
+			return fmt.Errorf("%w: flow job %q: deduplication options cannot be used on flow nodes with children", ErrInvalidOption, n.Name)
+		case o.Deduplication != nil:
+			return fmt.Errorf("%w: flow job %q: deduplication and parent options cannot be used together", ErrInvalidOption, n.Name)
 		}
 		if o.JobID == "" {
 			o.JobID = uuid4()
@@ -129,6 +145,27 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		return nil, fmt.Errorf("queue: add flow: %w", err)
 	}
 	return ids, nil
+}
+
+// addLeafRoot adds a flow that is one deduplicated job: Node's
+// FlowProducer adds it as Queue.add does.
+func (q *Queue) addLeafRoot(ctx context.Context, root FlowJob) ([]string, error) {
+	rq := q
+	if root.Queue != "" && root.Queue != q.name {
+		var err error
+		if rq, err = New(q.rdb, root.Queue, q.opts); err != nil {
+			return nil, err
+		}
+		rq.now = q.now
+	}
+	if root.Opts.JobID == "" {
+		root.Opts.JobID = uuid4()
+	}
+	a, err := rq.Add(ctx, root.Name, root.Data, WithOptions(root.Opts))
+	if err != nil {
+		return nil, err
+	}
+	return []string{a.ID}, nil
 }
 
 // sameSlot refuses, on a cluster, a queue key ("<prefix>:<name>") whose

@@ -406,3 +406,148 @@ func TestCleanActiveSameAsNode(t *testing.T) {
 		compareDumps(t, "clean active", dumps["node"], dumps["go"])
 	})
 }
+
+// TestDependenciesPagesSameAsNode: with more pending children than fit a
+// small set encoding (300), the paged form really pages: the first page
+// is Node's first page (same cursor and members), and following the
+// cursors returns every child once.
+func TestDependenciesPagesSameAsNode(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		ctx := context.Background()
+		w := newFlowWorld(t, tg)
+		root := FlowJob{Name: "root", Queue: "p", Opts: JobOptions{JobID: "top"}}
+		for i := range 300 {
+			root.Children = append(root.Children, FlowJob{Name: "k", Queue: "c", Opts: JobOptions{JobID: fmt.Sprintf("k%d", i)}})
+		}
+		if _, err := w.p.q.AddFlow(ctx, root); err != nil {
+			t.Fatal(err)
+		}
+		page := []jobCall{{Queue: "p", ID: "top", Op: "getDependencies", Arg: map[string]any{"unprocessed": map[string]any{"count": 50}}}}
+		n, g := w.calls(t, "node", page), w.calls(t, "go", page)
+		if !reflect.DeepEqual(n, g) {
+			t.Errorf("first page:\n node %v\n go   %v", n, g)
+		}
+		top, err := w.p.q.GetJob(ctx, "top")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		pages := 0
+		for cur := uint64(0); ; pages++ {
+			d, err := top.Dependencies(ctx, DependenciesOptions{Unprocessed: &DependenciesPage{Cursor: cur, Count: 50}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range d.Unprocessed {
+				seen[k] = true
+			}
+			if cur = d.NextUnprocessed; cur == 0 {
+				break
+			}
+		}
+		if len(seen) != 300 || pages < 2 {
+			t.Errorf("paged through %d children in %d pages, want 300 in several", len(seen), pages+1)
+		}
+	})
+}
+
+// TestFlowDedupSameAsNode: BullMQ 6.7.0 takes deduplication in a flow
+// only on a root without children: such a flow is deduplicated as an add
+// (the first takes the dedup id, a later one adds nothing and answers the
+// holder's id); a root with children or a child with deduplication is
+// refused, by both sides, with nothing added.
+func TestFlowDedupSameAsNode(t *testing.T) {
+	kid := func(id string) map[string]any {
+		return map[string]any{"name": id, "queueName": "c", "data": map[string]any{"ret": id}, "opts": map[string]any{"jobId": id}}
+	}
+	root := func(id, did string, ttl int, kids ...any) map[string]any {
+		de := map[string]any{"id": did}
+		if ttl > 0 {
+			de["ttl"] = ttl
+		}
+		f := map[string]any{"name": id, "queueName": "p", "data": map[string]any{"ret": id}, "opts": map[string]any{"jobId": id, "deduplication": de}}
+		if len(kids) > 0 {
+			f["children"] = kids
+		}
+		return f
+	}
+	badKid := kid("k5")
+	badKid["opts"].(map[string]any)["deduplication"] = map[string]any{"id": "x"}
+	flows := []map[string]any{
+		root("r1", "d", 0, kid("k1")),
+		root("r2", "d", 0, kid("k2")),
+		root("r3", "e", 60000),
+		root("r4", "e", 60000),
+		{"name": "r5", "queueName": "p", "opts": map[string]any{"jobId": "r5"}, "children": []any{badKid}},
+	}
+	toGo := func(f map[string]any) FlowJob {
+		o := f["opts"].(map[string]any)
+		fj := FlowJob{Name: f["name"].(string), Queue: f["queueName"].(string), Data: f["data"], Opts: JobOptions{JobID: o["jobId"].(string)}}
+		if de, ok := o["deduplication"].(map[string]any); ok {
+			fj.Opts.Deduplication = &Deduplication{ID: de["id"].(string)}
+			if ttl, ok := de["ttl"].(int); ok {
+				fj.Opts.Deduplication.TTL = time.Duration(ttl) * time.Millisecond
+			}
+		}
+		if kids, ok := f["children"].([]any); ok {
+			for _, k := range kids {
+				fj.Children = append(fj.Children, toGoFlowLeaf(k.(map[string]any)))
+			}
+		}
+		return fj
+	}
+	ids := []string{"r1", "k1", "r2", "k2", "r3", "r4", "r5", "k5"}
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		ctx := context.Background()
+		dumps := map[string]map[string]any{}
+		answers := map[string][]string{}
+		for _, by := range sides {
+			w := newFlowWorld(t, tg)
+			w.mark(t)
+			for _, f := range flows {
+				got := "error"
+				if by == "node" {
+					r := runNodeScript(t, tg, "flowparity.js", w.e.prefix, "flow", "p", map[string]any{"flow": f})
+					if l, ok := r[0]["ids"].([]any); ok {
+						got = fmt.Sprint(l[0])
+					}
+				} else if r, err := w.p.q.AddFlow(ctx, toGo(f)); err == nil {
+					got = r[0]
+				} else if !errors.Is(err, ErrInvalidOption) {
+					t.Errorf("AddFlow %s: %v, want nil or ErrInvalidOption", f["name"], err)
+				}
+				answers[by] = append(answers[by], got)
+			}
+			if by == "go" {
+				// Node's Queue.add refuses a flow child with deduplication too
+				_, err := w.c.q.Add(ctx, "k6", nil, WithParent(JobRef{ID: "r3", Queue: w.e.prefix + ":p"}), WithDeduplication(Deduplication{ID: "x"}))
+				if !errors.Is(err, ErrInvalidOption) {
+					t.Errorf("Add of a child with deduplication = %v, want ErrInvalidOption", err)
+				}
+			}
+			d := w.dump(t, ids...)
+			for _, did := range []string{"d", "e", "x"} {
+				dk := w.p.q.k.base + "de:" + did
+				v, _ := w.p.rdb.Get(ctx, dk).Result()
+				ttl, _ := w.p.rdb.PTTL(ctx, dk).Result()
+				d["dedup "+did] = fmt.Sprint(v, " ttl:", ttl > 0)
+			}
+			dumps[by] = d
+		}
+		if fmt.Sprint(answers["go"]) != "[error error r3 r3 error]" || !reflect.DeepEqual(answers["node"], answers["go"]) {
+			t.Errorf("answers: node %v, go %v, want [error error r3 r3 error]", answers["node"], answers["go"])
+		}
+		compareDumps(t, "flow dedup", dumps["node"], dumps["go"])
+	})
+}
+
+// toGoFlowLeaf is a Node flow leaf {name, queueName, data, opts: {jobId,
+// deduplication: {id}}} as a FlowJob.
+func toGoFlowLeaf(k map[string]any) FlowJob {
+	o := k["opts"].(map[string]any)
+	fj := FlowJob{Name: k["name"].(string), Queue: k["queueName"].(string), Data: k["data"], Opts: JobOptions{JobID: o["jobId"].(string)}}
+	if de, ok := o["deduplication"].(map[string]any); ok {
+		fj.Opts.Deduplication = &Deduplication{ID: de["id"].(string)}
+	}
+	return fj
+}

@@ -337,6 +337,10 @@ func (o JobOptions) validate() error {
 		if d.ID == "" {
 			return fmt.Errorf("%w: deduplication without an id", ErrInvalidOption)
 		}
+		if o.Parent != nil {
+			// BullMQ 6.7.0 refuses it too (a flow child is never deduplicated)
+			return fmt.Errorf("%w: deduplication and parent options cannot be used together", ErrInvalidOption)
+		}
 		if d.TTL < 0 {
 			return fmt.Errorf("%w: negative deduplication ttl %v", ErrInvalidOption, d.TTL)
 		}
