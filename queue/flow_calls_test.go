@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,15 +307,15 @@ func TestAddFlowUnderParentSameAsNode(t *testing.T) {
 			w := newFlowWorld(t, tg)
 			w.p.add(t, "host", map[string]any{}, WithJobID("host1"))
 			if _, err := w.p.q.AddFlow(ctx, FlowJob{Name: "host", Queue: "p", Opts: JobOptions{JobID: "host2"},
-				Children: []FlowJob{{Name: "hc", Queue: "c", Opts: JobOptions{JobID: "hc"}}}}); err != nil {
+				Children: []FlowJob{{Name: "hc", Queue: "c", Data: map[string]any{"ret": "h"}, Opts: JobOptions{JobID: "hc"}}}}); err != nil {
 				t.Fatal(err)
 			}
 			w.mark(t)
 			ref := func(id string) map[string]any { return map[string]any{"id": id, "queue": w.e.prefix + ":p"} }
 			flows := []map[string]any{
-				{"name": "subA", "queueName": "c", "opts": map[string]any{"jobId": "subA", "parent": ref("host1")},
+				{"name": "subA", "queueName": "c", "data": map[string]any{"ret": "a"}, "opts": map[string]any{"jobId": "subA", "parent": ref("host1")},
 					"children": []any{map[string]any{"name": "leafA", "queueName": "c", "data": map[string]any{"ret": 1}, "opts": map[string]any{"jobId": "leafA"}}}},
-				{"name": "subB", "queueName": "c", "opts": map[string]any{"jobId": "subB", "parent": ref("host2"), "ignoreDependencyOnFailure": true}},
+				{"name": "subB", "queueName": "c", "data": map[string]any{"ret": "b"}, "opts": map[string]any{"jobId": "subB", "parent": ref("host2"), "ignoreDependencyOnFailure": true}},
 				{"name": "subC", "queueName": "c", "opts": map[string]any{"jobId": "subC", "parent": ref("nohost")},
 					"children": []any{map[string]any{"name": "leafC", "queueName": "c", "opts": map[string]any{"jobId": "leafC"}}}},
 			}
@@ -326,7 +327,7 @@ func TestAddFlowUnderParentSameAsNode(t *testing.T) {
 					errs = append(errs, failed)
 					continue
 				}
-				fj := FlowJob{Name: f["name"].(string), Queue: "c"}
+				fj := FlowJob{Name: f["name"].(string), Queue: "c", Data: f["data"]}
 				o := f["opts"].(map[string]any)
 				r := o["parent"].(map[string]any)
 				fj.Opts = JobOptions{JobID: o["jobId"].(string), Parent: &JobRef{ID: r["id"].(string), Queue: r["queue"].(string)}}
@@ -345,8 +346,32 @@ func TestAddFlowUnderParentSameAsNode(t *testing.T) {
 				t.Errorf("%s: refused = %v, want [false false true]", by, errs)
 			}
 			dumps[by] = w.dump(t, ids...)
+			// the other side's worker runs the sub-flows: host2, in
+			// waiting-children, moves to wait once hc and subB are done
+			if otherSide(by) == "go" {
+				w.c.run(t, fixtureHandler(nil), WorkerOptions{})
+			} else {
+				pr := startNode(t, tg, w.e.prefix, "work", "c", nil)
+				defer pr.Stop()
+			}
+			redistest.Eventually(t, 20*time.Second, "sub-flows done, host2 released", func() bool {
+				c, _ := w.c.q.Counts(ctx)
+				s, _ := w.p.q.State(ctx, "host2")
+				return c.Completed == 4 && s == StateWaiting
+			})
+			after := w.dump(t, ids...)
+			for k := range after {
+				if strings.HasSuffix(k, "events") || strings.HasSuffix(k, "marker") {
+					delete(after, k) // worker timing (drained, markers)
+				}
+			}
+			dumps[by+" after"] = after
 		}
 		compareDumps(t, "flows under parents", dumps["node"], dumps["go"])
+		compareDumps(t, "after work", dumps["node after"], dumps["go after"])
+		if p, _ := dumps["go after"]["p processed host1"].(map[string]any); len(p) != 1 {
+			t.Errorf("host1 processed = %v, want subA's value", p)
+		}
 	})
 }
 
