@@ -320,27 +320,25 @@ func TestAddFlowUnderParentSameAsNode(t *testing.T) {
 					"children": []any{map[string]any{"name": "leafC", "queueName": "c", "opts": map[string]any{"jobId": "leafC"}}}},
 			}
 			var errs []bool
-			for _, f := range flows {
-				if by == "node" {
-					r := runNodeScript(t, tg, "flowparity.js", w.e.prefix, "flow", "c", map[string]any{"flow": f})
-					_, failed := r[0]["error"]
+			if by == "node" {
+				for _, r := range nodeFlows(t, w, flows) {
+					_, failed := r["error"]
 					errs = append(errs, failed)
-					continue
 				}
-				fj := FlowJob{Name: f["name"].(string), Queue: "c", Data: f["data"]}
-				o := f["opts"].(map[string]any)
-				r := o["parent"].(map[string]any)
-				fj.Opts = JobOptions{JobID: o["jobId"].(string), Parent: &JobRef{ID: r["id"].(string), Queue: r["queue"].(string)}}
-				fj.Opts.IgnoreDependencyOnFailure = o["ignoreDependencyOnFailure"] == true
-				if kids, ok := f["children"].([]any); ok {
-					k := kids[0].(map[string]any)
-					fj.Children = []FlowJob{{Name: k["name"].(string), Queue: "c", Data: k["data"], Opts: JobOptions{JobID: k["opts"].(map[string]any)["jobId"].(string)}}}
+			} else {
+				for _, f := range flows {
+					fj := toGoFlowLeaf(f)
+					r := f["opts"].(map[string]any)["parent"].(map[string]any)
+					fj.Opts.Parent = &JobRef{ID: r["id"].(string), Queue: r["queue"].(string)}
+					if kids, ok := f["children"].([]any); ok {
+						fj.Children = []FlowJob{toGoFlowLeaf(kids[0].(map[string]any))}
+					}
+					_, err := w.p.q.AddFlow(ctx, fj)
+					if err != nil && !errors.Is(err, ErrParent) {
+						t.Errorf("AddFlow %s: %v, want nil or ErrParent", fj.Name, err)
+					}
+					errs = append(errs, err != nil)
 				}
-				_, err := w.p.q.AddFlow(ctx, fj)
-				if err != nil && !errors.Is(err, ErrParent) {
-					t.Errorf("AddFlow %s: %v, want nil or ErrParent", fj.Name, err)
-				}
-				errs = append(errs, err != nil)
 			}
 			if fmt.Sprint(errs) != "[false false true]" {
 				t.Errorf("%s: refused = %v, want [false false true]", by, errs)
@@ -373,6 +371,21 @@ func TestAddFlowUnderParentSameAsNode(t *testing.T) {
 			t.Errorf("host1 processed = %v, want subA's value", p)
 		}
 	})
+}
+
+// nodeFlows adds the flows in order with Node's FlowProducer (one
+// process) and returns each result: {ids} or {error}.
+func nodeFlows(t *testing.T, w *flowWorld, flows []map[string]any) []map[string]any {
+	t.Helper()
+	r := runNodeScript(t, w.e.tg, "flowparity.js", w.e.prefix, "flows", "p", map[string]any{"flows": flows})
+	var out []map[string]any
+	for _, x := range r[0]["results"].([]any) {
+		out = append(out, x.(map[string]any))
+	}
+	if len(out) != len(flows) {
+		t.Fatalf("node flows: %d results for %d flows", len(out), len(flows))
+	}
+	return out
 }
 
 // activateHeld moves the next job of e to active as a worker's fetch does,
@@ -506,14 +519,7 @@ func TestFlowDedupSameAsNode(t *testing.T) {
 		{"name": "r5", "queueName": "p", "opts": map[string]any{"jobId": "r5"}, "children": []any{badKid}},
 	}
 	toGo := func(f map[string]any) FlowJob {
-		o := f["opts"].(map[string]any)
-		fj := FlowJob{Name: f["name"].(string), Queue: f["queueName"].(string), Data: f["data"], Opts: JobOptions{JobID: o["jobId"].(string)}}
-		if de, ok := o["deduplication"].(map[string]any); ok {
-			fj.Opts.Deduplication = &Deduplication{ID: de["id"].(string)}
-			if ttl, ok := de["ttl"].(int); ok {
-				fj.Opts.Deduplication.TTL = time.Duration(ttl) * time.Millisecond
-			}
-		}
+		fj := toGoFlowLeaf(f)
 		if kids, ok := f["children"].([]any); ok {
 			for _, k := range kids {
 				fj.Children = append(fj.Children, toGoFlowLeaf(k.(map[string]any)))
@@ -529,11 +535,14 @@ func TestFlowDedupSameAsNode(t *testing.T) {
 		for _, by := range sides {
 			w := newFlowWorld(t, tg)
 			w.mark(t)
-			for _, f := range flows {
+			var nodeRes []map[string]any
+			if by == "node" {
+				nodeRes = nodeFlows(t, w, flows)
+			}
+			for i, f := range flows {
 				got := "error"
 				if by == "node" {
-					r := runNodeScript(t, tg, "flowparity.js", w.e.prefix, "flow", "p", map[string]any{"flow": f})
-					if l, ok := r[0]["ids"].([]any); ok {
+					if l, ok := nodeRes[i]["ids"].([]any); ok {
 						got = fmt.Sprint(l[0])
 					}
 				} else if r, err := w.p.q.AddFlow(ctx, toGo(f)); err == nil {
@@ -566,13 +575,18 @@ func TestFlowDedupSameAsNode(t *testing.T) {
 	})
 }
 
-// toGoFlowLeaf is a Node flow leaf {name, queueName, data, opts: {jobId,
-// deduplication: {id}}} as a FlowJob.
+// toGoFlowLeaf is a Node flow node {name, queueName, data, opts: {jobId,
+// ignoreDependencyOnFailure, deduplication: {id, ttl}}} without its
+// children and parent, as a FlowJob.
 func toGoFlowLeaf(k map[string]any) FlowJob {
 	o := k["opts"].(map[string]any)
 	fj := FlowJob{Name: k["name"].(string), Queue: k["queueName"].(string), Data: k["data"], Opts: JobOptions{JobID: o["jobId"].(string)}}
+	fj.Opts.IgnoreDependencyOnFailure = o["ignoreDependencyOnFailure"] == true
 	if de, ok := o["deduplication"].(map[string]any); ok {
 		fj.Opts.Deduplication = &Deduplication{ID: de["id"].(string)}
+		if ttl, ok := de["ttl"].(int); ok {
+			fj.Opts.Deduplication.TTL = time.Duration(ttl) * time.Millisecond
+		}
 	}
 	return fj
 }

@@ -11,7 +11,8 @@
 //   jobcall ARGS {calls: [{id, queue, op, arg}]} -> {results: [{result} or {error}]}:
 //           Job methods, on job id of queue (default: <queue>) (getDependencies, getDependenciesCount,
 //           removeChildDependency, removeUnprocessedChildren) in order
-//   flow    ARGS {flow}                -> {ids} or {error}: FlowProducer.add
+//   flows   ARGS {flows}               -> {results: [{ids} or {error}]}: one
+//           FlowProducer.add per flow, in order
 'use strict';
 const { Queue, FlowProducer } = require('bullmq');
 const IORedis = require('ioredis');
@@ -51,16 +52,21 @@ async function main() {
       }
       print({ results });
       for (const qn of Object.keys(qs)) if (qn !== name) await qs[qn].close();
-    } else if (mode === 'flow') {
+    } else if (mode === 'flows') {
       const fp = new FlowProducer({ connection: conn, prefix });
-      const ids = [];
-      const walk = n => { ids.push(n.job.id); for (const c of n.children || []) walk(c); };
-      try {
-        walk(await fp.add(args.flow));
-        print({ ids });
-      } finally {
-        await fp.close();
+      const results = [];
+      for (const f of args.flows) {
+        const ids = [];
+        const walk = n => { ids.push(n.job.id); for (const c of n.children || []) walk(c); };
+        try {
+          walk(await fp.add(f));
+          results.push({ ids });
+        } catch (err) {
+          results.push({ error: String(err.message || err) });
+        }
       }
+      await fp.close();
+      print({ results });
     } else if (mode === 'drain') {
       await q.drain(!!args.delayed);
       print({ drained: true });
