@@ -83,8 +83,8 @@
 // debounce (replace), reschedule and keepLastIfActive, and the dedup id
 // is released on completion, final failure, Remove and Clean as Node does.
 // Like Node, a flow takes deduplication only on a root without children
-// or parent. Job.Log honours keepLogs; WorkerOptions.Metrics writes metrics:* for
-// Queue.Metrics, Node's getMetrics and bull-board. Job.UpdateData,
+// or parent. Job.Log honours keepLogs; WorkerOptions.Metrics writes
+// metrics:* for Queue.Metrics, Node's getMetrics and bull-board. Job.UpdateData,
 // ChangePriority, ChangeDelay, Promote and Queue.Workers match Node's.
 //
 // A job with an option this worker does not know (a newer BullMQ, BullMQ

@@ -49,7 +49,8 @@ type FlowJob struct {
 //
 // A flow of one job (a root without Children or Parent) may have
 // Opts.Deduplication: it is added as Add adds it, as Node's FlowProducer
-// does, and the id returned is the job holding the dedup id when that job
+// does (a custom id that exists is then Add's duplicate, not an error),
+// and the id returned is the job holding the dedup id when that job
 // absorbs the add.
 func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 	if root.Opts.Deduplication != nil && len(root.Children) == 0 && root.Opts.Parent == nil {

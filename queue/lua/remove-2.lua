@@ -7,7 +7,8 @@
 -- remove only the job's pending children instead (BullMQ 6.7's
 -- removeUnprocessedChildren: the job stays; a child a worker holds or one
 -- in failed is skipped, the others go with their own pending children,
--- and the job, left without pending children, moves to wait).
+-- and a job in waiting-children left without pending children moves to
+-- wait).
 -- Refuses (nothing removed) a job a worker holds, or with children one
 -- whose pending descendants a worker holds: error ERR-CODE:locked; and the
 -- pending run of a job scheduler: error ERR-CODE:scheduler.
