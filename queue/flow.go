@@ -36,21 +36,28 @@ type FlowJob struct {
 // job ids in tree order (each parent before its children). Node workers
 // run it as one added by Node's FlowProducer. On a cluster every queue of
 // the flow must share one hash tag: put it in the prefix ("{bull}"), or
-// give all queues the same tagged name part; otherwise ErrCrossSlot. It
-// fails with ErrInvalidOption when a node id exists already (nothing is
-// added then).
+// give all queues the same tagged name part; otherwise ErrCrossSlot.
+//
+// A node whose custom id exists already is not added again: as with
+// Node's FlowProducer, the existing job (event "duplicated", state left as
+// it is) becomes a child of its new parent, counted as processed at once
+// when it is completed, else as pending, unless it is the child of another
+// parent that still exists (it stays that parent's; the new parent does
+// not wait for it). Children of an existing node are added under it. A
+// parent left without pending children after that leaves waiting-children.
 //
 // A root with Opts.Parent is added under that existing job, as Node's
 // FlowProducer.add with opts.parent: the job gains the root as a pending
 // dependency and its state is left as it is (a job in waiting-children
 // waits for the root too; a job waiting, delayed or active is not moved,
 // as in Node, so an active one's handler calls MoveToWaitingChildren to
-// wait for it). A missing parent fails with ErrParent (nothing added).
+// wait for it). A missing parent fails with ErrParent (nothing added), as
+// does a root whose id exists as another live parent's child (Node throws
+// too, after adding the rest of the flow under the existing root).
 //
 // A flow of one job (a root without Children or Parent) may have
 // Opts.Deduplication: it is added as Add adds it, as Node's FlowProducer
-// does (a custom id that exists is then Add's duplicate, not an error),
-// and the id returned is the job holding the dedup id when that job
+// does, and the id returned is the job holding the dedup id when that job
 // absorbs the add.
 func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 	if root.Opts.Deduplication != nil && len(root.Children) == 0 && root.Opts.Parent == nil {
@@ -137,10 +144,7 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 	err := flowScript.Run(ctx, q.rdb, []string{q.k.meta}, append(head, args...)...).Err()
 	if err != nil {
 		err = flowScript.Err(err)
-		switch {
-		case isCode(err, "exists"):
-			return nil, fmt.Errorf("%w: flow: %w", ErrInvalidOption, err)
-		case isCode(err, "parent"):
+		if isCode(err, "parent") {
 			return nil, fmt.Errorf("%w: flow: %w", ErrParent, err)
 		}
 		return nil, fmt.Errorf("queue: add flow: %w", err)

@@ -590,3 +590,73 @@ func toGoFlowLeaf(k map[string]any) FlowJob {
 	}
 	return fj
 }
+
+// TestAddFlowLinksExistingSameAsNode: flow nodes whose ids exist are
+// linked as Node's FlowProducer links them: a completed job counts as its
+// new parent's processed child, a waiting one becomes a pending child,
+// one that is another live parent's child stays there, a parent left with
+// nothing pending moves to wait, and an existing root takes new children.
+func TestAddFlowLinksExistingSameAsNode(t *testing.T) {
+	kid := func(id string) map[string]any {
+		return map[string]any{"name": id, "queueName": "c", "data": map[string]any{"ret": id}, "opts": map[string]any{"jobId": id}}
+	}
+	root := func(id string, kids ...any) map[string]any {
+		return map[string]any{"name": id, "queueName": "p", "data": map[string]any{"ret": id}, "opts": map[string]any{"jobId": id}, "children": kids}
+	}
+	flows := []map[string]any{
+		root("top", kid("done1"), kid("free1"), kid("owned1"), kid("new1")),
+		root("top2", kid("done2")),
+		root("top", kid("new2")),
+	}
+	ids := []string{"top", "top2", "other", "done1", "done2", "free1", "owned1", "new1", "new2"}
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		ctx := context.Background()
+		dumps := map[string]map[string]any{}
+		answers := map[string][]string{}
+		for _, by := range sides {
+			w := newFlowWorld(t, tg)
+			w.c.add(t, "done1", map[string]any{"ret": "d1"}, WithJobID("done1"))
+			w.c.add(t, "done2", map[string]any{"ret": "d2"}, WithJobID("done2"))
+			t.Run("complete done1 and done2 "+by, func(t *testing.T) {
+				w.c.run(t, fixtureHandler(nil), WorkerOptions{})
+				redistest.Eventually(t, 10*time.Second, "done1, done2 completed", func() bool {
+					c, _ := w.c.q.Counts(ctx)
+					return c.Completed == 2
+				})
+			})
+			w.c.add(t, "free1", map[string]any{"ret": "f1"}, WithJobID("free1"))
+			if _, err := w.p.q.AddFlow(ctx, FlowJob{Name: "other", Queue: "p", Opts: JobOptions{JobID: "other"},
+				Children: []FlowJob{{Name: "owned1", Queue: "c", Opts: JobOptions{JobID: "owned1"}}}}); err != nil {
+				t.Fatal(err)
+			}
+			w.mark(t)
+			if by == "node" {
+				for _, r := range nodeFlows(t, w, flows) {
+					answers[by] = append(answers[by], fmt.Sprint(r["ids"], r["error"]))
+				}
+			} else {
+				for _, f := range flows {
+					fj := toGoFlowLeaf(f)
+					for _, k := range f["children"].([]any) {
+						fj.Children = append(fj.Children, toGoFlowLeaf(k.(map[string]any)))
+					}
+					got, err := w.p.q.AddFlow(ctx, fj)
+					if err != nil {
+						t.Fatal(err)
+					}
+					answers[by] = append(answers[by], fmt.Sprint(jsonValue(got), nil))
+				}
+			}
+			d := w.dump(t, ids...)
+			delete(d, "c marker") // popped or not by the stopped worker's last block
+			dumps[by] = d
+		}
+		if !reflect.DeepEqual(answers["node"], answers["go"]) {
+			t.Errorf("answers: node %v, go %v", answers["node"], answers["go"])
+		}
+		compareDumps(t, "flows over existing jobs", dumps["node"], dumps["go"])
+		if s, _ := dumps["go"]["p wait"].([]any); fmt.Sprint(s) != "[top2]" {
+			t.Errorf("p wait = %v, want [top2] (its only child was completed)", s)
+		}
+	})
+}
