@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -213,4 +214,114 @@ func (j *Job) RemoveUnprocessedChildren(ctx context.Context) error {
 		return fmt.Errorf("queue: job %s remove unprocessed children: %w", j.ID, removeScript.Err(err))
 	}
 	return nil
+}
+
+// FlowNode is one job of a flow tree as GetFlow reads it, with its
+// children (completed, pending, failed and ignored ones, in Node's order).
+type FlowNode struct {
+	Job      *Job
+	Children []*FlowNode
+}
+
+// GetFlowOptions bounds GetFlow; the zero value is Node's default.
+type GetFlowOptions struct {
+	// Depth is the number of levels read, the root's included (0 means
+	// 10); deeper children are not read.
+	Depth int
+	// MaxChildren is about how many children of each kind are read per
+	// job (0 means 20), a hint to HSCAN/SSCAN as in Node.
+	MaxChildren int
+}
+
+// GetFlow reads the flow tree under job id, as Node's
+// FlowProducer.getFlow({id, queueName, depth, maxChildren}): each job with
+// up to MaxChildren children of each kind, Depth levels deep, children in
+// any queue of the prefix they name. A child whose job is gone is left
+// out (Node puts undefined there). ErrJobNotFound when job id is gone.
+func (q *Queue) GetFlow(ctx context.Context, id string, o GetFlowOptions) (*FlowNode, error) {
+	if o.Depth <= 0 {
+		o.Depth = 10
+	}
+	if o.MaxChildren <= 0 {
+		o.MaxChildren = defaultDepCount
+	}
+	j, err := q.GetJob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	queues := map[string]*Queue{strings.TrimSuffix(q.k.base, ":"): q}
+	return q.flowNode(ctx, j, o.Depth, int64(o.MaxChildren), queues)
+}
+
+// flowNode reads job j's node of a flow tree, depth levels deep; queues
+// holds the queues met so far by queue key.
+func (q *Queue) flowNode(ctx context.Context, j *Job, depth int, max int64, queues map[string]*Queue) (*FlowNode, error) {
+	n := &FlowNode{Job: j}
+	if depth <= 1 {
+		return n, nil
+	}
+	keys, err := j.childKeys(ctx, max)
+	if err != nil {
+		return nil, err
+	}
+	for _, ck := range keys {
+		i := strings.LastIndexByte(ck, ':')
+		if i <= 0 {
+			continue
+		}
+		qk, cid := ck[:i], ck[i+1:]
+		cq, ok := queues[qk]
+		if !ok {
+			p := strings.LastIndexByte(qk, ':')
+			if p < 0 {
+				return nil, fmt.Errorf("%w: flow child key %q names no queue", ErrCorruptJob, ck)
+			}
+			if cq, err = New(q.rdb, qk[p+1:], Options{Prefix: qk[:p]}); err != nil {
+				return nil, err
+			}
+			queues[qk] = cq
+		}
+		cj, err := cq.GetJob(ctx, cid)
+		if errors.Is(err, ErrJobNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		c, err := cq.flowNode(ctx, cj, depth-1, max, queues)
+		if err != nil {
+			return nil, err
+		}
+		n.Children = append(n.Children, c)
+	}
+	return n, nil
+}
+
+// childKeys reads up to about max children keys of each kind, in Node's
+// getFlow order: completed, pending, failed (failParentOnFailure), then
+// ignored.
+func (j *Job) childKeys(ctx context.Context, max int64) ([]string, error) {
+	dk := j.q.k.deps(j.ID)
+	p := j.q.rdb.Pipeline()
+	processed := p.HScan(ctx, dk.processed, 0, "", max)
+	pending := p.SScan(ctx, dk.dependencies, 0, "", max)
+	failed := p.ZRange(ctx, dk.unsuccessful, 0, max-1)
+	ignored := p.HScan(ctx, dk.failed, 0, "", max)
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("queue: job %s children: %w", j.ID, err)
+	}
+	var keys []string
+	fields := func(kv []string) {
+		for i := 0; i < len(kv); i += 2 {
+			keys = append(keys, kv[i])
+		}
+	}
+	kv, _ := processed.Val()
+	fields(kv)
+	members, _ := pending.Val()
+	keys = append(keys, members...)
+	keys = append(keys, failed.Val()...)
+	kv, _ = ignored.Val()
+	fields(kv)
+	return keys, nil
 }

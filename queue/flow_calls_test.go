@@ -660,3 +660,61 @@ func TestAddFlowLinksExistingSameAsNode(t *testing.T) {
 		}
 	})
 }
+
+// flowTree is a FlowNode as the fixture's getflow mode prints Node's tree.
+func flowTree(n *FlowNode) any {
+	if n == nil {
+		return nil
+	}
+	kids := []any{}
+	for _, c := range n.Children {
+		kids = append(kids, flowTree(c))
+	}
+	return map[string]any{"id": n.Job.ID, "queue": n.Job.q.name, "children": kids}
+}
+
+// TestGetFlowSameAsNode: GetFlow reads the tree Node's getFlow reads, on
+// a flow run part way by a Go worker (completed, failed and pending
+// children, two queues, three levels), whole and bounded by depth and
+// maxChildren.
+func TestGetFlowSameAsNode(t *testing.T) {
+	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
+		ctx := context.Background()
+		w := goFlow(t, tg, true)
+		if _, err := w.p.q.AddFlow(ctx, FlowJob{Name: "f", Queue: "p", Opts: JobOptions{JobID: "top2"}, Children: []FlowJob{
+			{Name: "ok", Queue: "c", Data: map[string]any{"ret": 1}, Opts: JobOptions{JobID: "ok"}},
+			{Name: "bad", Queue: "c", Data: map[string]any{"fail": "x"}, Opts: JobOptions{JobID: "bad", IgnoreDependencyOnFailure: true}},
+			{Name: "badf", Queue: "c", Data: map[string]any{"fail": "y"}, Opts: JobOptions{JobID: "badf", FailParentOnFailure: true, Delay: 50 * time.Millisecond}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		w.c.run(t, fixtureHandler(nil), WorkerOptions{})
+		redistest.Eventually(t, 20*time.Second, "c's ready jobs finished", func() bool {
+			c, _ := w.c.q.Counts(ctx)
+			return c.Completed == 4 && c.Failed == 2
+		})
+		type call struct {
+			ID    string `json:"id"`
+			Depth int    `json:"depth"`
+			N     int    `json:"maxChildren"`
+		}
+		calls := []call{{"top", 0, 0}, {"top", 2, 0}, {"top", 0, 1}, {"top2", 0, 0}, {"nope", 0, 0}}
+		trees := runNodeScript(t, tg, "flowparity.js", w.e.prefix, "getflow", "p", map[string]any{"calls": calls})[0]["trees"].([]any)
+		for i, c := range calls {
+			want := trees[i]
+			n, err := w.p.q.GetFlow(ctx, c.ID, GetFlowOptions{Depth: c.Depth, MaxChildren: c.N})
+			if c.ID == "nope" {
+				if !errors.Is(err, ErrJobNotFound) || want != nil {
+					t.Errorf("GetFlow(nope) = %v, node %v", err, want)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := jsonValue(flowTree(n)); !reflect.DeepEqual(got, want) {
+				t.Errorf("GetFlow(%+v):\n node %v\n go   %v", c, want, got)
+			}
+		}
+	})
+}

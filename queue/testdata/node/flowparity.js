@@ -13,6 +13,9 @@
 //           removeChildDependency, removeUnprocessedChildren) in order
 //   flows   ARGS {flows}               -> {results: [{ids} or {error}]}: one
 //           FlowProducer.add per flow, in order
+//   getflow ARGS {calls: [{id, depth, maxChildren}]} -> {trees: [{id, queue,
+//           children} or null]}: FlowProducer.getFlow of job id of <queue>
+//           (0 or no depth, maxChildren: Node's defaults)
 'use strict';
 const { Queue, FlowProducer } = require('bullmq');
 const IORedis = require('ioredis');
@@ -67,6 +70,18 @@ async function main() {
       }
       await fp.close();
       print({ results });
+    } else if (mode === 'getflow') {
+      const fp = new FlowProducer({ connection: conn, prefix });
+      const tree = n => n && ({ id: n.job.id, queue: n.job.queueName, children: (n.children || []).map(tree) });
+      const trees = [];
+      for (const c of args.calls) {
+        const opts = { id: c.id, queueName: name };
+        if (c.depth) opts.depth = c.depth;
+        if (c.maxChildren) opts.maxChildren = c.maxChildren;
+        trees.push(tree(await fp.getFlow(opts)) || null);
+      }
+      print({ trees });
+      await fp.close();
     } else if (mode === 'drain') {
       await q.drain(!!args.delayed);
       print({ drained: true });
