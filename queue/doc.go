@@ -79,7 +79,8 @@
 // Job.RemoveUnprocessedChildren removes the pending ones, a parent left
 // without pending children moving to wait; AddFlow with a root Parent adds
 // a flow under an existing job, as Node's FlowProducer.add with
-// opts.parent, and links nodes whose ids exist as Node does.
+// opts.parent, and links nodes whose ids exist as Node does;
+// Queue.GetFlow reads a tree as Node's getFlow.
 // JobOptions.Deduplication covers simple, throttle, extend,
 // debounce (replace), reschedule and keepLastIfActive, and the dedup id
 // is released on completion, final failure, Remove and Clean as Node does.
@@ -118,9 +119,8 @@
 //     (Node draws a new random value each parse); a Node worker's custom
 //     settings.repeatStrategy is unknown to Go workers, which use the
 //     default.
-//   - Flows: Go has no getFlow (read a tree with GetJob and
-//     Job.Dependencies). AddFlow of a root whose id exists as the child of
-//     another live parent fails with ErrParent and adds nothing; Node's
+//   - Flows: AddFlow of a root whose id exists as the child of another
+//     live parent fails with ErrParent and adds nothing; Node's
 //     FlowProducer throws too, but only after adding the rest of the flow
 //     under the existing root.
 package queue

@@ -100,3 +100,38 @@ func ExampleQueue_AddFlow_parent() {
 	// Output:
 	// added [invoice-2 tax-2] - ship-2 waits for 1
 }
+
+// A flow tree read back, as Node's FlowProducer.getFlow reads it.
+func ExampleQueue_GetFlow() {
+	ctx := context.Background()
+	rdb := redistest.ExampleClient()
+	defer rdb.Close()
+	q, err := queue.New(rdb, "orders", queue.Options{Prefix: "{example-getflow}"})
+	if err != nil {
+		panic(err)
+	}
+	_ = q.Obliterate(ctx, true)
+	_, err = q.AddFlow(ctx, queue.FlowJob{Name: "ship", Opts: queue.JobOptions{JobID: "ship-3"}, Children: []queue.FlowJob{
+		{Name: "pick", Opts: queue.JobOptions{JobID: "pick-3"},
+			Children: []queue.FlowJob{{Name: "count", Opts: queue.JobOptions{JobID: "count-3"}}}},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	tree, err := q.GetFlow(ctx, "ship-3", queue.GetFlowOptions{})
+	if err != nil {
+		panic(err)
+	}
+	var show func(n *queue.FlowNode, indent string)
+	show = func(n *queue.FlowNode, indent string) {
+		fmt.Println(indent + n.Job.Name + " " + n.Job.ID)
+		for _, c := range n.Children {
+			show(c, indent+"  ")
+		}
+	}
+	show(tree, "")
+	// Output:
+	// ship ship-3
+	//   pick pick-3
+	//     count count-3
+}
