@@ -255,12 +255,12 @@ func (q *Queue) GetFlow(ctx context.Context, id string, o GetFlowOptions) (*Flow
 
 // flowNode reads job j's node of a flow tree, depth levels deep; queues
 // holds the queues met so far by queue key.
-func (q *Queue) flowNode(ctx context.Context, j *Job, depth int, max int64, queues map[string]*Queue) (*FlowNode, error) {
+func (q *Queue) flowNode(ctx context.Context, j *Job, depth int, perKind int64, queues map[string]*Queue) (*FlowNode, error) {
 	n := &FlowNode{Job: j}
 	if depth <= 1 {
 		return n, nil
 	}
-	keys, err := j.childKeys(ctx, max)
+	keys, err := j.childKeys(ctx, perKind)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (q *Queue) flowNode(ctx context.Context, j *Job, depth int, max int64, queu
 		if err != nil {
 			return nil, err
 		}
-		c, err := cq.flowNode(ctx, cj, depth-1, max, queues)
+		c, err := cq.flowNode(ctx, cj, depth-1, perKind, queues)
 		if err != nil {
 			return nil, err
 		}
@@ -297,16 +297,16 @@ func (q *Queue) flowNode(ctx context.Context, j *Job, depth int, max int64, queu
 	return n, nil
 }
 
-// childKeys reads up to about max children keys of each kind, in Node's
+// childKeys reads up to about perKind children keys of each kind, in Node's
 // getFlow order: completed, pending, failed (failParentOnFailure), then
 // ignored.
-func (j *Job) childKeys(ctx context.Context, max int64) ([]string, error) {
+func (j *Job) childKeys(ctx context.Context, perKind int64) ([]string, error) {
 	dk := j.q.k.deps(j.ID)
 	p := j.q.rdb.Pipeline()
-	processed := p.HScan(ctx, dk.processed, 0, "", max)
-	pending := p.SScan(ctx, dk.dependencies, 0, "", max)
-	failed := p.ZRange(ctx, dk.unsuccessful, 0, max-1)
-	ignored := p.HScan(ctx, dk.failed, 0, "", max)
+	processed := p.HScan(ctx, dk.processed, 0, "", perKind)
+	pending := p.SScan(ctx, dk.dependencies, 0, "", perKind)
+	failed := p.ZRange(ctx, dk.unsuccessful, 0, perKind-1)
+	ignored := p.HScan(ctx, dk.failed, 0, "", perKind)
 	if _, err := p.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("queue: job %s children: %w", j.ID, err)
 	}
