@@ -202,9 +202,10 @@ func (q *Queue) Remove(ctx context.Context, id string, opts ...RemoveOption) err
 	for _, f := range opts {
 		f(&o)
 	}
-	args, set := argv(argRmChildren)
+	args, set := argv(argRmSize)
 	set(argRmPrefix, q.k.base)
 	set(argRmID, id)
+	set(argRmPending, "0")
 	set(argRmChildren, "1")
 	if o.keepChildren {
 		set(argRmChildren, "0")
@@ -252,14 +253,20 @@ func (q *Queue) moveToWait(ctx context.Context, from State, count int) (int, err
 const cleanBatch = 10000
 
 // Clean deletes up to limit jobs (all when limit <= 0) of state (completed,
-// failed, delayed, prioritized or waiting) older than grace, and returns
-// their ids, as Node's Queue.clean: the pending run of a job scheduler is
-// kept; a deleted flow child leaves its parent's dependencies, and a
-// parent left without any is deleted too when in this queue, else moved
-// to wait; dedup ids held by deleted jobs are released.
+// failed, delayed, prioritized, waiting or active) older than grace, and
+// returns their ids, as Node's Queue.clean: the pending run of a job
+// scheduler is kept; a deleted flow child leaves its parent's
+// dependencies, and a parent left without any is deleted too when in this
+// queue, else moved to wait; dedup ids held by deleted jobs are released.
+// An active job is deleted only when no worker holds it (its lock expired:
+// its worker died before the stalled check moved it); the time compared
+// with grace is when it was last taken. As in Node, the lists (waiting,
+// active) are read per call from their oldest end, limit entries at a
+// time (10,000 at most), so held active jobs there count against that
+// window.
 func (q *Queue) Clean(ctx context.Context, state State, grace time.Duration, limit int) ([]string, error) {
 	key := q.k.state(state)
-	if key == "" || state == StateActive {
+	if key == "" {
 		return nil, fmt.Errorf("%w: cannot clean %q", ErrInvalidOption, state)
 	}
 	if limit <= 0 {

@@ -65,19 +65,7 @@ func (e *env) addDedupSpecs(t *testing.T, by string, jobs []spec) []string {
 // activate moves the next job to active, as a worker's fetch does.
 func (e *env) activate(t *testing.T) {
 	t.Helper()
-	k := e.q.k
-	args, set := argv(argTakeSize)
-	set(argTakePrefix, k.base)
-	set(argTakeNow, time.Now().UnixMilli())
-	set(argTakeMax, 1)
-	set(argTakeTokenBase, "t:")
-	set(argTakeLockMs, 60000)
-	set(argTakeWorker, "")
-	set(argTakeLimMax, 0)
-	set(argTakeLimDur, 0)
-	if err := takeScript.Run(context.Background(), e.rdb, k.takeKeys(), args...).Err(); err != nil {
-		t.Fatal(err)
-	}
+	e.activateHeld(t, 60000)
 }
 
 // dedupDump is what a queue holds for dedup id "d": the key (value, and

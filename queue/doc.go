@@ -25,7 +25,8 @@
 //
 // Events and inspection: NewEvents reads the events stream Node's
 // QueueEvents reads; Queue.Counts, GetJob, Jobs/JobIDs (paged), Remove,
-// RetryFailed, PromoteDelayed, Clean, Drain, Obliterate, Pause/Resume,
+// RetryFailed, PromoteDelayed, Clean (active jobs no worker holds too),
+// Drain, Obliterate, Pause/Resume,
 // SetGlobalConcurrency, SetGlobalRateLimit.
 //
 // # How the worker works
@@ -72,11 +73,20 @@
 // keep them) and releases a parent whose last pending child it removes;
 // Queue.Clean and Drain of a child delete a parent left without children
 // in the same queue and move one in another queue to wait, as Node's
-// remove, clean and drain do. JobOptions.Deduplication covers simple, throttle, extend,
+// remove, clean and drain do. Job.Dependencies and DependenciesCount read
+// a parent's children by outcome (Node's getDependencies, whole or
+// paged); Job.RemoveChildDependency detaches a pending child and
+// Job.RemoveUnprocessedChildren removes the pending ones, a parent left
+// without pending children moving to wait; AddFlow with a root Parent adds
+// a flow under an existing job, as Node's FlowProducer.add with
+// opts.parent, and links nodes whose ids exist as Node does;
+// Queue.GetFlow reads a tree as Node's getFlow.
+// JobOptions.Deduplication covers simple, throttle, extend,
 // debounce (replace), reschedule and keepLastIfActive, and the dedup id
 // is released on completion, final failure, Remove and Clean as Node does.
-// Job.Log honours keepLogs; WorkerOptions.Metrics writes metrics:* for
-// Queue.Metrics, Node's getMetrics and bull-board. Job.UpdateData,
+// Like Node, a flow takes deduplication only on a root without children
+// or parent. Job.Log honours keepLogs; WorkerOptions.Metrics writes
+// metrics:* for Queue.Metrics, Node's getMetrics and bull-board. Job.UpdateData,
 // ChangePriority, ChangeDelay, Promote and Queue.Workers match Node's.
 //
 // A job with an option this worker does not know (a newer BullMQ, BullMQ
@@ -109,11 +119,8 @@
 //     (Node draws a new random value each parse); a Node worker's custom
 //     settings.repeatStrategy is unknown to Go workers, which use the
 //     default.
-//   - Flows: AddFlow refuses a root with a Parent (Node's FlowProducer can
-//     add a flow under an existing job) and deduplication inside a flow
-//     (ErrInvalidOption); Go has no removeUnprocessedChildren,
-//     removeChildDependency or getDependencies calls (Node's work on Go's
-//     flows).
-//   - Queue.Clean does not take "active" (Node's clean can): it returns
-//     ErrInvalidOption.
+//   - Flows: AddFlow of a root whose id exists as the child of another
+//     live parent fails with ErrParent and adds nothing; Node's
+//     FlowProducer throws too, but only after adding the rest of the flow
+//     under the existing root.
 package queue

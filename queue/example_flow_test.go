@@ -58,7 +58,7 @@ func ExampleJob_MoveToWaitingChildren() {
 		fmt.Println("report from", got)
 		cancel()
 		return len(values), nil
-	}, queue.WorkerOptions{Options: opts, Concurrency: 2})
+	}, queue.WorkerOptions{Options: opts}) // one slot: the parts cannot finish before the parent waits
 	if err != nil {
 		panic(err)
 	}

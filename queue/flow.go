@@ -22,7 +22,12 @@ type FlowJob struct {
 	// Opts are the job options; Opts.JobID "" gives the node a random
 	// UUID (as BullMQ 6 does), and the parent-failure policies
 	// (FailParentOnFailure, ...) of a child apply to its parent.
-	// Deduplication is not supported in flows.
+	// Opts.Parent of a child is its flow parent (any value set is
+	// replaced); of the root, an existing job to add the flow under.
+	// Deduplication is for a root without Parent or Children only (a flow
+	// of one job, then added as Add adds it): BullMQ 6.7.0 refuses it on a
+	// node with a parent or with children, and so does AddFlow
+	// (ErrInvalidOption).
 	Opts     JobOptions
 	Children []FlowJob
 }
@@ -31,10 +36,33 @@ type FlowJob struct {
 // job ids in tree order (each parent before its children). Node workers
 // run it as one added by Node's FlowProducer. On a cluster every queue of
 // the flow must share one hash tag: put it in the prefix ("{bull}"), or
-// give all queues the same tagged name part; otherwise ErrCrossSlot. It
-// fails with ErrInvalidOption when a node id exists already (nothing is
-// added then).
+// give all queues the same tagged name part; otherwise ErrCrossSlot.
+//
+// A node whose custom id exists already is not added again: as with
+// Node's FlowProducer, the existing job (event "duplicated", state left as
+// it is) becomes a child of its new parent, counted as processed at once
+// when it is completed, else as pending, unless it is the child of another
+// parent that still exists (it stays that parent's; the new parent does
+// not wait for it). Children of an existing node are added under it. A
+// parent left without pending children after that leaves waiting-children.
+//
+// A root with Opts.Parent is added under that existing job, as Node's
+// FlowProducer.add with opts.parent: the job gains the root as a pending
+// dependency and its state is left as it is (a job in waiting-children
+// waits for the root too; a job waiting, delayed or active is not moved,
+// as in Node, so an active one's handler calls MoveToWaitingChildren to
+// wait for it). A missing parent fails with ErrParent (nothing added), as
+// does a root whose id exists as another live parent's child (Node throws
+// too, after adding the rest of the flow under the existing root).
+//
+// A flow of one job (a root without Children or Parent) may have
+// Opts.Deduplication: it is added as Add adds it, as Node's FlowProducer
+// does, and the id returned is the job holding the dedup id when that job
+// absorbs the add.
 func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
+	if root.Opts.Deduplication != nil && len(root.Children) == 0 && root.Opts.Parent == nil {
+		return q.addLeafRoot(ctx, root)
+	}
 	var args []any
 	var ids []string
 	var tags []string
@@ -52,8 +80,15 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		if err := o.validate(); err != nil {
 			return err
 		}
-		if o.Deduplication != nil {
-			return fmt.Errorf("%w: deduplication in a flow", ErrInvalidOption)
+		if parent != nil {
+			// a child's parent is its flow node; the root keeps its own
+			o.Parent = parent
+		}
+		switch {
+		case o.Deduplication != nil && len(n.Children) > 0:
+			return fmt.Errorf("%w: flow job %q: deduplication options cannot be used on flow nodes with children", ErrInvalidOption, n.Name)
+		case o.Deduplication != nil:
+			return fmt.Errorf("%w: flow job %q: deduplication and parent options cannot be used together", ErrInvalidOption, n.Name)
 		}
 		if o.JobID == "" {
 			o.JobID = uuid4()
@@ -62,7 +97,6 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		if err != nil {
 			return fmt.Errorf("queue: flow job %q data: %w", n.Name, err)
 		}
-		o.Parent = parent
 		opts, err := json.Marshal(wireOpts{JobOptions: o, DelayMS: o.Delay.Milliseconds()})
 		if err != nil {
 			return fmt.Errorf("queue: flow job %q options: %w", n.Name, err)
@@ -80,8 +114,9 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 		node[flowBase], node[flowID], node[flowName], node[flowData], node[flowOpts] = base, o.JobID, n.Name, data, string(opts)
 		node[flowDelay], node[flowPriority], node[flowLIFO] = o.Delay.Milliseconds(), o.Priority, lifo
 		parentKey, parentJSON := "", ""
-		if parent != nil {
-			parentKey, parentJSON = parent.key(), parentField(&o)
+		if o.Parent != nil {
+			parentKey, parentJSON = o.Parent.key(), parentField(&o)
+			tags = append(tags, hashTag(o.Parent.Queue+":"))
 		}
 		node[flowParentKey], node[flowParent], node[flowHasChildren] = parentKey, parentJSON, kids
 		args = append(args, node...)
@@ -93,9 +128,6 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 			}
 		}
 		return nil
-	}
-	if root.Opts.Parent != nil {
-		return nil, fmt.Errorf("%w: a flow's root has no parent", ErrInvalidOption)
 	}
 	if err := add(&root, nil); err != nil {
 		return nil, err
@@ -112,12 +144,33 @@ func (q *Queue) AddFlow(ctx context.Context, root FlowJob) ([]string, error) {
 	err := flowScript.Run(ctx, q.rdb, []string{q.k.meta}, append(head, args...)...).Err()
 	if err != nil {
 		err = flowScript.Err(err)
-		if isCode(err, "exists") {
-			return nil, fmt.Errorf("%w: flow: %w", ErrInvalidOption, err)
+		if isCode(err, "parent") {
+			return nil, fmt.Errorf("%w: flow: %w", ErrParent, err)
 		}
 		return nil, fmt.Errorf("queue: add flow: %w", err)
 	}
 	return ids, nil
+}
+
+// addLeafRoot adds a flow that is one deduplicated job: Node's
+// FlowProducer adds it as Queue.add does.
+func (q *Queue) addLeafRoot(ctx context.Context, root FlowJob) ([]string, error) {
+	rq := q
+	if root.Queue != "" && root.Queue != q.name {
+		var err error
+		if rq, err = New(q.rdb, root.Queue, q.opts); err != nil {
+			return nil, err
+		}
+		rq.now = q.now
+	}
+	if root.Opts.JobID == "" {
+		root.Opts.JobID = uuid4()
+	}
+	a, err := rq.Add(ctx, root.Name, root.Data, WithOptions(root.Opts))
+	if err != nil {
+		return nil, err
+	}
+	return []string{a.ID}, nil
 }
 
 // sameSlot refuses, on a cluster, a queue key ("<prefix>:<name>") whose

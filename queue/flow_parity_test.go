@@ -109,10 +109,10 @@ func (w *flowWorld) dump(t *testing.T, ids ...string) map[string]any {
 			d[q.name+" deps "+id] = deps
 			d[q.name+" processed "+id], _ = q.rdb.HGetAll(ctx, jk+":processed").Result()
 		}
-		for _, s := range []string{"wait", "waiting-children", "delayed", "prioritized", "completed", "failed", "marker"} {
+		for _, s := range []string{"wait", "active", "waiting-children", "delayed", "prioritized", "completed", "failed", "marker"} {
 			m, _ := q.rdb.ZRange(ctx, k.base+s, 0, -1).Result()
-			if s == "wait" {
-				m, _ = q.rdb.LRange(ctx, k.wait, 0, -1).Result()
+			if s == "wait" || s == "active" {
+				m, _ = q.rdb.LRange(ctx, k.base+s, 0, -1).Result()
 			}
 			if s == "completed" {
 				slices.Sort(m)

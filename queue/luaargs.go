@@ -120,6 +120,8 @@ const (
 	argRmPrefix   = 1
 	argRmID       = 2
 	argRmChildren = 3
+	argRmPending  = 4
+	argRmSize     = 4
 )
 
 // clean-3.lua

@@ -41,7 +41,11 @@ func TestRemovalJSON(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, o := range []JobOptions{{JobID: "12"}, {JobID: "a:b"}, {Priority: -1}, {Priority: 1 << 21}, {Delay: -time.Second}} {
+	parent := &JobRef{ID: "p", Queue: "bull:q"}
+	for _, o := range []JobOptions{{JobID: "12"}, {JobID: "a:b"}, {Priority: -1}, {Priority: 1 << 21}, {Delay: -time.Second},
+		// refused by BullMQ 6.7.0's validateOptions too
+		{Parent: parent, Deduplication: &Deduplication{ID: "d"}},
+		{Parent: parent, FailParentOnFailure: true, IgnoreDependencyOnFailure: true}} {
 		if err := o.validate(); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("validate(%+v) = %v", o, err)
 		}

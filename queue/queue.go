@@ -330,12 +330,30 @@ func (o JobOptions) validate() error {
 	if o.KeepLogs < 0 {
 		return fmt.Errorf("%w: negative keepLogs %d", ErrInvalidOption, o.KeepLogs)
 	}
+	var policies []string
+	for _, p := range []struct {
+		name string
+		on   bool
+	}{{"removeDependencyOnFailure", o.RemoveDependencyOnFailure}, {"failParentOnFailure", o.FailParentOnFailure},
+		{"continueParentOnFailure", o.ContinueParentOnFailure}, {"ignoreDependencyOnFailure", o.IgnoreDependencyOnFailure}} {
+		if p.on {
+			policies = append(policies, p.name)
+		}
+	}
+	if len(policies) > 1 {
+		// BullMQ 6.7.0 refuses it too: a child has one failure policy
+		return fmt.Errorf("%w: the following options cannot be used together: %s", ErrInvalidOption, strings.Join(policies, ", "))
+	}
 	if p := o.Parent; p != nil && (p.ID == "" || p.Queue == "") {
 		return fmt.Errorf("%w: parent %+v needs an id and a queue", ErrInvalidOption, *p)
 	}
 	if d := o.Deduplication; d != nil {
 		if d.ID == "" {
 			return fmt.Errorf("%w: deduplication without an id", ErrInvalidOption)
+		}
+		if o.Parent != nil {
+			// BullMQ 6.7.0 refuses it too (a flow child is never deduplicated)
+			return fmt.Errorf("%w: deduplication and parent options cannot be used together", ErrInvalidOption)
 		}
 		if d.TTL < 0 {
 			return fmt.Errorf("%w: negative deduplication ttl %v", ErrInvalidOption, d.TTL)

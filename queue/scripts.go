@@ -45,6 +45,7 @@ var (
 
 var (
 	removeScript     = load("remove-2.lua")
+	childDepScript   = load("childdep-2.lua")
 	retryScript      = load("retry-8.lua")
 	cleanScript      = load("clean-3.lua")
 	drainScript      = load("drain-4.lua")

@@ -2,13 +2,15 @@
 -- timestamp (BullMQ 6.7's cleanJobsInSet, one call).
 -- KEYS[1] state key (list or zset)  KEYS[2] events  KEYS[3] repeat (read by schedulerRun)
 -- ARGV (named constants shared with Go, see add-9.lua): argCleanPrefix key
--- prefix, argCleanState state ("waiting", "delayed", "prioritized",
--- "completed" or "failed"), argCleanCutoff cutoff (ms), argCleanLimit
--- limit (> 0).
+-- prefix, argCleanState state ("waiting", "active", "delayed",
+-- "prioritized", "completed" or "failed"), argCleanCutoff cutoff (ms),
+-- argCleanLimit limit (> 0).
 -- Completed/failed jobs are taken by finishedOn (the zset score), delayed
 -- ones by processedOn else timestamp, prioritized ones by timestamp,
--- waiting ones by finishedOn, processedOn else timestamp; a waiting list
--- is read from its oldest end. The pending run of a job scheduler is kept.
+-- waiting and active ones by finishedOn, processedOn else timestamp; a
+-- list is read from its oldest end, limit entries of it. An active job a
+-- worker holds (its lock exists) is kept, as is the pending run of a job
+-- scheduler.
 -- A deleted flow child leaves its parent's dependencies: a parent left
 -- without any is deleted too when in this queue, else moved to wait.
 -- Releases the dedup ids the deleted jobs hold.
@@ -26,12 +28,14 @@ local function olderThanCutoff(jk, fields)
   return true
 end
 
-if state == "waiting" then
+if state == "waiting" or state == "active" then
+  local held = state == "active"
   local ids = rcall("LRANGE", KEYS[1], -limit, -1)
   for i, id in ipairs(ids) do
     if #removed >= limit then break end
     local jk = prefix .. id
-    if not schedulerRun(prefix, id) and olderThanCutoff(jk, {"finishedOn", "processedOn", "timestamp"}) then
+    if not (held and rcall("EXISTS", jk .. ":lock") == 1) and not schedulerRun(prefix, id)
+      and olderThanCutoff(jk, {"finishedOn", "processedOn", "timestamp"}) then
       -- marked now, dropped from the list at the end
       rcall("LSET", KEYS[1], i - #ids - 1, "")
       removeCleaned(prefix, id)

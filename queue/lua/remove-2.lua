@@ -3,7 +3,12 @@
 -- KEYS[1] the job's key  KEYS[2] the queue's repeat zset
 -- ARGV (named constants shared with Go, see add-9.lua): argRmPrefix key
 -- prefix, argRmID job id, argRmChildren "1" to remove the job's children
--- (pending, completed and failed, any depth) too.
+-- (pending, completed and failed, any depth) too, argRmPending "1" to
+-- remove only the job's pending children instead (BullMQ 6.7's
+-- removeUnprocessedChildren: the job stays; a child a worker holds or one
+-- in failed is skipped, the others go with their own pending children,
+-- and a job in waiting-children left without pending children moves to
+-- wait).
 -- Refuses (nothing removed) a job a worker holds, or with children one
 -- whose pending descendants a worker holds: error ERR-CODE:locked; and the
 -- pending run of a job scheduler: error ERR-CODE:scheduler.
@@ -11,11 +16,12 @@
 -- goes to wait. Releases the dedup ids the removed jobs hold. Emits
 -- "removed" (prev: the state it was in) per removed job.
 -- Returns 1.
-local argRmPrefix, argRmID, argRmChildren = 1, 2, 3 --@go
+local argRmPrefix, argRmID, argRmChildren, argRmPending, argRmSize = 1, 2, 3, 4, 4 --@go
 local prefix, id = ARGV[argRmPrefix], ARGV[argRmID]
-local withChildren = ARGV[argRmChildren] == "1"
+local pendingOnly = ARGV[argRmPending] == "1"
+local withChildren = pendingOnly or ARGV[argRmChildren] == "1"
 
-if schedulerRun(prefix, id) then
+if not pendingOnly and schedulerRun(prefix, id) then
   return redis.error_reply("ERR-CODE:scheduler job " .. id .. " is the next run of a job scheduler")
 end
 
@@ -46,7 +52,8 @@ end
 
 local removeTree
 -- removeChildren removes every child a parent knows: completed
--- (:processed), failed (:failed, :unsuccessful) and pending.
+-- (:processed), failed (:failed, :unsuccessful) and pending; only the
+-- pending ones with pendingOnly.
 local function removeChildren(jk)
   local function each(keys, step)
     for i = 1, #keys, step do
@@ -54,9 +61,11 @@ local function removeChildren(jk)
       removeTree(cp, cid, jk)
     end
   end
-  each(rcall("HGETALL", jk .. ":processed"), 2)
-  each(rcall("HGETALL", jk .. ":failed"), 2)
-  each(rcall("ZRANGE", jk .. ":unsuccessful", 0, -1), 1)
+  if not pendingOnly then
+    each(rcall("HGETALL", jk .. ":processed"), 2)
+    each(rcall("HGETALL", jk .. ":failed"), 2)
+    each(rcall("ZRANGE", jk .. ":unsuccessful", 0, -1), 1)
+  end
   each(rcall("SMEMBERS", jk .. ":dependencies"), 1)
 end
 
@@ -64,6 +73,9 @@ end
 -- the parent removing it, nil for the job Remove names.
 removeTree = function(p, jid, parentKey)
   local jk = p .. jid
+  if pendingOnly and (rcall("EXISTS", jk .. ":lock") == 1 or rcall("ZSCORE", p .. "failed", jid)) then
+    return
+  end
   dropFromParent(jk, false, parentKey, nil)
   if withChildren then removeChildren(jk) end
   local prev = leaveState(p, jid)
@@ -76,6 +88,10 @@ removeTree = function(p, jid, parentKey)
   end
 end
 
+if pendingOnly then
+  removeChildren(prefix .. id)
+  return 1
+end
 if locked(prefix, id) then
   return redis.error_reply("ERR-CODE:locked job " .. id)
 end
