@@ -171,24 +171,9 @@ func testParallelFields(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("start", "1")), 200)
-	var wg sync.WaitGroup
-	errs := make(chan error, 50)
-	for i := range 50 {
-		wg.Go(func() {
-			r, err := b.try(a, "/set", kv(fmt.Sprintf("f%02d", i), fmt.Sprint(i)))
-			if err == nil && r.code != 200 {
-				err = fmt.Errorf("status %d %s", r.code, r.body)
-			}
-			if err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	allOK(t, 50, func(i int) (resp, error) {
+		return b.try(a, "/set", kv(fmt.Sprintf("f%02d", i), fmt.Sprint(i)))
+	})
 	r := b.do(t, a, "/keys", nil)
 	keys := strings.Split(r.body, ",")
 	if len(keys) != 51 {
