@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,10 +50,13 @@ type Manager struct {
 	opts   Options
 	keys   keys
 	cr     bool // opts.Format == FormatConnectRedis
-	// async is the client's async auto-pipeliner under PipeliningAuto
-	// (nil otherwise); inflight counts the calls of call in flight.
-	async    *redis.AutoPipeliner
-	inflight atomic.Int64
+	// auto gives the client's async auto-pipeliner under PipeliningAuto
+	// (nil otherwise); async is it, got on first need; inflight counts
+	// the calls of call in flight.
+	auto      asyncPipeliner
+	asyncOnce sync.Once
+	async     *redis.AutoPipeliner
+	inflight  atomic.Int64
 
 	created, renewed, destroyed, expired, rejected atomic.Uint64
 	loads, saves, gone, touches                    atomic.Uint64
@@ -60,20 +64,16 @@ type Manager struct {
 }
 
 // New returns a Manager over client (a single node, Sentinel or Cluster
-// client). It fails on invalid options, or when Options.Pipelining is not
-// PipeliningOff and the client is closed.
+// client). It fails on invalid options, or when Options.Pipelining is on
+// and the client is closed.
 func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	var async *redis.AutoPipeliner
-	if ap, ok := client.(interface {
-		AsyncAutoPipeline() (*redis.AutoPipeliner, error)
-	}); ok && o.Pipelining == PipeliningAuto {
-		if async, err = ap.AsyncAutoPipeline(); err != nil {
-			return nil, fmt.Errorf("session: auto-pipeline: %w", err)
-		}
+	var auto asyncPipeliner
+	if ap, ok := client.(asyncPipeliner); ok && o.Pipelining == PipeliningAuto {
+		auto = ap
 	}
 	if ap, ok := client.(interface {
 		AutoPipeline() (*redis.AutoPipeliner, error)
@@ -84,7 +84,7 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 		}
 		client = c
 	}
-	return &Manager{client: client, opts: o, keys: keys{prefix: o.Prefix}, cr: o.Format == FormatConnectRedis, async: async}, nil
+	return &Manager{client: client, opts: o, keys: keys{prefix: o.Prefix}, cr: o.Format == FormatConnectRedis, auto: auto}, nil
 }
 
 // Stats are cumulative counters since New. Take differences between two

@@ -40,11 +40,11 @@ const autoPipelineFrom = 3
 // and returns the first error. After a context error the commands may
 // still be running in a batch: read none of them then.
 func (m *Manager) call(ctx context.Context, cmds ...redis.Cmder) error {
-	if m.async != nil {
+	if m.auto != nil {
 		n := m.inflight.Add(1)
 		defer m.inflight.Add(-1)
-		if n >= autoPipelineFrom {
-			return submit(ctx, m.async, cmds)
+		if ap := m.pipeliner(ctx, n); ap != nil {
+			return submit(ctx, ap, cmds)
 		}
 	}
 	if len(cmds) == 1 {
@@ -57,6 +57,32 @@ func (m *Manager) call(ctx context.Context, cmds ...redis.Cmder) error {
 	}
 	_, err := p.Exec(ctx)
 	return err
+}
+
+// asyncPipeliner is a client with an async auto-pipeliner
+// (*redis.Client, *redis.ClusterClient).
+type asyncPipeliner interface {
+	AsyncAutoPipeline() (*redis.AutoPipeliner, error)
+}
+
+// pipeliner returns the async auto-pipeliner when n calls are in flight
+// and that is enough, or nil. It gets it from the client on first need
+// (so a Manager that never sees concurrent calls starts nothing); if the
+// client refuses (closed, invalid AutoPipelineOptions), it says so once
+// and every call takes its own round trip.
+func (m *Manager) pipeliner(ctx context.Context, n int64) *redis.AutoPipeliner {
+	if n < autoPipelineFrom {
+		return nil
+	}
+	m.asyncOnce.Do(func() {
+		ap, err := m.auto.AsyncAutoPipeline()
+		if err != nil {
+			m.opts.Logger.WarnContext(ctx, "session: auto-pipelining off, every call takes its own round trip", "err", err)
+			return
+		}
+		m.async = ap
+	})
+	return m.async
 }
 
 // submit queues cmds on the async auto-pipeliner and waits for their
