@@ -148,7 +148,7 @@ func init() {
 		emit(Latency("session", "round trip p50, 1 client, single", p50(0), p50(1), scsName, "us"))
 		emit(Latency("session", "round trip p50, 1 client, single, ours with Options.AutoPipeline", p50(2), p50(1), scsName, "us"))
 		emit(Latency("session", "round trip p50, 1 client, single, ours with PipeliningOff", p50(3), p50(1), scsName, "us"))
-		emit(Rate("session", "round trip, 100 clients, cluster (peer: rediskit on single, plain client)", oursCl.rate(), ours.rate(), "rediskit single node", "req/s"))
+		emit(Rate("session", "round trip, 100 clients, cluster (peer: rediskit on single, default options)", oursCl.rate(), ours.rate(), "rediskit single node", "req/s"))
 		emit(Rate("session", "round trip, 100 clients, cluster, Options.AutoPipeline (peer: rediskit on single, AutoPipeline)", oursClAP.rate(), oursAP.rate(), "rediskit single node", "req/s"))
 		return nil
 	})

@@ -88,9 +88,13 @@ func (m *Manager) pipeliner(ctx context.Context, n int64) *redis.AutoPipeliner {
 // submit queues cmds on the async auto-pipeliner and waits for their
 // batch or for ctx.
 func submit(ctx context.Context, ap *redis.AutoPipeliner, cmds []redis.Cmder) error {
-	var first error
+	var buf [4]redis.AutoFuture
+	futs := buf[:0]
 	for _, c := range cmds {
-		f := ap.Submit(ctx, c)
+		futs = append(futs, ap.Submit(ctx, c)) // all in, so they share a batch
+	}
+	var first error
+	for _, f := range futs {
 		if err := f.WaitContext(ctx); err != nil && first == nil {
 			first = err
 			if ctx.Err() != nil {
