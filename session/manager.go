@@ -72,7 +72,8 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	var auto asyncPipeliner
-	if ap, ok := client.(asyncPipeliner); ok && o.Pipelining == PipeliningAuto {
+	_, given := client.(*redis.AutoPipeliner) // the caller chose its pipeliner
+	if ap, ok := client.(asyncPipeliner); ok && !given && o.Pipelining == PipeliningAuto {
 		auto = ap
 	}
 	if ap, ok := client.(interface {
