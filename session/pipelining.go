@@ -95,11 +95,12 @@ func submit(ctx context.Context, ap *redis.AutoPipeliner, cmds []redis.Cmder) er
 	}
 	var first error
 	for _, f := range futs {
-		if err := f.WaitContext(ctx); err != nil && first == nil {
+		err := f.WaitContext(ctx)
+		if err != nil && ctx.Err() != nil {
+			return ctx.Err() // the rest may still be running
+		}
+		if err != nil && first == nil {
 			first = err
-			if ctx.Err() != nil {
-				return err // the rest may still be running
-			}
 		}
 	}
 	return first
