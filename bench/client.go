@@ -73,7 +73,11 @@ func benchClient(ctx context.Context, cfg Config, emit func(Result)) error {
 	if err != nil {
 		return err
 	}
-	sc, err := redisconn.Connect(ctx, redisconn.Config{Nodes: []string{single.Addr()}})
+	// 50 connections, as redis-benchmark -c 50 opens: with go-redis's
+	// default pool (10 per CPU, plus its 10-connection pipeline pool) the
+	// 50 goroutines shared 30 here (INFO clients), and 20 of them waited
+	// for a connection.
+	sc, err := redisconn.Connect(ctx, redisconn.Config{Nodes: []string{single.Addr()}, PoolSize: 50})
 	if err != nil {
 		return err
 	}

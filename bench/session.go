@@ -16,11 +16,14 @@ package main
 // blob on every request (its idle timeout forces a save); rediskit writes
 // one field and refreshes the idle deadline only every IdleTimeout/10.
 //
-// Cases: ours with default options vs scs (both on one plain go-redis
-// client each, same options); ours with Options.AutoPipeline (the Manager
-// batches the Redis calls of concurrent requests through the client's
-// auto-pipeliner; it is given the same kind of plain client) vs scs; and
-// ours on the cluster vs ours on the single node, both ways. Every side
+// Cases: ours with default options (PipeliningAuto: a call goes through
+// the client's async auto-pipeliner only while other calls of the Manager
+// are in flight) vs scs (both on one plain go-redis client each, same
+// options); ours with PipeliningOff (every call on its own round trip);
+// ours with Options.AutoPipeline (PipeliningOn: every call through the
+// client's blocking auto-pipeliner); and ours on the cluster vs ours on
+// the single node, both ways. Until the PipeliningAuto change the
+// "default options" case ran with PipeliningOff forced. Every side
 // runs in short alternating slices so the load of the shared machine
 // falls on all alike.
 
@@ -75,7 +78,7 @@ func init() {
 			closers = append(closers, c.Close)
 			return c
 		}
-		ours, err := oursSessionSide(ctx, client(newSingle()), "bench:ours:", false)
+		ours, err := oursSessionSide(ctx, client(newSingle()), "bench:ours:", session.PipeliningAuto)
 		if err != nil {
 			return err
 		}
@@ -85,22 +88,26 @@ func init() {
 		if err != nil {
 			return err
 		}
-		oursAP, err := oursSessionSide(ctx, client(newSingle()), "bench:oursap:", true)
+		oursAP, err := oursSessionSide(ctx, client(newSingle()), "bench:oursap:", session.PipeliningOn)
 		if err != nil {
 			return err
 		}
-		oursCl, err := oursSessionSide(ctx, client(newCluster()), "bench:ours:", false)
+		oursOff, err := oursSessionSide(ctx, client(newSingle()), "bench:oursoff:", session.PipeliningOff)
 		if err != nil {
 			return err
 		}
-		oursClAP, err := oursSessionSide(ctx, client(newCluster()), "bench:oursap:", true)
+		oursCl, err := oursSessionSide(ctx, client(newCluster()), "bench:ours:", session.PipeliningAuto)
+		if err != nil {
+			return err
+		}
+		oursClAP, err := oursSessionSide(ctx, client(newCluster()), "bench:oursap:", session.PipeliningOn)
 		if err != nil {
 			return err
 		}
 
 		// Warm up, then run every side in short alternating slices so that
 		// the shared machine's changing load hits all sides alike.
-		sides := []*sessionSide{ours, peer, oursAP, oursCl, oursClAP}
+		sides := []*sessionSide{ours, peer, oursOff, oursAP, oursCl, oursClAP}
 		for _, s := range sides {
 			if _, _, err := s.run(ctx, 300*time.Millisecond); err != nil {
 				return fmt.Errorf("%s warm-up: %w", s.name, err)
@@ -118,7 +125,7 @@ func init() {
 		}
 		// One client: latency without concurrency (auto-pipelining has a
 		// cost here).
-		solo := []*sessionSide{ours, peer, oursAP}
+		solo := []*sessionSide{ours, peer, oursAP, oursOff}
 		soloLat := make([][]time.Duration, len(solo))
 		for i := range max(n/2, 1) {
 			for j := range solo {
@@ -135,11 +142,13 @@ func init() {
 		const scsName = "scs v2 goredisstore"
 		emit(Rate("session", "round trip (get+put one field), 100 clients, single, same plain go-redis client", ours.rate(), peer.rate(), scsName, "req/s"))
 		emit(Latency("session", "round trip p99, 100 clients, single, same plain go-redis client", ours.p99(), peer.p99(), scsName, "us"))
+		emit(Rate("session", "round trip, 100 clients, single, same plain client, ours with PipeliningOff", oursOff.rate(), peer.rate(), scsName, "req/s"))
 		emit(Rate("session", "round trip, 100 clients, single, same plain client, ours with Options.AutoPipeline", oursAP.rate(), peer.rate(), scsName, "req/s"))
 		emit(Latency("session", "round trip p99, 100 clients, single, same plain client, ours with Options.AutoPipeline", oursAP.p99(), peer.p99(), scsName, "us"))
 		emit(Latency("session", "round trip p50, 1 client, single", p50(0), p50(1), scsName, "us"))
 		emit(Latency("session", "round trip p50, 1 client, single, ours with Options.AutoPipeline", p50(2), p50(1), scsName, "us"))
-		emit(Rate("session", "round trip, 100 clients, cluster (peer: rediskit on single, plain client)", oursCl.rate(), ours.rate(), "rediskit single node", "req/s"))
+		emit(Latency("session", "round trip p50, 1 client, single, ours with PipeliningOff", p50(3), p50(1), scsName, "us"))
+		emit(Rate("session", "round trip, 100 clients, cluster (peer: rediskit on single, default options)", oursCl.rate(), ours.rate(), "rediskit single node", "req/s"))
 		emit(Rate("session", "round trip, 100 clients, cluster, Options.AutoPipeline (peer: rediskit on single, AutoPipeline)", oursClAP.rate(), oursAP.rate(), "rediskit single node", "req/s"))
 		return nil
 	})
@@ -237,15 +246,10 @@ func (s *sessionSide) fill(ctx context.Context, cookieName string) error {
 	return nil
 }
 
-func oursSessionSide(ctx context.Context, rdb redis.UniversalClient, prefix string, autoPipeline bool) (*sessionSide, error) {
-	name := "rediskit"
-	if autoPipeline {
-		name += " autopipeline"
-	}
-	pipelining := session.PipeliningOff // the plain client, whatever the default
-	if autoPipeline {
-		pipelining = session.PipeliningOn
-	}
+func oursSessionSide(ctx context.Context, rdb redis.UniversalClient, prefix string, pipelining session.Pipelining) (*sessionSide, error) {
+	name := map[session.Pipelining]string{
+		session.PipeliningAuto: "rediskit", session.PipeliningOn: "rediskit autopipeline", session.PipeliningOff: "rediskit pipelining off",
+	}[pipelining]
 	m, err := session.New(rdb, session.Options{
 		Prefix: prefix, IdleTimeout: 30 * time.Minute, Lifetime: 24 * time.Hour,
 		Pipelining: pipelining,

@@ -257,14 +257,10 @@ func (s *Session) crLoad(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return storeErr("load", err)
 	}
-	var get *redis.StringCmd
-	var pttl *redis.DurationCmd
+	get := redis.NewStringCmd(ctx, "get", k)
+	pttl := redis.NewDurationCmd(ctx, time.Millisecond, "pttl", k)
 	start := time.Now()
-	_, err := m.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		get = p.Get(ctx, k)
-		pttl = p.PTTL(ctx, k)
-		return nil
-	})
+	err := m.call(ctx, get, pttl)
 	m.observe(start, err)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return storeErr("load", err)
@@ -338,7 +334,7 @@ func (s *Session) crFlush(ctx context.Context, force bool) error {
 		return storeErr("save", err)
 	}
 	start := time.Now()
-	err := connectSaveScript.Err(connectSaveScript.Run(ctx, m.client, []string{m.keys.sess(s.id)}, args...).Err())
+	err := connectSaveScript.Err(connectSaveScript.Run(ctx, scripter{m}, []string{m.keys.sess(s.id)}, args...).Err())
 	m.observe(start, err)
 	if err := s.crGone(ctx, err); err != nil {
 		return err

@@ -55,11 +55,15 @@
 //
 // # Speed
 //
-// A round trip (load, change a field, save) is two Redis calls. Under many
-// concurrent requests set Options.Pipelining to PipeliningOn (or pass an
-// auto-pipelined client): calls of concurrent requests then share network
-// writes and reads, several times the throughput on a loaded machine (see
-// bench/session.go).
+// A round trip (load, change a field, save) is two Redis calls. By default
+// (PipeliningAuto) a lone request sends each on its own round trip, and
+// while three or more of a Manager's loads and saves are in flight they go
+// through the client's async auto-pipeliner, sharing network writes and
+// reads: several times the throughput under many concurrent requests
+// with a lone request's latency unchanged, and every call still returns
+// when its ctx ends (see bench/session.go and pipelining.go).
+// PipeliningOff keeps every call on its own round trip; PipeliningOn
+// sends every call through the blocking auto-pipeliner.
 //
 // # Sharing sessions with Node: FormatConnectRedis
 //

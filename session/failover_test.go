@@ -26,11 +26,12 @@ func TestFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a private cluster")
 	}
-	t.Run("plain", func(t *testing.T) { testFailover(t, false) })
-	t.Run("autopipeline", func(t *testing.T) { testFailover(t, true) })
+	t.Run("default", func(t *testing.T) { testFailover(t, PipeliningAuto) })
+	t.Run("plain", func(t *testing.T) { testFailover(t, PipeliningOff) })
+	t.Run("autopipeline", func(t *testing.T) { testFailover(t, PipeliningOn) })
 }
 
-func testFailover(t *testing.T, autoPipeline bool) {
+func testFailover(t *testing.T, pipelining Pipelining) {
 	cl := redistest.NewCluster(t, redisproc.ClusterOptions{})
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{
 		Addrs:                      cl.Addrs(),
@@ -40,7 +41,7 @@ func testFailover(t *testing.T, autoPipeline bool) {
 		WriteTimeout:               500 * time.Millisecond,
 	})
 	t.Cleanup(func() { _ = rdb.Close() })
-	m, err := New(rdb, Options{Prefix: "fo:", Cookie: CookieOptions{Insecure: true}, Logger: quiet, Pipelining: pipelining(autoPipeline)})
+	m, err := New(rdb, Options{Prefix: "fo:", Cookie: CookieOptions{Insecure: true}, Logger: quiet, Pipelining: pipelining})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,11 +161,4 @@ func testFailover(t *testing.T, autoPipeline bool) {
 			t.Errorf("session %d has TTL %v", i, ttl)
 		}
 	}
-}
-
-func pipelining(on bool) Pipelining {
-	if on {
-		return PipeliningOn
-	}
-	return PipeliningOff
 }

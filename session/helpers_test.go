@@ -236,3 +236,27 @@ func newTestServer(t testing.TB, h http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+// allOK runs n requests at once (req(i) makes the i-th) and fails t on a
+// transport error or a status other than 200.
+func allOK(t testing.TB, n int, req func(i int) (resp, error)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			r, err := req(i)
+			if err == nil && r.code != 200 {
+				err = fmt.Errorf("status %d: %s", r.code, r.body)
+			}
+			if err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

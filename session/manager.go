@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,13 @@ type Manager struct {
 	opts   Options
 	keys   keys
 	cr     bool // opts.Format == FormatConnectRedis
+	// auto gives the client's async auto-pipeliner under PipeliningAuto
+	// (nil otherwise); async is it, got on first need; inflight counts
+	// the calls of call in flight.
+	auto      asyncPipeliner
+	asyncOnce sync.Once
+	async     *redis.AutoPipeliner
+	inflight  atomic.Int64
 
 	created, renewed, destroyed, expired, rejected atomic.Uint64
 	loads, saves, gone, touches                    atomic.Uint64
@@ -63,6 +71,11 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	var auto asyncPipeliner
+	_, given := client.(*redis.AutoPipeliner) // the caller chose its pipeliner
+	if ap, ok := client.(asyncPipeliner); ok && !given && o.Pipelining == PipeliningAuto {
+		auto = ap
+	}
 	if ap, ok := client.(interface {
 		AutoPipeline() (*redis.AutoPipeliner, error)
 	}); ok && o.Pipelining == PipeliningOn {
@@ -72,7 +85,7 @@ func New(client redis.UniversalClient, opts Options) (*Manager, error) {
 		}
 		client = c
 	}
-	return &Manager{client: client, opts: o, keys: keys{prefix: o.Prefix}, cr: o.Format == FormatConnectRedis}, nil
+	return &Manager{client: client, opts: o, keys: keys{prefix: o.Prefix}, cr: o.Format == FormatConnectRedis, auto: auto}, nil
 }
 
 // Stats are cumulative counters since New. Take differences between two

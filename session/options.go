@@ -92,23 +92,29 @@ type wallClock struct{}
 func (wallClock) Now() time.Time { return time.Now() }
 
 // Pipelining says whether a Manager sends its Redis calls through the
-// client's shared go-redis auto-pipeliner (client.AutoPipeline(),
-// experimental in go-redis), where the calls of concurrent requests share
-// network writes and reads. A call whose ctx has ended is not sent; one
-// already queued is sent whatever happens to its ctx, bounded by the
-// client's timeouts. Its goroutines belong to the client and stop
-// when the client is closed. Clients without AutoPipeline (an
+// client's shared go-redis auto-pipeliner, where the calls of concurrent
+// requests share network writes and reads. Clients without one (an
 // *redis.AutoPipeliner passed in, a custom UniversalClient) ignore it.
 type Pipelining int
 
 const (
-	// PipeliningAuto is the package's measured default: off. The
-	// auto-pipeliner gives more throughput under many concurrent requests
-	// but adds latency to a lone one and does not honour a ctx cancelled
-	// after a call was queued (see bench/session.go); turn it on for
-	// busy services.
+	// PipeliningAuto is the default: it pipelines only under concurrency.
+	// A load or save that is the Manager's only Redis call in flight
+	// takes its own round trip (a lone request's latency is unchanged);
+	// one made while others are in flight is submitted to the client's
+	// async auto-pipeliner (client.AsyncAutoPipeline(), experimental in
+	// go-redis) and waits for its reply or its ctx, whichever comes
+	// first; a call abandoned that way may still run, as a call whose
+	// reply was lost may. Every other call (Renew, Destroy, Incr,
+	// CompareAndSwap, the user index, Active) takes its own round trip.
+	// The auto-pipeliner's goroutines belong to the client and stop when
+	// it is closed. With 100 concurrent requests this gives several times
+	// PipeliningOff's throughput (see bench/session.go and pipelining.go).
 	PipeliningAuto Pipelining = iota
-	// PipeliningOn sends through the auto-pipeliner.
+	// PipeliningOn sends every call through the client's blocking
+	// auto-pipeliner (client.AutoPipeline()): a call already queued is
+	// sent whatever happens to its ctx, bounded by the client's timeouts,
+	// and a lone request waits for the pipeliner's batching.
 	PipeliningOn
 	// PipeliningOff sends each call on its own round trip.
 	PipeliningOff

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/script"
 )
 
@@ -92,11 +93,13 @@ func (s *Session) load(ctx context.Context) error {
 		return storeErr("load", err)
 	}
 	start := time.Now()
-	res, err := m.client.HGetAll(ctx, m.keys.session(s.id)).Result()
+	cmd := redis.NewMapStringStringCmd(ctx, "hgetall", m.keys.session(s.id))
+	err := m.call(ctx, cmd)
 	m.observe(start, err)
 	if err != nil {
 		return storeErr("load", err)
 	}
+	res := cmd.Val()
 	m.loads.Add(1)
 	created, ok1 := fromMs(res[fCreated])
 	abs, ok2 := fromMs(res[fAbs])
@@ -322,7 +325,7 @@ func (s *Session) flush(ctx context.Context, force bool) error {
 		return storeErr("save", err)
 	}
 	start := time.Now()
-	err := saveScript.Err(saveScript.Run(ctx, m.client, []string{m.keys.session(s.id)}, args...).Err())
+	err := saveScript.Err(saveScript.Run(ctx, scripter{m}, []string{m.keys.session(s.id)}, args...).Err())
 	m.observe(start, err)
 	if isGone(err) {
 		m.gone.Add(1)
@@ -401,7 +404,7 @@ func (m *Manager) write(ctx context.Context, id string, fields map[string]string
 		return storeErr("create", err)
 	}
 	start := time.Now()
-	err := saveScript.Err(saveScript.Run(ctx, m.client, []string{m.keys.session(id)}, args...).Err())
+	err := saveScript.Err(saveScript.Run(ctx, scripter{m}, []string{m.keys.session(id)}, args...).Err())
 	m.observe(start, err)
 	if err != nil {
 		return storeErr("create", err)

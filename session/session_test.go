@@ -171,24 +171,9 @@ func testParallelFields(t *testing.T, tg target) {
 	a := newApp(t, tg.Client(t), Options{})
 	var b browser
 	mustCode(t, b.do(t, a, "/set", kv("start", "1")), 200)
-	var wg sync.WaitGroup
-	errs := make(chan error, 50)
-	for i := range 50 {
-		wg.Go(func() {
-			r, err := b.try(a, "/set", kv(fmt.Sprintf("f%02d", i), fmt.Sprint(i)))
-			if err == nil && r.code != 200 {
-				err = fmt.Errorf("status %d %s", r.code, r.body)
-			}
-			if err != nil {
-				errs <- err
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	allOK(t, 50, func(i int) (resp, error) {
+		return b.try(a, "/set", kv(fmt.Sprintf("f%02d", i), fmt.Sprint(i)))
+	})
 	r := b.do(t, a, "/keys", nil)
 	keys := strings.Split(r.body, ",")
 	if len(keys) != 51 {
@@ -667,22 +652,26 @@ func TestIndexExpiry(t *testing.T) {
 func TestAutoPipelineOption(t *testing.T) {
 	redistest.ForEach(t, func(t *testing.T, tg redistest.Target) {
 		for _, c := range []struct {
-			opts Options
-			ap   bool
+			opts     Options
+			ap, auto bool // every call through the blocking auto-pipeliner; PipeliningAuto's
 		}{
-			{Options{}, false},
-			{Options{Pipelining: PipeliningOn}, true},
-			{Options{Pipelining: PipeliningOff}, false},
-			{Options{Pipelining: PipeliningOff, AutoPipeline: true}, false},
-			{Options{AutoPipeline: true}, true},
+			{Options{}, false, true},
+			{Options{Pipelining: PipeliningOn}, true, false},
+			{Options{Pipelining: PipeliningOff}, false, false},
+			{Options{Pipelining: PipeliningOff, AutoPipeline: true}, false, false},
+			{Options{AutoPipeline: true}, true, false},
 		} {
 			m, err := New(tg.Client(t), c.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ap := m.client.(*redis.AutoPipeliner); ap != c.ap {
-				t.Errorf("%+v: client is %T, want auto-pipelined %v", c.opts, m.client, c.ap)
+			if _, ap := m.client.(*redis.AutoPipeliner); ap != c.ap || (m.auto != nil) != c.auto {
+				t.Errorf("%+v: client is %T, PipeliningAuto %v; want auto-pipelined %v, PipeliningAuto %v", c.opts, m.client, m.auto != nil, c.ap, c.auto)
 			}
+		}
+		// An auto-pipeliner passed in is used as it is.
+		if m, err := New(apTarget{tg}.Client(t), Options{}); err != nil || m.auto != nil {
+			t.Errorf("New(auto-pipeliner) = PipeliningAuto %v, %v; want off", m != nil && m.auto != nil, err)
 		}
 		a := newApp(t, tg.Client(t), Options{Pipelining: PipeliningOn})
 		if _, ok := a.m.client.(*redis.AutoPipeliner); !ok {
