@@ -146,9 +146,10 @@ func (d *Dashboard) actClean(ctx context.Context, _ *http.Request, b actionBody)
 		return nil, err
 	}
 	switch b.State {
-	case "completed", "failed", "delayed", "prioritized", "waiting":
+	case "completed", "failed", "delayed", "prioritized", "waiting", "active":
+		// active: only the jobs no worker holds (queue.Clean skips locked ones)
 	default:
-		return nil, fmt.Errorf("%w: cannot clean state %q (want completed, failed, delayed, prioritized or waiting)", ErrBadRequest, b.State)
+		return nil, fmt.Errorf("%w: cannot clean state %q (want completed, failed, delayed, prioritized, waiting or active)", ErrBadRequest, b.State)
 	}
 	if b.GraceMS < 0 || b.Limit < 0 {
 		return nil, fmt.Errorf("%w: graceMs and limit must not be negative", ErrBadRequest)

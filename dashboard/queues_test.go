@@ -208,6 +208,18 @@ func TestQueues(t *testing.T) {
 		if r := e.mustPost("clean", actionBody{Queue: f.id, State: "completed", Confirm: true}); r.Count != 36 {
 			t.Errorf("clean removed %d, want 36", r.Count)
 		}
+		// an active job no worker holds (its worker died, no lock) is cleaned;
+		// a locked one would be skipped (queue's Clean tests)
+		e.mustPost("add", actionBody{Queue: f.id, Name: "ok", Data: json.RawMessage(`{}`), Opts: json.RawMessage(`{"delay":3600000,"jobId":"orphan"}`)})
+		if err := rdb.ZRem(ctxT(t), f.id+":delayed", "orphan").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.LPush(ctxT(t), f.id+":active", "orphan").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.mustPost("clean", actionBody{Queue: f.id, State: "active", Confirm: true}); r.Count != 1 {
+			t.Errorf("clean active removed %d, want 1 (the orphan)", r.Count)
+		}
 		if code, b := e.post("add", actionBody{Queue: f.id, Name: "x", Opts: json.RawMessage(`{"nope":1}`)}); code != http.StatusBadRequest {
 			t.Errorf("add with unknown opts: %d %s", code, b)
 		}

@@ -269,7 +269,7 @@ function jobButtons(qid, id, st, ro) {
 }
 
 function cleanForm(id, ro) {
-  const st = h('select', { id: 'clean-state' }, ['completed', 'failed', 'delayed', 'prioritized', 'waiting'].map(s => h('option', { value: s }, s)));
+  const st = h('select', { id: 'clean-state' }, ['completed', 'failed', 'delayed', 'prioritized', 'waiting', 'active'].map(s => h('option', { value: s }, s)));
   const grace = h('input', { id: 'clean-grace', type: 'number', min: 0, value: 3600, size: 6, title: 'older than (seconds)' });
   return h('form', { class: 'inline', onsubmit: (e) => {
     e.preventDefault();
