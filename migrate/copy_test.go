@@ -87,6 +87,43 @@ func TestVerifyFindsDifferences(t *testing.T) {
 	}
 }
 
+// TestVerifyChangingKey: a key a live writer keeps changing on the source
+// (ahead of a sync) is counted as changing, not as a value difference,
+// so a verify during live writes is not failed by one hot key; a key
+// that differs and stays put is still a difference.
+func TestVerifyChangingKey(t *testing.T) {
+	_, src := newSingle(t)
+	_, dst := newSingle(t)
+	seed(t, src, "k", 50)
+	ctx := context.Background()
+	if _, err := New(src, dst, Options{}).Copy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dst.Set(ctx, "k:1", "stale", 0)
+	src.Set(ctx, "hot", "0", 0)
+	dst.Set(ctx, "hot", "-1", 0)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for wctx.Err() == nil {
+			src.Incr(wctx, "hot")
+		}
+	}()
+	rep, err := Verify(ctx, src, dst, VerifyOptions{KeysPerSecond: -1, Rechecks: 2})
+	stop()
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Value != 1 || len(rep.Differences) != 1 || rep.Differences[0].Key != "k:1" || rep.Changing != 1 {
+		t.Fatalf("report %v, want the one value difference k:1 and hot changing\n%v", rep, rep.Differences)
+	}
+	if !strings.Contains(rep.String(), "1 keys changing") {
+		t.Errorf("String() = %q, want the changing count", rep.String())
+	}
+}
+
 // TestRestoreRefusedPayloadFallsBack sends a DUMP payload with a version
 // the server does not know, checks the real error is recognised, and
 // that a structural copy gives the same data.

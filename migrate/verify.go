@@ -37,7 +37,9 @@ type VerifyOptions struct {
 	MaxReported int
 	// Rechecks is how many times a differing key is read again (50 ms
 	// apart) before it counts, so keys changing or expiring while verify
-	// runs are not reported. Zero means 3.
+	// runs are not reported. Zero means 3. A key whose source value still
+	// changed between the last two reads is counted in Report.Changing,
+	// not as a difference: verify with the writers stopped to check it.
 	Rechecks int
 }
 
@@ -56,6 +58,7 @@ type Difference struct {
 	Kind   string `json:"kind"`
 	Source string `json:"source,omitempty"`
 	Target string `json:"target,omitempty"`
+	src    readResult // the source read compared (settle)
 }
 
 // Report is the outcome of Verify.
@@ -69,6 +72,10 @@ type Report struct {
 	Type    int64 `json:"type"`
 	Value   int64 `json:"value"`
 	TTL     int64 `json:"ttl"`
+	// Changing counts the keys that differed on every recheck while their
+	// source value kept changing (a live writer ahead of a sync): not
+	// differences, as nothing can be said of them until writes stop.
+	Changing int64 `json:"changing"`
 	// Differences lists up to MaxReported of them.
 	Differences  []Difference  `json:"differences"`
 	TTLTolerance time.Duration `json:"ttl_tolerance_ns"`
@@ -79,8 +86,12 @@ type Report struct {
 func (r Report) Clean() bool { return r.Missing+r.Extra+r.Type+r.Value+r.TTL == 0 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("checked %d source keys and %d target keys in %v: %d missing, %d extra, %d type, %d value, %d ttl (tolerance %v)",
+	s := fmt.Sprintf("checked %d source keys and %d target keys in %v: %d missing, %d extra, %d type, %d value, %d ttl (tolerance %v)",
 		r.SourceKeys, r.TargetKeys, r.Duration.Round(time.Millisecond), r.Missing, r.Extra, r.Type, r.Value, r.TTL, r.TTLTolerance)
+	if r.Changing > 0 {
+		s += fmt.Sprintf("; %d keys changing on the source while checked", r.Changing)
+	}
+	return s
 }
 
 type verifier struct {
@@ -194,6 +205,10 @@ func (v *verifier) forward(ctx context.Context, node *redis.Client) error {
 				return err
 			}
 			if tries == v.opts.Rechecks || len(diffs) == 0 {
+				diffs, err = v.settle(ctx, node, diffs)
+				if err != nil {
+					return err
+				}
 				v.add(diffs)
 				return nil
 			}
@@ -285,6 +300,38 @@ func (v *verifier) add(diffs []Difference) {
 	}
 }
 
+// settle reads the source of the keys still differing after the last
+// recheck once more: those whose source changed since the read compared
+// are counted as changing, the rest returned as differences. A big key
+// (compared without its payload) changing only in content stays a
+// difference.
+func (v *verifier) settle(ctx context.Context, node *redis.Client, diffs []Difference) ([]Difference, error) {
+	if len(diffs) == 0 {
+		return diffs, nil
+	}
+	keys := make([]string, len(diffs))
+	for i, d := range diffs {
+		keys[i] = d.Key
+	}
+	now, _, err := v.m.read(ctx, node, keys, modeDump)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: source: %w", err)
+	}
+	out := diffs[:0]
+	var changing int64
+	for i, d := range diffs {
+		if now[i] != d.src {
+			changing++
+			continue
+		}
+		out = append(out, d)
+	}
+	v.mu.Lock()
+	v.rep.Changing += changing
+	v.mu.Unlock()
+	return out, nil
+}
+
 // compare reads keys on both sides and returns those that differ.
 func (v *verifier) compare(ctx context.Context, node *redis.Client, keys []string) ([]Difference, error) {
 	s, _, err := v.m.read(ctx, node, keys, modeDump)
@@ -298,6 +345,7 @@ func (v *verifier) compare(ctx context.Context, node *redis.Client, keys []strin
 	var diffs []Difference
 	for i, k := range keys {
 		a, b := s[i], t[i]
+		n := len(diffs)
 		switch {
 		case a.typ == "none" && b.typ == "none":
 		case a.typ == "none":
@@ -317,6 +365,9 @@ func (v *verifier) compare(ctx context.Context, node *redis.Client, keys []strin
 			if !same {
 				diffs = append(diffs, Difference{Key: k, Kind: DiffValue, Source: why})
 			}
+		}
+		if len(diffs) > n {
+			diffs[n].src = a
 		}
 	}
 	return diffs, nil
