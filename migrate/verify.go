@@ -54,10 +54,10 @@ const (
 
 // Difference is one key that differs.
 type Difference struct {
-	Key    string `json:"key"`
-	Kind   string `json:"kind"`
-	Source string `json:"source,omitempty"`
-	Target string `json:"target,omitempty"`
+	Key    string     `json:"key"`
+	Kind   string     `json:"kind"`
+	Source string     `json:"source,omitempty"`
+	Target string     `json:"target,omitempty"`
 	src    readResult // the source read compared (settle)
 }
 
