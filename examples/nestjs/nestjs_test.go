@@ -146,14 +146,19 @@ func TestNestJS(t *testing.T) {
 		c, err := redisproc.StartCluster(sctx, redisproc.ClusterOptions{Args: []string{"maxmemory-policy noeviction"}})
 		cch <- started{c, err}
 	}()
-	var cl *redisproc.Cluster
-	t.Cleanup(func() {
-		if cl == nil {
-			r := <-cch
-			cl = r.c
+	// recv takes the start's result once: the cleanup must not wait again
+	// for a result the test already took (a failed start hung the test).
+	var cres started
+	taken := false
+	recv := func() started {
+		if !taken {
+			cres, taken = <-cch, true
 		}
-		if cl != nil {
-			_ = cl.Close()
+		return cres
+	}
+	t.Cleanup(func() {
+		if c := recv().c; c != nil {
+			_ = c.Close()
 		}
 	})
 	dsn := pgtest.NewDatabase(t)
@@ -169,10 +174,11 @@ func TestNestJS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r0 := <-cch
-	if cl = r0.c; r0.err != nil {
+	r0 := recv()
+	if r0.err != nil {
 		t.Fatalf("start cluster: %v", r0.err)
 	}
+	cl := r0.c
 	rc := cl.Client()
 	t.Logf("cluster and database ready after %s", time.Since(built).Round(time.Millisecond))
 	env := map[string]string{
