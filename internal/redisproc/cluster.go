@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -483,22 +484,61 @@ func Poll(ctx context.Context, limit time.Duration, what string, ok func(context
 }
 
 // freeClusterPort returns a port whose cluster bus port (port+10000) was
-// free too a moment ago: FreePort alone checks only the first, and with
-// several test binaries running at once the bus port is sometimes some
-// other process's (a client connection's local port), which makes the
-// node exit at start with "Address already in use".
+// free too a moment ago. Both are drawn below the kernel's ephemeral range
+// (ip_local_port_range): a port from that range can be taken by any
+// process's outgoing connection between this check and the node's bind,
+// and with four test binaries at once that made nodes exit at start with
+// "Address already in use" (seen in CI, for the bus port most often).
+// Only our own harness draws from the lower range, at random.
 func freeClusterPort() (int, error) {
-	for range 50 {
-		p, err := FreePort()
-		if err != nil {
-			return 0, err
+	lo, hi := clusterPortLow, ephemeralLow()-10000
+	if hi-lo < 1000 {
+		lo, hi = 0, 0 // no room below the ephemeral range: any free port
+	}
+	for range 100 {
+		p := 0
+		if hi > lo {
+			p = lo + rand.IntN(hi-lo)
+		} else {
+			var err error
+			if p, err = FreePort(); err != nil {
+				return 0, err
+			}
 		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p+10000)))
-		if err != nil {
-			continue
+		if portFree(p) && portFree(p+10000) {
+			return p, nil
 		}
-		_ = l.Close()
-		return p, nil
 	}
 	return 0, errors.New("redisproc: no port with a free cluster bus port")
+}
+
+// clusterPortLow is the lowest port freeClusterPort draws.
+const clusterPortLow = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
+}
+
+// portFree reports whether port p on 127.0.0.1 could be bound just now.
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
 }
