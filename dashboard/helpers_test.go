@@ -10,32 +10,15 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/rediskit/rediskit/internal/testlog"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
-
-// auditLog collects the dashboard's log lines.
-type auditLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (a *auditLog) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.buf.Write(p)
-}
-
-func (a *auditLog) String() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.buf.String()
-}
 
 // env is a dashboard served over HTTP with a browser-like client (cookie
 // jar, CSRF header).
@@ -46,14 +29,14 @@ type env struct {
 	srv  *httptest.Server
 	hc   *http.Client
 	csrf string
-	log  *auditLog
+	log  *testlog.Buffer
 	user string
 	pass string
 }
 
 func newEnv(t *testing.T, rdb redis.UniversalClient, o Options) *env {
 	t.Helper()
-	e := &env{t: t, rdb: rdb, log: &auditLog{}}
+	e := &env{t: t, rdb: rdb, log: &testlog.Buffer{}}
 	o.Logger = slog.New(slog.NewTextHandler(e.log, nil))
 	if o.Authorize == nil && !o.ReadOnly {
 		o.AllowAnonymousWrites = true

@@ -1,37 +1,20 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/rediskit/rediskit/internal/testlog"
 
 	"github.com/rediskit/rediskit/internal/redistest"
 )
 
-// logBuf is a concurrency-safe log sink the tests read.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) logger() *slog.Logger {
+// warnLogger logs warnings and errors to l.
+func warnLogger(l *testlog.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
@@ -44,12 +27,12 @@ func TestFinishScriptErrorNotRetried(t *testing.T) {
 		ctx := context.Background()
 		e.add(t, "x", map[string]int{})
 		started, release := make(chan struct{}), make(chan struct{})
-		var logs logBuf
+		var logs testlog.Buffer
 		w := e.run(t, func(ctx context.Context, j *Job) (any, error) {
 			close(started)
 			<-release
 			return "ok", nil
-		}, WorkerOptions{Logger: logs.logger()})
+		}, WorkerOptions{Logger: warnLogger(&logs)})
 		<-started
 		if err := e.rdb.Set(ctx, e.q.k.completed, "not a zset", 0).Err(); err != nil {
 			t.Fatal(err)
@@ -81,9 +64,9 @@ func TestFetchErrorsCountedAndLogged(t *testing.T) {
 		if err := e.rdb.Set(ctx, e.q.k.wait, "x", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		var logs logBuf
+		var logs testlog.Buffer
 		done := make(chan string, 1)
-		w := e.run(t, func(ctx context.Context, j *Job) (any, error) { done <- j.ID; return nil, nil }, WorkerOptions{Logger: logs.logger()})
+		w := e.run(t, func(ctx context.Context, j *Job) (any, error) { done <- j.ID; return nil, nil }, WorkerOptions{Logger: warnLogger(&logs)})
 		redistest.Eventually(t, 5*time.Second, "fetch error counted", func() bool {
 			s := w.Stats()
 			return s.Errors > 0 && s.LastError != nil && strings.Contains(s.LastError.Error(), "WRONGTYPE")
@@ -113,8 +96,8 @@ func TestEventsReadErrorsCountedAndLogged(t *testing.T) {
 		if err := e.rdb.Set(bg, e.q.k.events, "not a stream", 0).Err(); err != nil {
 			t.Fatal(err)
 		}
-		var logs logBuf
-		ev, err := NewEvents(e.rdb, e.name, EventsOptions{Options: Options{Prefix: e.prefix}, LastID: "0", Logger: logs.logger()})
+		var logs testlog.Buffer
+		ev, err := NewEvents(e.rdb, e.name, EventsOptions{Options: Options{Prefix: e.prefix}, LastID: "0", Logger: warnLogger(&logs)})
 		if err != nil {
 			t.Fatal(err)
 		}
