@@ -352,7 +352,7 @@ func (q *Queue) State(ctx context.Context, id string) (State, error) {
 	pr := p.ZScore(ctx, k.prioritized, id)
 	a := p.LPos(ctx, k.active, id, redis.LPosArgs{})
 	w := p.LPos(ctx, k.wait, id, redis.LPosArgs{})
-	wc := p.ZScore(ctx, k.base+"waiting-children", id)
+	wc := p.ZScore(ctx, k.waitingChildren, id)
 	_, err := p.Exec(ctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return "", fmt.Errorf("queue: state %s: %w", id, err)

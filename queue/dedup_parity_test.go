@@ -80,13 +80,7 @@ func TestDedupRescheduleSameAsNode(t *testing.T) {
 			}
 			d["wait"], _ = e.rdb.LRange(ctx, k.wait, 0, -1).Result()
 			d["delayed"], _ = e.rdb.ZRange(ctx, k.delayed, 0, -1).Result()
-			xs, _ := e.rdb.XRange(ctx, k.events, "-", "+").Result()
-			var evs []string
-			for _, x := range xs {
-				delete(x.Values, "delay")
-				evs = append(evs, fmt.Sprint(x.Values))
-			}
-			d["events"] = evs
+			d["events"] = e.eventsNoDelay(t)
 			dumps[by] = d
 		}
 		for key, nv := range dumps["node"] {

@@ -100,13 +100,7 @@ func (e *env) dedupDump(t *testing.T) map[string]any {
 	d["wait"], _ = e.rdb.LRange(ctx, k.wait, 0, -1).Result()
 	d["active"], _ = e.rdb.LRange(ctx, k.active, 0, -1).Result()
 	d["delayed"], _ = e.rdb.ZRange(ctx, k.delayed, 0, -1).Result()
-	xs, _ := e.rdb.XRange(ctx, k.events, "-", "+").Result()
-	var evs []string
-	for _, x := range xs {
-		delete(x.Values, "delay")
-		evs = append(evs, fmt.Sprint(x.Values))
-	}
-	d["events"] = evs
+	d["events"] = e.eventsNoDelay(t)
 	return d
 }
 

@@ -56,14 +56,6 @@ func (p *DependenciesPage) count() int64 {
 	return int64(p.Count)
 }
 
-// depKeys are a job's flow children keys, as BullMQ names them.
-type depKeys struct{ processed, dependencies, failed, unsuccessful string }
-
-func (k keys) deps(id string) depKeys {
-	jk := k.job(id)
-	return depKeys{jk + ":processed", jk + ":dependencies", jk + ":failed", jk + ":unsuccessful"}
-}
-
 // Dependencies returns the job's flow children by outcome, as Node's
 // job.getDependencies(opts): with zero opts every kind whole, else one
 // page of each kind opts names (cursors as Node's; Failed is paged by

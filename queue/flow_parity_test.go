@@ -334,7 +334,7 @@ func TestMoveToWaitingChildrenSameAsNode(t *testing.T) {
 				defer pr.Stop()
 			}
 			redistest.Eventually(t, 20*time.Second, "parent waits for its children", func() bool {
-				_, err := w.p.rdb.ZScore(ctx, w.p.q.k.base+"waiting-children", "top").Result()
+				_, err := w.p.rdb.ZScore(ctx, w.p.q.k.waitingChildren, "top").Result()
 				return err == nil
 			})
 			before := w.dump(t, "top", "k1", "k2")

@@ -49,16 +49,10 @@ func (e *env) flowDump(t *testing.T, pid string) map[string]any {
 	d["processed"], _ = e.rdb.HGetAll(ctx, pk+":processed").Result()
 	d["failed"], _ = e.rdb.HGetAll(ctx, pk+":failed").Result()
 	d["unsuccessful"], _ = e.rdb.ZRange(ctx, pk+":unsuccessful", 0, -1).Result()
-	d["waiting-children"], _ = e.rdb.ZRange(ctx, k.base+"waiting-children", 0, -1).Result()
+	d["waiting-children"], _ = e.rdb.ZRange(ctx, k.waitingChildren, 0, -1).Result()
 	d["wait"], _ = e.rdb.LRange(ctx, k.wait, 0, -1).Result()
 	d["delayed"], _ = e.rdb.ZRange(ctx, k.delayed, 0, -1).Result()
-	xs, _ := e.rdb.XRange(ctx, k.events, "-", "+").Result()
-	var evs []string
-	for _, x := range xs {
-		delete(x.Values, "delay")
-		evs = append(evs, fmt.Sprint(x.Values))
-	}
-	d["events"] = evs
+	d["events"] = e.eventsNoDelay(t)
 	// keys name the test's own prefix: compare them without it
 	b, _ := json.Marshal(d)
 	var out map[string]any
@@ -184,7 +178,7 @@ func TestFlowParentWithPendingChildren(t *testing.T) {
 		p.nodeFlow(t, map[string]any{"name": "parent", "queueName": "p", "data": map[string]any{}, "opts": map[string]any{"jobId": "top"},
 			"children": []any{map[string]any{"name": "c1", "queueName": "c", "data": map[string]any{}, "opts": map[string]any{"jobId": "c1"}}}})
 		// pushed to wait by hand (as moveToWaitingChildren races could)
-		e.rdb.ZRem(ctx, p.q.k.base+"waiting-children", "top")
+		e.rdb.ZRem(ctx, p.q.k.waitingChildren, "top")
 		e.rdb.LPush(ctx, p.q.k.wait, "top")
 		ran := make(chan struct{}, 1)
 		p.run(t, func(ctx context.Context, j *Job) (any, error) { ran <- struct{}{}; return "done", nil }, WorkerOptions{})
@@ -248,7 +242,7 @@ func TestAddFlowSameAsNode(t *testing.T) {
 				d["deps "+x.id] = deps
 			}
 			for _, q := range []*env{p, c} {
-				d["waiting-children "+q.name], _ = q.rdb.ZRange(ctx, q.q.k.base+"waiting-children", 0, -1).Result()
+				d["waiting-children "+q.name], _ = q.rdb.ZRange(ctx, q.q.k.waitingChildren, 0, -1).Result()
 				d["wait "+q.name], _ = q.rdb.LRange(ctx, q.q.k.wait, 0, -1).Result()
 				d["prioritized "+q.name], _ = q.rdb.ZRange(ctx, q.q.k.prioritized, 0, -1).Result()
 				d["marker "+q.name], _ = q.rdb.ZRange(ctx, q.q.k.marker, 0, -1).Result()
@@ -300,7 +294,7 @@ func TestRemoveFlowChild(t *testing.T) {
 		if err := c.q.Remove(ctx, "c1"); err != nil {
 			t.Fatal(err)
 		}
-		if s, _ := p.rdb.ZScore(ctx, p.q.k.base+"waiting-children", "top").Result(); s == 0 {
+		if s, _ := p.rdb.ZScore(ctx, p.q.k.waitingChildren, "top").Result(); s == 0 {
 			t.Fatal("parent left waiting-children with a child pending")
 		}
 		if err := c.q.Remove(ctx, "c2"); err != nil {

@@ -194,7 +194,7 @@ func (j *Job) Logs(ctx context.Context) ([]string, error) { return j.q.Logs(ctx,
 // as Node's job.getChildrenValues(); children run by Go or Node workers
 // alike.
 func (j *Job) ChildrenValues(ctx context.Context) (map[string]json.RawMessage, error) {
-	m, err := j.q.rdb.HGetAll(ctx, j.q.k.job(j.ID)+":processed").Result()
+	m, err := j.q.rdb.HGetAll(ctx, j.q.k.deps(j.ID).processed).Result()
 	if err != nil {
 		return nil, fmt.Errorf("queue: job %s children values: %w", j.ID, err)
 	}
@@ -234,8 +234,9 @@ func (j *Job) MoveToWaitingChildren(ctx context.Context, child *JobRef) (bool, e
 	}
 	set(argWaitNow, j.q.now().UnixMilli())
 	set(argWaitID, j.ID)
-	c, err := waitScript.Run(ctx, j.q.rdb, []string{k.active, k.base + "waiting-children", jk, jk + ":dependencies",
-		jk + ":unsuccessful", k.stalled, k.events}, args...).Int64()
+	dk := k.deps(j.ID)
+	c, err := waitScript.Run(ctx, j.q.rdb, []string{k.active, k.waitingChildren, jk, dk.dependencies,
+		dk.unsuccessful, k.stalled, k.events}, args...).Int64()
 	if err != nil {
 		return false, fmt.Errorf("queue: job %s to waiting-children: %w", j.ID, waitScript.Err(err))
 	}

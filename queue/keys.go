@@ -15,6 +15,7 @@ type keys struct {
 	wait, active, paused, prioritized, pc, delayed string
 	completed, failed, stalled, stalledCheck, id   string
 	marker, meta, events, limiter, repeat          string
+	waitingChildren                                string
 }
 
 func newKeys(prefix, name string) keys {
@@ -37,7 +38,17 @@ func newKeys(prefix, name string) keys {
 		events:       b + "events",
 		limiter:      b + "limiter",
 		repeat:       b + "repeat",
+
+		waitingChildren: b + "waiting-children",
 	}
+}
+
+// depKeys are a job's flow children keys, as BullMQ names them.
+type depKeys struct{ processed, dependencies, failed, unsuccessful string }
+
+func (k keys) deps(id string) depKeys {
+	jk := k.job(id)
+	return depKeys{jk + ":processed", jk + ":dependencies", jk + ":failed", jk + ":unsuccessful"}
 }
 
 // The KEYS of each script, in the order its header lists them.

@@ -208,7 +208,7 @@ func TestMixedPoolFailover(t *testing.T) {
 	}
 	redistest.Eventually(t, 30*time.Second, "nothing left to run", func() bool {
 		c, err := e.q.Counts(ctx)
-		wc, _ := e.rdb.ZCard(ctx, e.q.k.base+"waiting-children").Result()
+		wc, _ := e.rdb.ZCard(ctx, e.q.k.waitingChildren).Result()
 		return err == nil && c.Active+c.Waiting+c.Prioritized+c.Failed+wc == 0
 	})
 	node.Stop()

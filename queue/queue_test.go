@@ -68,6 +68,22 @@ func (e *env) add(t *testing.T, name string, data any, opts ...JobOption) string
 	return a.ID
 }
 
+// eventsNoDelay lists the queue's events, each without its "delay" field
+// (a time), for comparing runs.
+func (e *env) eventsNoDelay(t *testing.T) []string {
+	t.Helper()
+	xs, err := e.rdb.XRange(context.Background(), e.q.k.events, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []string
+	for _, x := range xs {
+		delete(x.Values, "delay")
+		evs = append(evs, fmt.Sprint(x.Values))
+	}
+	return evs
+}
+
 func (e *env) hget(t *testing.T, id, field string) string {
 	t.Helper()
 	v, _ := e.rdb.HGet(context.Background(), e.q.k.job(id), field).Result()
